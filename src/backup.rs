@@ -1,0 +1,123 @@
+//! The backup job: resolve, lock, snapshot, check, publish, then apply retention.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::connection::Connection;
+use crate::error::{Error, Result};
+use crate::laravel::App;
+use crate::{publish, retention, sqlite};
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub keep: u32,
+    pub dry_run: bool,
+    pub busy_timeout: Duration,
+}
+
+/// What a run did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub created: PathBuf,
+    pub size: u64,
+    pub duration: Duration,
+    pub deleted: Vec<PathBuf>,
+    pub dry_run: bool,
+}
+
+/// Runs one backup of `conn` into `dir`.
+pub fn run(app: &App, conn: &Connection, dir: &Path, plan: &Plan) -> Result<Outcome> {
+    let started = Instant::now();
+    let tz = app.time_zone()?;
+    if plan.dry_run {
+        return dry_run(conn, dir, plan, tz, started);
+    }
+    publish::ensure_dir(dir)?;
+    let _lock = publish::Lock::acquire(dir)?;
+    publish::remove_stale(dir)?;
+
+    let staged = publish::staging_file(dir)?;
+    match conn {
+        Connection::Sqlite { path } => {
+            let source = sqlite::open_source(path, plan.busy_timeout)?;
+            sqlite::snapshot(&source, path, staged.path(), plan.busy_timeout)?;
+            sqlite::quick_check(staged.path())?;
+        }
+    }
+    let size = staged
+        .as_file()
+        .metadata()
+        .map_err(Error::io("cannot read", staged.path()))?
+        .len();
+    let mut last = None;
+    let created = publish::publish(staged, dir, || name_after(tz, conn.extension(), &mut last))?;
+
+    let protect = created.file_name().and_then(|n| n.to_str());
+    let doomed = retention::to_delete(&retention::scan(dir)?, plan.keep, protect);
+    let mut deleted = Vec::new();
+    for b in doomed {
+        let path = dir.join(&b.name);
+        std::fs::remove_file(&path).map_err(Error::io("cannot delete old backup", &path))?;
+        deleted.push(path);
+    }
+    if !deleted.is_empty() {
+        publish::sync_dir(dir)?;
+    }
+    Ok(Outcome {
+        created,
+        size,
+        duration: started.elapsed(),
+        deleted,
+        dry_run: false,
+    })
+}
+
+fn dry_run(
+    conn: &Connection,
+    dir: &Path,
+    plan: &Plan,
+    tz: Tz,
+    started: Instant,
+) -> Result<Outcome> {
+    let size = match conn {
+        Connection::Sqlite { path } => {
+            // Opening proves the source is there and is a database, as a real run would.
+            sqlite::open_source(path, plan.busy_timeout)?;
+            std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+        }
+    };
+    let name = retention::file_name(now_in(tz), conn.extension());
+    let mut existing = retention::scan(dir)?;
+    existing.extend(retention::parse(&name));
+    let deleted = retention::to_delete(&existing, plan.keep, Some(&name))
+        .into_iter()
+        .map(|b| dir.join(b.name))
+        .collect();
+    Ok(Outcome {
+        created: dir.join(name),
+        size,
+        duration: started.elapsed(),
+        deleted,
+        dry_run: true,
+    })
+}
+
+fn now_in(tz: Tz) -> NaiveDateTime {
+    Utc::now().with_timezone(&tz).naive_local()
+}
+
+/// The name for "now". After a same-second collision it is called again, so it first waits for
+/// the clock to pass the second it last used: a backup's name is always a time it really ran.
+fn name_after(tz: Tz, extension: &str, last: &mut Option<i64>) -> String {
+    let mut now = Utc::now();
+    while last.is_some_and(|l| now.timestamp() <= l) {
+        std::thread::sleep(Duration::from_millis(20));
+        now = Utc::now();
+    }
+    *last = Some(now.timestamp());
+    retention::file_name(now.with_timezone(&tz).naive_local(), extension)
+}

@@ -1,0 +1,152 @@
+//! The command-line interface, declared and nothing more; `options` checks and types it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Consistent, atomic, verified database backups for a Laravel app.
+///
+/// Run bare, it backs up the app's database exactly where `php artisan db:backup` did:
+/// storage/app/backups/database_backup_YYYY-MM-DD_HHMMSS.sqlite, then keeps the newest --keep.
+#[derive(Debug, Parser)]
+#[command(name = "db-backup", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub backup: BackupArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do; with no subcommand, `backup`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Back up the database (the default when no subcommand is given).
+    Backup {
+        #[command(flatten)]
+        app: AppArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        backup: BackupArgs,
+    },
+}
+
+/// Where the Laravel app and its settings are.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AppArgs {
+    /// The Laravel app's folder (the one holding `artisan` and `.env`).
+    ///
+    /// Without it: the current folder if it holds `artisan` or `.env`, else `./api` if that
+    /// does, else the nearest parent folder that does.
+    #[arg(long, value_name = "DIR")]
+    pub app_dir: Option<PathBuf>,
+
+    /// Read settings from this file instead of the app's `.env`.
+    ///
+    /// Real environment variables still win over the file, as they do in Laravel.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+}
+
+/// How results are shown.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// Print nothing on success; errors still go to stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Print one JSON object on stdout (created file, size, duration, deleted files), for CI.
+    #[arg(long, conflicts_with = "quiet")]
+    pub json: bool,
+}
+
+/// Options of the backup itself.
+#[derive(Debug, Args, Clone)]
+pub struct BackupArgs {
+    /// How many backups to keep, newest first, counting the new one.
+    ///
+    /// After a successful backup only, older `database_backup_*` files beyond this number are
+    /// deleted, newest judged by the timestamp in the name. Must be 1 or more: unlike the old
+    /// Artisan command, 0, negative or non-numeric values are refused rather than deleting every
+    /// backup.
+    #[arg(long, value_name = "N", default_value = "7", value_parser = parse_keep)]
+    pub keep: u32,
+
+    /// Show what would be created and deleted, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How long to wait, in seconds, for a writer holding the SQLite database locked.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub busy_timeout: u64,
+}
+
+/// Parses `std::env::args`. Help and version print as usual; a usage error prints one line on
+/// stderr and yields exit code 2, so scripts and logs see a single, clear reason.
+pub fn parse() -> Result<Cli, std::process::ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            Err(std::process::ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid usage");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("db-backup: error: {first} (see db-backup --help)");
+            Err(std::process::ExitCode::from(crate::error::EXIT_USAGE))
+        }
+    }
+}
+
+/// `--keep` must be a whole number of at least 1: the old command turned anything else into 0
+/// and then deleted every backup, the new one included.
+fn parse_keep(raw: &str) -> Result<u32, String> {
+    match raw.trim().parse::<i64>() {
+        Ok(n) if n >= 1 && n <= u32::MAX as i64 => Ok(n as u32),
+        Ok(_) => Err(format!(
+            "'{raw}' would delete every backup: --keep must be 1 or more"
+        )),
+        Err(_) => Err(format!(
+            "'{raw}' is not a whole number: --keep must be 1 or more"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn keep_accepts_positive_whole_numbers_only() {
+        assert_eq!(parse_keep("30"), Ok(30));
+        assert_eq!(parse_keep("1"), Ok(1));
+        for bad in ["0", "-1", "abc", "", "1.5", "99999999999"] {
+            assert!(parse_keep(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn keep_forms_match_artisan() {
+        let a = Cli::try_parse_from(["db-backup", "--keep=30"]).unwrap();
+        let b = Cli::try_parse_from(["db-backup", "--keep", "30"]).unwrap();
+        assert_eq!(a.backup.keep, 30);
+        assert_eq!(b.backup.keep, 30);
+        let d = Cli::try_parse_from(["db-backup"]).unwrap();
+        assert_eq!(d.backup.keep, 7);
+    }
+}

@@ -1,0 +1,131 @@
+//! The one error type: every variant says what happened, where, and what to do about it.
+
+use std::path::PathBuf;
+
+/// Exit code for bad usage (nonsense options), as clap and most Unix tools use; `cli` emits it.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when another run holds the lock (sysexits' EX_TEMPFAIL: "try again later").
+pub const EXIT_LOCKED: u8 = 75;
+/// Exit code for every other failure.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Everything that can stop a run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no Laravel app found: none of {tried} holds an `artisan` or `.env` file; run from the app folder or pass --app-dir")]
+    AppNotFound { tried: String },
+
+    #[error("--app-dir {0}: not a folder")]
+    AppDirMissing(PathBuf),
+
+    #[error("no .env file at {0} and no DB_CONNECTION in the environment; create it (cp .env.example .env) or pass --env-file")]
+    EnvMissing(PathBuf),
+
+    #[error("cannot read {path}: {source}")]
+    EnvUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{path}: {source} (Laravel would reject this line too; fix it so the app and the backup read the same settings)")]
+    EnvSyntax {
+        path: PathBuf,
+        source: crate::laravel::dotenv::ParseError,
+    },
+
+    #[error("Laravel's config is cached in {0}, so the app ignores .env; run `php artisan db:backup` (it hands over the cached settings) or `php artisan config:clear`")]
+    ConfigCached(PathBuf),
+
+    #[error("cannot tell which database the app uses: DB_CONNECTION is not set and no default was found in {0}; set DB_CONNECTION in .env")]
+    NoConnection(PathBuf),
+
+    #[error("DB_CONNECTION={0}: unknown connection; db-backup handles sqlite, mysql and mariadb")]
+    UnknownConnection(String),
+
+    #[error("DB_CONNECTION={0}: MySQL/MariaDB backups are not supported yet by this version of db-backup")]
+    MysqlNotYet(String),
+
+    #[error("Le driver de base de données '{0}' n'est pas supporté pour le backup (db-backup handles sqlite, mysql and mariadb)")]
+    UnsupportedDriver(String),
+
+    #[error("time zone '{zone}' (from {origin}) is not a known IANA zone name, e.g. UTC or Africa/Abidjan")]
+    BadTimeZone { zone: String, origin: String },
+
+    #[error("DB_DATABASE=:memory: is an in-memory database; there is no file to back up")]
+    InMemoryDatabase,
+
+    #[error("database file not found: {0}; check DB_DATABASE in .env")]
+    DatabaseMissing(PathBuf),
+
+    #[error(
+        "database file {0} is empty (0 bytes): nothing to back up; has `php artisan migrate` run?"
+    )]
+    DatabaseEmpty(PathBuf),
+
+    #[error("{0} is not a SQLite database (corrupt or wrong file); check DB_DATABASE in .env")]
+    NotADatabase(PathBuf),
+
+    #[error("database {path} stayed locked by another writer for {seconds} s; retry later or raise --busy-timeout")]
+    DatabaseLocked { path: PathBuf, seconds: u64 },
+
+    #[error("SQLite error on {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+
+    #[error("the copy failed its integrity check ({0}); nothing was published, older backups are untouched")]
+    CheckFailed(String),
+
+    #[error("another db-backup run is in progress on {0}; nothing was done (retry when it ends)")]
+    AlreadyRunning(PathBuf),
+
+    #[error("disk full while writing {0}; nothing was published, older backups are untouched; free space and retry")]
+    DiskFull(PathBuf),
+
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::AlreadyRunning(_) => EXIT_LOCKED,
+            _ => EXIT_FAILURE,
+        }
+    }
+
+    /// Wraps an I/O error with what we were doing and to which path.
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| {
+            if is_disk_full(&source) {
+                Error::DiskFull(path)
+            } else {
+                Error::Io {
+                    action,
+                    path,
+                    source,
+                }
+            }
+        }
+    }
+}
+
+/// ENOSPC, EDQUOT and EFBIG (RLIMIT_FSIZE) all mean "no room for this file".
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
+    )
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

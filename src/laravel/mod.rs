@@ -1,0 +1,221 @@
+//! The Laravel app as Laravel itself sees it: where it is, its settings, its time zone.
+
+pub mod config;
+pub mod dotenv;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// A located Laravel app and the settings it runs with.
+#[derive(Debug)]
+pub struct App {
+    /// The app's base folder (where `artisan` lives).
+    pub dir: PathBuf,
+    /// The settings: real environment first, then the `.env` file.
+    pub env: Env,
+}
+
+/// Settings lookup with Laravel's precedence: the real environment wins over the file.
+#[derive(Debug, Default)]
+pub struct Env {
+    file: HashMap<String, Option<String>>,
+    real: HashMap<String, String>,
+}
+
+impl Env {
+    /// Builds a lookup from parsed file entries and a snapshot of the real environment.
+    pub fn new(file: Vec<(String, Option<String>)>, real: HashMap<String, String>) -> Env {
+        Env {
+            file: file.into_iter().collect(),
+            real,
+        }
+    }
+
+    /// The raw string value, as `getenv()` would see it after Laravel loaded `.env`.
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        if let Some(v) = self.real.get(key) {
+            return Some(v);
+        }
+        self.file.get(key).and_then(|v| v.as_deref())
+    }
+
+    /// The value as Laravel's `env()` returns it: `null`/`(null)` become absent and
+    /// `empty`/`(empty)` become "", so `env('X', 'default')` semantics carry over.
+    pub fn get(&self, key: &str) -> Option<String> {
+        match dotenv::env_literal(self.raw(key)?) {
+            dotenv::EnvValue::Null => None,
+            dotenv::EnvValue::Bool(b) => Some(if b { "1" } else { "" }.to_string()),
+            dotenv::EnvValue::Str(s) => Some(s),
+        }
+    }
+}
+
+/// Finds the app folder: `--app-dir`, else the current folder, `./api`, then the nearest parent
+/// holding `artisan` or `.env`.
+pub fn find_app_dir(app_dir: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
+    if let Some(dir) = app_dir {
+        let dir = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            cwd.join(dir)
+        };
+        if !dir.is_dir() {
+            return Err(Error::AppDirMissing(dir));
+        }
+        return Ok(dir);
+    }
+    let mut tried = Vec::new();
+    let mut candidates = vec![cwd.to_path_buf(), cwd.join("api")];
+    candidates.extend(cwd.ancestors().skip(1).map(Path::to_path_buf));
+    for dir in candidates {
+        if is_app_dir(&dir) {
+            return Ok(dir);
+        }
+        tried.push(dir.display().to_string());
+    }
+    Err(Error::AppNotFound {
+        tried: tried.join(", "),
+    })
+}
+
+fn is_app_dir(dir: &Path) -> bool {
+    dir.join("artisan").is_file() || dir.join(".env").is_file()
+}
+
+impl App {
+    /// Locates the app and loads its settings the way Laravel boots them.
+    pub fn load(
+        app_dir: Option<&Path>,
+        env_file: Option<&Path>,
+        cwd: &Path,
+        real: HashMap<String, String>,
+    ) -> Result<App> {
+        let dir = find_app_dir(app_dir, cwd)?;
+        let cached = dir.join("bootstrap/cache/config.php");
+        // A cached config means Laravel never reads .env: reading it ourselves could back up a
+        // different database than the one the app uses, so refuse rather than guess.
+        if cached.is_file() {
+            return Err(Error::ConfigCached(cached));
+        }
+        let path = match env_file {
+            Some(f) if f.is_absolute() => f.to_path_buf(),
+            Some(f) => cwd.join(f),
+            None => default_env_file(&dir, &real),
+        };
+        let file = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let lookup = |k: &str| real.get(k).cloned();
+                dotenv::parse(&text, &lookup).map_err(|source| Error::EnvSyntax {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            // Laravel boots without a .env when the environment carries the settings
+            // (containers, CI); without either we would be guessing which database to copy.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && env_file.is_none()
+                    && real.contains_key("DB_CONNECTION") =>
+            {
+                Vec::new()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::EnvMissing(path))
+            }
+            Err(source) => return Err(Error::EnvUnreadable { path, source }),
+        };
+        Ok(App {
+            dir,
+            env: Env::new(file, real),
+        })
+    }
+
+    /// The app's time zone: `APP_TIMEZONE`, else `config/app.php`, else UTC.
+    pub fn time_zone(&self) -> Result<chrono_tz::Tz> {
+        let (zone, origin) = match self.env.get("APP_TIMEZONE").filter(|z| !z.is_empty()) {
+            Some(z) => (z, "APP_TIMEZONE".to_string()),
+            None => match config::app_timezone(&self.dir.join("config/app.php")) {
+                Some(z) => (z, "config/app.php".to_string()),
+                None => return Ok(chrono_tz::UTC),
+            },
+        };
+        zone.parse()
+            .map_err(|_| Error::BadTimeZone { zone, origin })
+    }
+
+    /// `storage_path('app/backups')`.
+    pub fn backups_dir(&self) -> PathBuf {
+        self.dir.join("storage/app/backups")
+    }
+
+    /// A path as shown to the user: relative to the app when inside it.
+    pub fn display_path(&self, path: &Path) -> String {
+        path.strip_prefix(&self.dir)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+/// `.env`, or `.env.{APP_ENV}` when the real environment names an environment whose file exists
+/// (Laravel loads that one instead, not merged).
+fn default_env_file(dir: &Path, real: &HashMap<String, String>) -> PathBuf {
+    if let Some(app_env) = real.get("APP_ENV").filter(|e| !e.is_empty()) {
+        let specific = dir.join(format!(".env.{app_env}"));
+        if specific.is_file() {
+            return specific;
+        }
+    }
+    dir.join(".env")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(p: &Path) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "").unwrap();
+    }
+
+    #[test]
+    fn finds_current_then_api_then_parent() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        touch(&root.join("api/artisan"));
+        assert_eq!(find_app_dir(None, root).unwrap(), root.join("api"));
+        let deep = root.join("api/app/Console");
+        std::fs::create_dir_all(&deep).unwrap();
+        assert_eq!(find_app_dir(None, &deep).unwrap(), root.join("api"));
+        touch(&root.join(".env"));
+        assert_eq!(find_app_dir(None, root).unwrap(), root.to_path_buf());
+    }
+
+    #[test]
+    fn not_found_names_the_folders_tried() {
+        let t = tempfile::tempdir().unwrap();
+        let err = find_app_dir(None, t.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(&t.path().join("api").display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn real_environment_wins_and_literals_convert() {
+        let file = vec![
+            ("A".to_string(), Some("file".to_string())),
+            ("N".to_string(), Some("null".to_string())),
+            ("E".to_string(), Some("(empty)".to_string())),
+        ];
+        let real = HashMap::from([("A".to_string(), "real".to_string())]);
+        let env = Env::new(file, real);
+        assert_eq!(env.get("A").as_deref(), Some("real"));
+        assert_eq!(env.get("N"), None);
+        assert_eq!(env.get("E").as_deref(), Some(""));
+        assert_eq!(env.get("MISSING"), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! `db-backup`: parse the command line, run, and turn any error into one line and an exit code.
+
+mod backup;
+mod cli;
+mod connection;
+mod error;
+mod laravel;
+mod publish;
+mod report;
+mod retention;
+mod run;
+mod sqlite;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    match run::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("db-backup: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Showing results: one human line per file, or one JSON object for CI.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::backup::Outcome;
+use crate::laravel::App;
+
+/// How to print a run's results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Text,
+    Quiet,
+    Json,
+}
+
+#[derive(Serialize)]
+struct JsonOutcome<'a> {
+    created: String,
+    path: &'a std::path::Path,
+    size_bytes: u64,
+    duration_ms: u128,
+    deleted: Vec<String>,
+    dry_run: bool,
+}
+
+/// Prints a backup's outcome on stdout.
+pub fn backup(app: &App, outcome: &Outcome, style: Style) {
+    let rel = |p: &std::path::Path| app.display_path(p);
+    match style {
+        Style::Quiet => {}
+        Style::Json => {
+            let json = JsonOutcome {
+                created: rel(&outcome.created),
+                path: &outcome.created,
+                size_bytes: outcome.size,
+                duration_ms: outcome.duration.as_millis(),
+                deleted: outcome.deleted.iter().map(|p| rel(p)).collect(),
+                dry_run: outcome.dry_run,
+            };
+            // Serializing plain strings and numbers cannot fail.
+            println!("{}", serde_json::to_string(&json).unwrap_or_default());
+        }
+        Style::Text if outcome.dry_run => {
+            println!(
+                "would create {} (about {})",
+                rel(&outcome.created),
+                size(outcome.size)
+            );
+            for p in &outcome.deleted {
+                println!("would delete {}", rel(p));
+            }
+        }
+        Style::Text => {
+            println!(
+                "created {} ({}, {})",
+                rel(&outcome.created),
+                size(outcome.size),
+                seconds(outcome.duration)
+            );
+            for p in &outcome.deleted {
+                println!("deleted {}", rel(p));
+            }
+        }
+    }
+}
+
+/// A byte count the way people read them: 1.5 MiB.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(super::size(512), "512 B");
+        assert_eq!(super::size(1536), "1.5 KiB");
+        assert_eq!(super::size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}

@@ -1,0 +1,70 @@
+//! Turns parsed arguments into a run of the right job.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::backup::{self, Plan};
+use crate::cli::{AppArgs, BackupArgs, Cli, Command, OutputArgs};
+use crate::connection;
+use crate::error::{Error, Result};
+use crate::laravel::App;
+use crate::report::{self, Style};
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> Result<()> {
+    ignore_file_size_signal();
+    match cli.command {
+        None => backup_command(&cli.app, &cli.output, &cli.backup),
+        Some(Command::Backup {
+            app,
+            output,
+            backup,
+        }) => backup_command(&app, &output, &backup),
+    }
+}
+
+fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) -> Result<()> {
+    let app = load_app(app_args)?;
+    let conn = connection::resolve(&app)?;
+    let plan = Plan {
+        keep: args.keep,
+        dry_run: args.dry_run,
+        busy_timeout: Duration::from_secs(args.busy_timeout),
+    };
+    let outcome = backup::run(&app, &conn, &app.backups_dir(), &plan)?;
+    report::backup(&app, &outcome, style(output));
+    Ok(())
+}
+
+fn load_app(args: &AppArgs) -> Result<App> {
+    let cwd = std::env::current_dir().map_err(Error::io("cannot read the current folder", "."))?;
+    // Non-UTF-8 variables cannot be Laravel settings we read; skip them rather than fail.
+    let real: HashMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    App::load(
+        args.app_dir.as_deref(),
+        args.env_file.as_deref(),
+        &cwd,
+        real,
+    )
+}
+
+fn style(output: &OutputArgs) -> Style {
+    if output.json {
+        Style::Json
+    } else if output.quiet {
+        Style::Quiet
+    } else {
+        Style::Text
+    }
+}
+
+/// With a file-size limit (ulimit -f) the kernel would kill us with SIGXFSZ and leave no
+/// message; ignored, the write fails with EFBIG and the user gets a clear "disk full" line.
+fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}

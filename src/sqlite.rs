@@ -1,0 +1,144 @@
+//! SQLite snapshots: one consistent copy through SQLite's own backup API, checked before use.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::error::{Error, Result};
+
+/// Opens the live database read-only, refusing what is not a usable SQLite file.
+pub fn open_source(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::DatabaseMissing(path.to_path_buf()),
+        _ => Error::io("cannot read", path)(e),
+    })?;
+    if !meta.is_file() {
+        return Err(Error::NotADatabase(path.to_path_buf()));
+    }
+    if meta.len() == 0 {
+        return Err(Error::DatabaseEmpty(path.to_path_buf()));
+    }
+    // Read-only: we never write to, checkpoint, or change the journal mode of the app's file.
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| source_error(path, e, 0))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| source_error(path, e, 0))?;
+    Ok(conn)
+}
+
+/// Copies the whole source into `dest` (an empty file) as one snapshot, and returns the number
+/// of bytes of the copy.
+///
+/// The copy runs inside one read transaction on the source: in rollback-journal mode writers wait
+/// (up to their busy timeout) until it ends; in WAL mode they go on and we see none of their
+/// commits. Either way the copy is a single committed state and never restarts.
+pub fn snapshot(
+    source: &Connection,
+    src_path: &Path,
+    dest: &Path,
+    busy_timeout: Duration,
+) -> Result<()> {
+    let secs = busy_timeout.as_secs();
+    source
+        .execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_schema;")
+        .map_err(|e| source_error(src_path, e, secs))?;
+    let result = copy_into(source, src_path, dest, secs);
+    // Ends the read transaction; nothing was written, so this cannot lose anything.
+    let _ = source.execute_batch("COMMIT");
+    result
+}
+
+fn copy_into(source: &Connection, src_path: &Path, dest: &Path, secs: u64) -> Result<()> {
+    let dest_err = |e| dest_error(dest, e);
+    let mut out = Connection::open(dest).map_err(dest_err)?;
+    // The copy is private until published and we fsync it ourselves: no journal, no syncs.
+    out.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+        .map_err(dest_err)?;
+    {
+        let backup = Backup::new(source, &mut out).map_err(dest_err)?;
+        // -1: every page in one step, inside our read transaction.
+        match backup.step(-1) {
+            Ok(StepResult::Done) => {}
+            Ok(StepResult::Busy) | Ok(StepResult::Locked) => {
+                return Err(Error::DatabaseLocked {
+                    path: src_path.to_path_buf(),
+                    seconds: secs,
+                })
+            }
+            Ok(_) => {
+                return Err(Error::CheckFailed(
+                    "SQLite stopped the copy before the last page".into(),
+                ))
+            }
+            Err(e) => return Err(classify(src_path, dest, e, secs)),
+        }
+    }
+    // A copy of a WAL database says "WAL" in its header; published files must restore with a
+    // plain `cp`, so switch the copy (only the copy) back to a rollback journal.
+    let mode: String = out
+        .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
+        .map_err(dest_err)?;
+    if !mode.eq_ignore_ascii_case("delete") {
+        return Err(Error::CheckFailed(format!(
+            "copy stayed in journal mode {mode}"
+        )));
+    }
+    out.close().map_err(|(_, e)| dest_err(e))
+}
+
+/// `PRAGMA quick_check` on a finished copy: the gate before anything is published.
+pub fn quick_check(path: &Path) -> Result<()> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| dest_error(path, e))?;
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check")
+        .map_err(|e| Error::CheckFailed(e.to_string()))?;
+    let problems: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| Error::CheckFailed(e.to_string()))?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        Ok(())
+    } else {
+        Err(Error::CheckFailed(problems.join("; ")))
+    }
+}
+
+fn code(e: &rusqlite::Error) -> Option<ErrorCode> {
+    e.sqlite_error_code()
+}
+
+fn source_error(path: &Path, e: rusqlite::Error, secs: u64) -> Error {
+    match code(&e) {
+        Some(ErrorCode::NotADatabase) => Error::NotADatabase(path.to_path_buf()),
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => Error::DatabaseLocked {
+            path: path.to_path_buf(),
+            seconds: secs,
+        },
+        Some(ErrorCode::CannotOpen) if !path.exists() => Error::DatabaseMissing(path.to_path_buf()),
+        _ => Error::Sqlite {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    }
+}
+
+fn dest_error(path: &Path, e: rusqlite::Error) -> Error {
+    match code(&e) {
+        Some(ErrorCode::DiskFull) => Error::DiskFull(path.to_path_buf()),
+        _ => Error::Sqlite {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    }
+}
+
+/// A failed backup step may come from either side: a full disk is the copy's, the rest the source's.
+fn classify(src: &Path, dest: &Path, e: rusqlite::Error, secs: u64) -> Error {
+    match code(&e) {
+        Some(ErrorCode::DiskFull) | Some(ErrorCode::SystemIoFailure) => dest_error(dest, e),
+        _ => source_error(src, e, secs),
+    }
+}
