@@ -1,0 +1,201 @@
+//! Test harness: a throwaway Laravel-shaped app and the real `db-backup` binary, in one line each.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rusqlite::Connection;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_db-backup");
+
+/// A temp folder holding a Laravel app in `api/` (artisan, .env, config/, database/).
+pub struct App {
+    pub root: tempfile::TempDir,
+}
+
+impl App {
+    /// An app on SQLite with a small stock database (products, receptions, sorties, inventaires).
+    pub fn sqlite() -> App {
+        let app = App::bare("DB_CONNECTION=sqlite\n");
+        stock_schema(&app.db_path());
+        app
+    }
+
+    /// An app with this `.env` and no database yet.
+    pub fn bare(env: &str) -> App {
+        let root = tempfile::tempdir().expect("temp dir");
+        let app = App { root };
+        let dir = app.dir();
+        for sub in ["config", "database", "storage/app", "bootstrap/cache"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::write(dir.join("artisan"), "#!/usr/bin/env php\n<?php\n").unwrap();
+        std::fs::write(
+            dir.join("config/app.php"),
+            "<?php\nreturn [\n    'timezone' => 'UTC',\n];\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("config/database.php"),
+            "<?php\nreturn [\n    'default' => env('DB_CONNECTION', 'mysql'),\n];\n",
+        )
+        .unwrap();
+        app.write_env(env);
+        app
+    }
+
+    /// The app folder (`<root>/api`).
+    pub fn dir(&self) -> PathBuf {
+        self.root.path().join("api")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir().join("database/database.sqlite")
+    }
+
+    pub fn backups_dir(&self) -> PathBuf {
+        self.dir().join("storage/app/backups")
+    }
+
+    pub fn write_env(&self, env: &str) {
+        std::fs::write(self.dir().join(".env"), env).unwrap();
+    }
+
+    /// `db-backup ARGS` run from the app folder, with a clean environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).current_dir(self.dir()).env_clear();
+        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run db-backup")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "db-backup {args:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Final-name backups in the backups folder, sorted.
+    pub fn backups(&self) -> Vec<String> {
+        list(&self.backups_dir())
+            .into_iter()
+            .filter(|n| is_backup_name(n))
+            .collect()
+    }
+
+    /// Every entry in the backups folder, sorted.
+    pub fn entries(&self) -> Vec<String> {
+        list(&self.backups_dir())
+    }
+
+    /// Plants an older backup with known content, to prove a failing run leaves it alone.
+    pub fn plant_old_backup(&self) -> (PathBuf, Vec<u8>) {
+        std::fs::create_dir_all(self.backups_dir()).unwrap();
+        let path = self
+            .backups_dir()
+            .join("database_backup_2020-01-01_000000.sqlite");
+        let content = b"an older backup that must survive".to_vec();
+        std::fs::write(&path, &content).unwrap();
+        (path, content)
+    }
+}
+
+/// Asserts the shape every failure must have: non-zero exit, one line on stderr naming `needle`,
+/// no new file under a final name, and the planted older backup untouched.
+pub fn assert_clean_failure(
+    app: &App,
+    out: &Output,
+    code: i32,
+    needle: &str,
+    old: &(PathBuf, Vec<u8>),
+) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "exit code; stderr: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one error line expected, got: {stderr}"
+    );
+    assert!(stderr.starts_with("db-backup: error: "), "{stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{stderr:?} should mention {needle:?}"
+    );
+    assert_eq!(
+        app.backups(),
+        vec![old.0.file_name().unwrap().to_str().unwrap().to_string()],
+        "no new backup may appear, the old one must stay"
+    );
+    assert_eq!(
+        std::fs::read(&old.0).unwrap(),
+        old.1,
+        "older backup changed"
+    );
+}
+
+pub fn list(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+pub fn is_backup_name(name: &str) -> bool {
+    regex::Regex::new(r"^database_backup_\d{4}-\d{2}-\d{2}_\d{6}\.(sqlite|sql)$")
+        .unwrap()
+        .is_match(name)
+}
+
+/// The stock tables of the health-centre app, with a few rows.
+pub fn stock_schema(db: &Path) {
+    let c = Connection::open(db).unwrap();
+    c.execute_batch(
+        "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT NOT NULL, unit TEXT, stock INTEGER NOT NULL DEFAULT 0);
+         CREATE TABLE receptions (id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL REFERENCES products(id), quantity INTEGER NOT NULL, received_at TEXT);
+         CREATE TABLE sorties (id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL REFERENCES products(id), quantity INTEGER NOT NULL, left_at TEXT);
+         CREATE TABLE inventaires (id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL REFERENCES products(id), counted INTEGER NOT NULL, counted_at TEXT);
+         INSERT INTO products (name, unit, stock) VALUES ('Paracétamol 500mg', 'boîte', 120), ('Amoxicilline', 'flacon', 40), ('Gants nitrile', 'paire', 900);
+         INSERT INTO receptions (product_id, quantity, received_at) VALUES (1, 100, '2026-11-01'), (2, 50, '2026-11-02');
+         INSERT INTO sorties (product_id, quantity, left_at) VALUES (1, 10, '2026-11-03');",
+    )
+    .unwrap();
+}
+
+/// Adds about `mb` MiB of filler rows, so a copy takes long enough to be interrupted.
+pub fn grow(db: &Path, mb: usize) {
+    let c = Connection::open(db).unwrap();
+    c.execute_batch("CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, notes BLOB)")
+        .unwrap();
+    let tx = c.unchecked_transaction().unwrap();
+    tx.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+         INSERT INTO filler (notes) SELECT randomblob(1000) FROM n",
+        [mb * 1024],
+    )
+    .unwrap();
+    tx.commit().unwrap();
+}
+
+pub fn quick_check(db: &Path) -> String {
+    let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    c.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap()
+}
+
+pub fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
