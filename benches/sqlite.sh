@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/bench-target}
 
 # Rows of `receptions` per MB of database; sorties get 2x, inventaires 1/2x. Calibrated so the
 # file (data + indexes) lands within a few percent of the requested size.
-ROWS_PER_MB=${BENCH_ROWS_PER_MB:-3000}
+ROWS_PER_MB=${BENCH_ROWS_PER_MB:-1340}
 PRODUCTS=5000
 
 die() { echo "sqlite.sh: $*" >&2; exit 1; }

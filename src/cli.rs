@@ -76,7 +76,7 @@ pub struct BackupArgs {
     /// deleted, newest judged by the timestamp in the name. Must be 1 or more: unlike the old
     /// Artisan command, 0, negative or non-numeric values are refused rather than deleting every
     /// backup.
-    #[arg(long, value_name = "N", default_value = "7", value_parser = parse_keep)]
+    #[arg(long, value_name = "N", default_value = "7", value_parser = parse_keep, allow_hyphen_values = true)]
     pub keep: u32,
 
     /// Show what would be created and deleted, and change nothing.

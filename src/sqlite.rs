@@ -56,10 +56,10 @@ fn copy_into(source: &Connection, src_path: &Path, dest: &Path, secs: u64) -> Re
     // The copy is private until published and we fsync it ourselves: no journal, no syncs.
     out.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
         .map_err(dest_err)?;
+    let step = Backup::new(source, &mut out).and_then(|backup| backup.step(-1));
     {
-        let backup = Backup::new(source, &mut out).map_err(dest_err)?;
         // -1: every page in one step, inside our read transaction.
-        match backup.step(-1) {
+        match step {
             Ok(StepResult::Done) => {}
             Ok(StepResult::Busy) | Ok(StepResult::Locked) => {
                 return Err(Error::DatabaseLocked {
@@ -72,7 +72,7 @@ fn copy_into(source: &Connection, src_path: &Path, dest: &Path, secs: u64) -> Re
                     "SQLite stopped the copy before the last page".into(),
                 ))
             }
-            Err(e) => return Err(classify(src_path, dest, e, secs)),
+            Err(e) => return Err(classify(src_path, dest, e, secs, system_errno(&out))),
         }
     }
     // A copy of a WAL database says "WAL" in its header; published files must restore with a
@@ -135,10 +135,21 @@ fn dest_error(path: &Path, e: rusqlite::Error) -> Error {
     }
 }
 
-/// A failed backup step may come from either side: a full disk is the copy's, the rest the source's.
-fn classify(src: &Path, dest: &Path, e: rusqlite::Error, secs: u64) -> Error {
+/// A failed backup step may come from either side: an I/O failure while the copy's connection
+/// saw ENOSPC/EFBIG is a full disk (SQLite only calls ENOSPC "full"), other I/O failures are the
+/// copy's, the rest the source's.
+fn classify(src: &Path, dest: &Path, e: rusqlite::Error, secs: u64, errno: i32) -> Error {
+    if crate::error::is_disk_full(&std::io::Error::from_raw_os_error(errno)) {
+        return Error::DiskFull(dest.to_path_buf());
+    }
     match code(&e) {
         Some(ErrorCode::DiskFull) | Some(ErrorCode::SystemIoFailure) => dest_error(dest, e),
         _ => source_error(src, e, secs),
     }
+}
+
+/// The errno behind the destination's last failed write.
+fn system_errno(conn: &Connection) -> i32 {
+    // SAFETY: the handle is valid while `conn` lives; the call only reads a field.
+    unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) }
 }

@@ -243,7 +243,7 @@ fn keep_retains_the_newest_and_never_touches_foreign_files() {
         .filter(|n| !n.starts_with("database_backup_2019"))
         .collect();
     assert_eq!(names.len(), 1);
-    assert!(names[0] > "database_backup_2026".to_string());
+    assert!(names[0].as_str() > "database_backup_2026");
 }
 
 #[test]
