@@ -1,0 +1,133 @@
+//! Backups taken while another process commits: each copy is one committed state.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+use rusqlite::Connection;
+
+/// Moves stock between two tables in one transaction every couple of milliseconds: a copy that
+/// mixes two states breaks `sum(out) == sum(in)` or the row counts.
+fn start_writer(
+    db: &Path,
+    stop: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
+) -> thread::JoinHandle<()> {
+    let db = db.to_path_buf();
+    thread::spawn(move || {
+        let c = Connection::open(&db).unwrap();
+        c.busy_timeout(Duration::from_secs(60)).unwrap();
+        let mut q = 0i64;
+        while !stop.load(Ordering::Relaxed) {
+            q += 1;
+            let tx = c.unchecked_transaction().unwrap();
+            tx.execute(
+                "INSERT INTO sorties (product_id, quantity, left_at) VALUES (3, ?1, 'transfer')",
+                [q],
+            )
+            .unwrap();
+            tx.execute("INSERT INTO receptions (product_id, quantity, received_at) VALUES (2, ?1, 'transfer')", [q]).unwrap();
+            tx.commit().unwrap();
+            commits.fetch_add(1, Ordering::Relaxed);
+            thread::sleep(Duration::from_millis(2));
+        }
+    })
+}
+
+fn pairs(db: &Path) -> (i64, i64, i64, i64) {
+    let c = Connection::open(db).unwrap();
+    let side = |t: &str| -> (i64, i64) {
+        c.query_row(
+            &format!(
+                "SELECT count(*), coalesce(sum(quantity), 0) FROM {t} WHERE {} = 'transfer'",
+                if t == "sorties" {
+                    "left_at"
+                } else {
+                    "received_at"
+                }
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let (n_out, s_out) = side("sorties");
+    let (n_in, s_in) = side("receptions");
+    (n_out, s_out, n_in, s_in)
+}
+
+fn backups_under_writes(journal: &str) {
+    let app = App::sqlite();
+    grow(&app.db_path(), 60);
+    {
+        let c = Connection::open(app.db_path()).unwrap();
+        let m: String = c
+            .query_row(&format!("PRAGMA journal_mode={journal}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(m, journal);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicU64::new(0));
+    let writer = start_writer(&app.db_path(), stop.clone(), commits.clone());
+    thread::sleep(Duration::from_millis(50));
+
+    let mut during = Vec::new();
+    for _ in 0..3 {
+        let before = commits.load(Ordering::Relaxed);
+        let out = app.cmd(&["--keep=10", "--quiet"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        during.push(commits.load(Ordering::Relaxed) - before);
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+
+    let total = commits.load(Ordering::Relaxed) as i64;
+    assert!(
+        during.iter().all(|&n| n > 0),
+        "the writer must commit while each backup runs: {during:?}"
+    );
+    let names = app.backups();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let mut seen = Vec::new();
+    for n in &names {
+        let copy = app.backups_dir().join(n);
+        assert_eq!(quick_check(&copy), "ok", "{n}");
+        let (n_out, s_out, n_in, s_in) = pairs(&copy);
+        assert_eq!((n_out, s_out), (n_in, s_in), "{n} holds half a transfer");
+        assert_eq!(
+            s_out,
+            n_out * (n_out + 1) / 2,
+            "{n} lost a committed transfer"
+        );
+        assert!(n_out <= total);
+        seen.push(n_out);
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "each backup later than the last: {seen:?}"
+    );
+    let c = Connection::open(app.db_path()).unwrap();
+    let m: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(m, journal, "the source's journal mode must never change");
+}
+
+#[test]
+fn consistent_under_writes_in_rollback_journal_mode() {
+    backups_under_writes("delete");
+}
+
+#[test]
+fn consistent_under_writes_in_wal_mode() {
+    backups_under_writes("wal");
+}
