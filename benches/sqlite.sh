@@ -23,7 +23,7 @@ PRODUCTS=5000
 die() { echo "sqlite.sh: $*" >&2; exit 1; }
 log() { echo "[bench] $*" >&2; }
 now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 
 for n in BENCH_SIZE_MB BENCH_SMALL_MB BENCH_RUNS ROWS_PER_MB; do
     [[ ${!n} =~ ^[1-9][0-9]*$ ]] || die "$n must be a positive whole number (got '${!n}')"
