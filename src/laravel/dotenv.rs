@@ -569,6 +569,50 @@ mod tests {
         }
     }
 
+    /// Why this parser exists: on these ordinary lines dotenvy (the usual Rust crate) reads a
+    /// different value than Laravel, or fails where Laravel succeeds. Each row pins both sides, so
+    /// a dotenvy release that changes behaviour shows up here.
+    #[test]
+    fn dotenvy_disagrees_with_laravel_on_these_lines() {
+        let dotenvy_reads = |content: &str| -> Result<Option<String>, ()> {
+            let mut last = None;
+            for item in dotenvy::from_read_iter(content.as_bytes()) {
+                let (k, v) = item.map_err(|_| ())?;
+                // dotenvy keeps the first duplicate when loading; mirror what `load` would set.
+                if k == "A" && last.is_none() {
+                    last = Some(v);
+                }
+            }
+            Ok(last)
+        };
+        let ours = |content: &str| {
+            p(content).map(|v| {
+                v.into_iter()
+                    .rev()
+                    .find(|(k, _)| k == "A")
+                    .and_then(|(_, v)| v)
+            })
+        };
+        let rows: [(&str, Result<Option<&str>, ()>, Result<Option<&str>, ()>); 9] = [
+            ("A=abc#123\n", Ok(Some("abc")), Ok(Some("abc#123"))),
+            ("A=pa$word\n", Ok(Some("pa$word")), Ok(Some("pa"))),
+            ("A=\"${UNDEF}z\"\n", Ok(Some("${UNDEF}z")), Ok(Some("z"))),
+            ("A=\"tab\\there\"\n", Ok(Some("tab\there")), Err(())),
+            ("A=\"it\\'s\"\n", Err(()), Ok(Some("it's"))),
+            ("A=C:\\path\n", Ok(Some("C:\\path")), Err(())),
+            ("A=a\"b\n", Ok(Some("a\"b")), Err(())),
+            ("1A=x\nA=y\n", Ok(Some("y")), Err(())),
+            ("A=first\nA=last\n", Ok(Some("last")), Ok(Some("first"))),
+        ];
+        for (line, laravel, dotenvy) in rows {
+            let laravel = laravel.map(|v| v.map(String::from));
+            let dotenvy = dotenvy.map(|v| v.map(String::from));
+            assert_eq!(ours(line).map_err(|_| ()), laravel, "ours on {line:?}");
+            assert_eq!(dotenvy_reads(line), dotenvy, "dotenvy on {line:?}");
+            assert_ne!(laravel, dotenvy);
+        }
+    }
+
     // --- the table in laravel-env.md ---
 
     #[test]
