@@ -9,7 +9,8 @@ use chrono_tz::Tz;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::laravel::App;
-use crate::{publish, retention, sqlite};
+use crate::{mysql, publish, retention, sqlite};
+use std::io::{BufWriter, Write};
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct Outcome {
     pub duration: Duration,
     pub deleted: Vec<PathBuf>,
     pub dry_run: bool,
+    /// Things the user should know about a backup that still succeeded.
+    pub warnings: Vec<String>,
 }
 
 /// Runs one backup of `conn` into `dir`.
@@ -41,11 +44,18 @@ pub fn run(app: &App, conn: &Connection, dir: &Path, plan: &Plan) -> Result<Outc
     publish::remove_stale(dir)?;
 
     let staged = publish::staging_file(dir)?;
+    let mut warnings = Vec::new();
     match conn {
         Connection::Sqlite { path } => {
             let source = sqlite::open_source(path, plan.busy_timeout)?;
             sqlite::snapshot(&source, path, staged.path(), plan.busy_timeout)?;
             sqlite::quick_check(staged.path())?;
+        }
+        Connection::Mysql(params) => {
+            let mut out = BufWriter::with_capacity(1 << 20, staged.as_file());
+            mysql::dump(params, &mut out, staged.path(), &mut |w| warnings.push(w))?;
+            out.flush()
+                .map_err(Error::io("cannot write", staged.path()))?;
         }
     }
     let size = staged
@@ -73,6 +83,7 @@ pub fn run(app: &App, conn: &Connection, dir: &Path, plan: &Plan) -> Result<Outc
         duration: started.elapsed(),
         deleted,
         dry_run: false,
+        warnings,
     })
 }
 
@@ -89,6 +100,11 @@ fn dry_run(
             sqlite::open_source(path, plan.busy_timeout)?;
             std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
         }
+        Connection::Mysql(params) => {
+            // Connecting proves the settings work; the dump's size is unknown until written.
+            mysql::probe(params)?;
+            0
+        }
     };
     let name = retention::file_name(now_in(tz), conn.extension());
     let mut existing = retention::scan(dir)?;
@@ -103,6 +119,7 @@ fn dry_run(
         duration: started.elapsed(),
         deleted,
         dry_run: true,
+        warnings: Vec::new(),
     })
 }
 

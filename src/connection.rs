@@ -1,5 +1,6 @@
 //! Which database to back up, resolved from the app's settings as Laravel would.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
@@ -10,6 +11,45 @@ use crate::laravel::{config, App};
 pub enum Connection {
     /// A SQLite database file (absolute path).
     Sqlite { path: PathBuf },
+    /// A MySQL or MariaDB database.
+    Mysql(MysqlParams),
+}
+
+/// Where and how to reach a MySQL/MariaDB database.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MysqlParams {
+    pub host: String,
+    pub port: u16,
+    /// A Unix socket, which Laravel prefers over host and port when `DB_SOCKET` is set.
+    pub socket: Option<PathBuf>,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// A CA file (`MYSQL_ATTR_SSL_CA`): connect with TLS and verify the server against it.
+    pub ssl_ca: Option<PathBuf>,
+}
+
+// Hand-written so a password can never reach a log through `{:?}`.
+impl fmt::Debug for MysqlParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MysqlParams")
+            .field("server", &self.server())
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &"<hidden>")
+            .field("ssl_ca", &self.ssl_ca)
+            .finish()
+    }
+}
+
+impl MysqlParams {
+    /// The server as shown in messages: `host:port` or `unix:/path`.
+    pub fn server(&self) -> String {
+        match &self.socket {
+            Some(s) => format!("unix:{}", s.display()),
+            None => format!("{}:{}", self.host, self.port),
+        }
+    }
 }
 
 impl Connection {
@@ -17,25 +57,127 @@ impl Connection {
     pub fn extension(&self) -> &'static str {
         match self {
             Connection::Sqlite { .. } => "sqlite",
+            Connection::Mysql(_) => "sql",
         }
     }
 }
 
 /// Resolves the default connection: `DB_CONNECTION`, else the default in `config/database.php`.
 pub fn resolve(app: &App) -> Result<Connection> {
+    let php = app.dir.join("config/database.php");
     let name = match app.env.get("DB_CONNECTION").filter(|n| !n.is_empty()) {
         Some(n) => n,
-        None => {
-            let php = app.dir.join("config/database.php");
-            config::default_connection(&php).ok_or(Error::NoConnection(php))?
-        }
+        None => config::default_connection(&php).ok_or(Error::NoConnection(php.clone()))?,
     };
-    match name.as_str() {
+    let url = database_url(app, &php)?;
+    // A URL's scheme names the driver, as Laravel's ConfigurationUrlParser does.
+    let driver = url
+        .as_ref()
+        .map(|u| driver_of_scheme(u.scheme()))
+        .unwrap_or(name.as_str())
+        .to_string();
+    match driver.as_str() {
         "sqlite" => sqlite(app),
-        "mysql" | "mariadb" => Err(Error::MysqlNotYet(name)),
-        "pgsql" | "sqlsrv" => Err(Error::UnsupportedDriver(name)),
+        "mysql" | "mariadb" => mysql(app, &name, url.as_ref()).map(Connection::Mysql),
+        "pgsql" | "sqlsrv" => Err(Error::UnsupportedDriver(driver)),
         _ => Err(Error::UnknownConnection(name)),
     }
+}
+
+fn driver_of_scheme(scheme: &str) -> &str {
+    match scheme {
+        "mysql2" => "mysql",
+        "postgres" | "postgresql" => "pgsql",
+        "mssql" => "sqlsrv",
+        "sqlite3" => "sqlite",
+        other => other,
+    }
+}
+
+/// `DB_URL` (Laravel 11+) or `DATABASE_URL` (8–10): whichever the app's config reads.
+fn database_url(app: &App, database_php: &std::path::Path) -> Result<Option<url::Url>> {
+    let text = std::fs::read_to_string(database_php).unwrap_or_default();
+    let keys: &[&str] = if text.contains("'DATABASE_URL'") && !text.contains("'DB_URL'") {
+        &["DATABASE_URL"]
+    } else if text.contains("'DB_URL'") {
+        &["DB_URL"]
+    } else {
+        &["DB_URL", "DATABASE_URL"]
+    };
+    for key in keys {
+        if let Some(raw) = app.env.get(key).filter(|v| !v.is_empty()) {
+            return url::Url::parse(&raw).map(Some).map_err(|e| {
+                // Never echo the URL: it usually carries the password.
+                Error::BadUrl(key, redact(&raw), e.to_string())
+            });
+        }
+    }
+    Ok(None)
+}
+
+fn redact(raw: &str) -> String {
+    match (raw.find("://"), raw.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &raw[..s], &raw[at + 1..]),
+        _ => "***".to_string(),
+    }
+}
+
+/// The MySQL settings: the separate keys (with the defaults written in the app's config), with
+/// the URL's parts laid over them.
+fn mysql(app: &App, name: &str, url: Option<&url::Url>) -> Result<MysqlParams> {
+    let php = app.dir.join("config/database.php");
+    let setting = |key: &str, laravel_default: &str| -> String {
+        app.env
+            .get(key)
+            .or_else(|| config::connection_default(&php, name, key))
+            .unwrap_or_else(|| laravel_default.to_string())
+    };
+    let mut p = MysqlParams {
+        host: setting("DB_HOST", "127.0.0.1"),
+        port: setting("DB_PORT", "3306").trim().parse().unwrap_or(3306),
+        socket: Some(setting("DB_SOCKET", ""))
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
+        database: setting("DB_DATABASE", "laravel"),
+        user: setting("DB_USERNAME", "root"),
+        password: setting("DB_PASSWORD", ""),
+        ssl_ca: app
+            .env
+            .get("MYSQL_ATTR_SSL_CA")
+            .filter(|s| !s.is_empty())
+            .map(|s| app.dir.join(s)),
+    };
+    if let Some(u) = url {
+        if let Some(h) = u.host_str().filter(|h| !h.is_empty()) {
+            p.host = h.trim_matches(['[', ']']).to_string();
+        }
+        if let Some(port) = u.port() {
+            p.port = port;
+        }
+        if !u.username().is_empty() {
+            p.user = decode(u.username());
+        }
+        if let Some(pw) = u.password() {
+            p.password = decode(pw);
+        }
+        let db = u.path().trim_start_matches('/');
+        if !db.is_empty() {
+            p.database = decode(db);
+        }
+        for (k, v) in u.query_pairs() {
+            if k == "unix_socket" && !v.is_empty() {
+                p.socket = Some(PathBuf::from(v.as_ref()));
+            }
+        }
+    }
+    Ok(p)
+}
+
+fn decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 /// `DB_DATABASE`: absolute, or relative to the app folder, or absent → `database/database.sqlite`.
@@ -57,4 +199,92 @@ fn sqlite(app: &App) -> Result<Connection> {
         }
     };
     Ok(Connection::Sqlite { path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::laravel::Env;
+    use std::collections::HashMap;
+
+    fn app(env: &[(&str, &str)]) -> (tempfile::TempDir, App) {
+        let t = tempfile::tempdir().unwrap();
+        let file = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+            .collect();
+        let app = App {
+            dir: t.path().to_path_buf(),
+            env: Env::new(file, HashMap::new()),
+        };
+        (t, app)
+    }
+
+    fn params(env: &[(&str, &str)]) -> MysqlParams {
+        let (_t, app) = app(env);
+        match resolve(&app).unwrap() {
+            Connection::Mysql(p) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn separate_keys_with_laravel_defaults() {
+        let p = params(&[
+            ("DB_CONNECTION", "mysql"),
+            ("DB_DATABASE", "stock"),
+            ("DB_PASSWORD", "pa$word"),
+        ]);
+        assert_eq!(
+            (p.host.as_str(), p.port, p.user.as_str()),
+            ("127.0.0.1", 3306, "root")
+        );
+        assert_eq!(
+            (p.database.as_str(), p.password.as_str()),
+            ("stock", "pa$word")
+        );
+        assert!(
+            !format!("{p:?}").contains("pa$word"),
+            "Debug must hide the password"
+        );
+    }
+
+    #[test]
+    fn url_is_laid_over_the_keys() {
+        let p = params(&[
+            ("DB_CONNECTION", "mysql"),
+            ("DB_HOST", "ignored"),
+            ("DB_USERNAME", "kept"),
+            ("DB_URL", "mariadb://:p%40ss%3Aw@db.local:3307/stock%20db"),
+        ]);
+        assert_eq!((p.host.as_str(), p.port), ("db.local", 3307));
+        assert_eq!(
+            (p.user.as_str(), p.password.as_str(), p.database.as_str()),
+            ("kept", "p@ss:w", "stock db")
+        );
+    }
+
+    #[test]
+    fn socket_from_env_and_url_scheme_picks_driver() {
+        let p = params(&[
+            ("DB_CONNECTION", "sqlite"),
+            ("DATABASE_URL", "mysql://u@h/d?unix_socket=/run/m.sock"),
+        ]);
+        assert_eq!(
+            p.socket.as_deref(),
+            Some(std::path::Path::new("/run/m.sock"))
+        );
+        assert_eq!(p.server(), "unix:/run/m.sock");
+        let (_t, a) = app(&[
+            ("DB_CONNECTION", "mysql"),
+            ("DB_URL", "postgres://u:secret@h/d"),
+        ]);
+        assert!(matches!(resolve(&a), Err(Error::UnsupportedDriver(d)) if d == "pgsql"));
+        let (_t, a) = app(&[
+            ("DB_CONNECTION", "mysql"),
+            ("DB_URL", "mysql://u:secret@[bad"),
+        ]);
+        let msg = resolve(&a).unwrap_err().to_string();
+        assert!(!msg.contains("secret"), "{msg}");
+    }
 }

@@ -42,8 +42,34 @@ pub enum Error {
     #[error("DB_CONNECTION={0}: unknown connection; db-backup handles sqlite, mysql and mariadb")]
     UnknownConnection(String),
 
-    #[error("DB_CONNECTION={0}: MySQL/MariaDB backups are not supported yet by this version of db-backup")]
-    MysqlNotYet(String),
+    #[error("{0} in the database URL ({1}) is not a valid URL: {2}")]
+    BadUrl(&'static str, String, String),
+
+    #[error("MySQL server {server} refused user '{user}': wrong user or password (DB_USERNAME/DB_PASSWORD)")]
+    MysqlAccess { server: String, user: String },
+
+    #[error("MySQL server {server} has no database '{db}' (or user '{user}' may not see it); check DB_DATABASE")]
+    MysqlUnknownDb {
+        server: String,
+        db: String,
+        user: String,
+    },
+
+    #[error("cannot reach MySQL server {server}: {detail}; check DB_HOST, DB_PORT, DB_SOCKET and that the server runs")]
+    MysqlUnreachable { server: String, detail: String },
+
+    #[error("MySQL user '{user}' lacks a privilege needed to back up '{db}': {detail}")]
+    MysqlPrivilege {
+        user: String,
+        db: String,
+        detail: String,
+    },
+
+    #[error("lost the connection to MySQL server {server} during the dump ({detail}); nothing was published, older backups are untouched")]
+    MysqlLost { server: String, detail: String },
+
+    #[error("MySQL server {server}: {detail}")]
+    Mysql { server: String, detail: String },
 
     #[error("Le driver de base de données '{0}' n'est pas supporté pour le backup (db-backup handles sqlite, mysql and mariadb)")]
     UnsupportedDriver(String),

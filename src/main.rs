@@ -5,6 +5,7 @@ mod cli;
 mod connection;
 mod error;
 mod laravel;
+mod mysql;
 mod publish;
 mod report;
 mod retention;

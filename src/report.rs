@@ -23,11 +23,17 @@ struct JsonOutcome<'a> {
     duration_ms: u128,
     deleted: Vec<String>,
     dry_run: bool,
+    warnings: &'a [String],
 }
 
 /// Prints a backup's outcome on stdout.
 pub fn backup(app: &App, outcome: &Outcome, style: Style) {
     let rel = |p: &std::path::Path| app.display_path(p);
+    if style == Style::Text {
+        for w in &outcome.warnings {
+            eprintln!("db-backup: warning: {w}");
+        }
+    }
     match style {
         Style::Quiet => {}
         Style::Json => {
@@ -38,6 +44,7 @@ pub fn backup(app: &App, outcome: &Outcome, style: Style) {
                 duration_ms: outcome.duration.as_millis(),
                 deleted: outcome.deleted.iter().map(|p| rel(p)).collect(),
                 dry_run: outcome.dry_run,
+                warnings: &outcome.warnings,
             };
             // Serializing plain strings and numbers cannot fail.
             println!("{}", serde_json::to_string(&json).unwrap_or_default());

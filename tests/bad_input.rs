@@ -51,8 +51,6 @@ fn unsupported_and_unknown_drivers() {
         ("pgsql", "'pgsql' n'est pas supporté"),
         ("sqlsrv", "'sqlsrv' n'est pas supporté"),
         ("mongodb", "DB_CONNECTION=mongodb: unknown"),
-        ("mysql", "not supported yet"),
-        ("mariadb", "not supported yet"),
     ] {
         let app = App::sqlite();
         app.write_env(&format!("DB_CONNECTION={driver}\n"));

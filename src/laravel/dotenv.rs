@@ -593,7 +593,8 @@ mod tests {
                     .and_then(|(_, v)| v)
             })
         };
-        let rows: [(&str, Result<Option<&str>, ()>, Result<Option<&str>, ()>); 9] = [
+        type Read<'a> = Result<Option<&'a str>, ()>;
+        let rows: [(&str, Read, Read); 9] = [
             ("A=abc#123\n", Ok(Some("abc")), Ok(Some("abc#123"))),
             ("A=pa$word\n", Ok(Some("pa$word")), Ok(Some("pa"))),
             ("A=\"${UNDEF}z\"\n", Ok(Some("${UNDEF}z")), Ok(Some("z"))),

@@ -1,0 +1,237 @@
+//! SQL literals for every MySQL/MariaDB value, exact and loadable by both command-line clients.
+
+use mysql::Value;
+
+/// How a column's values must be written, decided once per column from its declared type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Numbers the server already prints exactly (integers, DECIMAL, YEAR): written bare.
+    Number,
+    /// FLOAT: widened to double and printed in full, so the reloaded value is bit-exact.
+    Float,
+    /// Text in the connection character set (utf8mb4): a quoted, escaped string.
+    Text,
+    /// Bytes with no character set (BLOB, BINARY, BIT, GEOMETRY): a hex literal.
+    Binary,
+    /// DATE: 'YYYY-MM-DD'.
+    Date,
+    /// DATETIME/TIMESTAMP: 'YYYY-MM-DD hh:mm:ss[.ffffff]' (TIMESTAMP in UTC, as the session is).
+    DateTime,
+    /// TIME: '[-]hhh:mm:ss[.ffffff]'.
+    Time,
+}
+
+impl Kind {
+    /// The kind for an `information_schema.COLUMNS.DATA_TYPE`.
+    pub fn of(data_type: &str) -> Kind {
+        match data_type.to_ascii_lowercase().as_str() {
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "decimal"
+            | "numeric" | "year" | "double" | "real" | "double precision" => Kind::Number,
+            "float" => Kind::Float,
+            "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "bit"
+            | "geometry" | "point" | "linestring" | "polygon" | "multipoint"
+            | "multilinestring" | "multipolygon" | "geometrycollection" | "geomcollection" => {
+                Kind::Binary
+            }
+            "date" => Kind::Date,
+            "datetime" | "timestamp" => Kind::DateTime,
+            "time" => Kind::Time,
+            // char, varchar, *text, enum, set, json (never binary: MySQL refuses binary JSON),
+            // uuid, inet4/6 and anything new: text is what the server itself accepts back.
+            _ => Kind::Text,
+        }
+    }
+}
+
+/// Appends `value` as a SQL literal for a column of `kind`.
+pub fn literal(out: &mut Vec<u8>, value: &Value, kind: Kind) {
+    match value {
+        Value::NULL => out.extend_from_slice(b"NULL"),
+        Value::Int(i) => push_display(out, i),
+        Value::UInt(u) => push_display(out, u),
+        // `{:?}` is Rust's shortest round-trip form; a FLOAT is widened first so the double the
+        // server parses is exactly the stored float (no second rounding on reload).
+        Value::Float(f) => push_float(out, f64::from(*f)),
+        Value::Double(d) => push_float(out, *d),
+        Value::Date(y, mo, d, h, mi, s, us) => match kind {
+            Kind::Date => quoted_ascii(out, &format!("{y:04}-{mo:02}-{d:02}")),
+            _ => quoted_ascii(out, &datetime(*y, *mo, *d, *h, *mi, *s, *us)),
+        },
+        Value::Time(neg, days, h, mi, s, us) => {
+            let hours = u64::from(*days) * 24 + u64::from(*h);
+            let sign = if *neg { "-" } else { "" };
+            let frac = fraction(*us);
+            quoted_ascii(out, &format!("{sign}{hours:02}:{mi:02}:{s:02}{frac}"));
+        }
+        Value::Bytes(b) => match kind {
+            Kind::Binary => hex(out, b),
+            // DECIMAL and friends arrive as their exact decimal text.
+            Kind::Number | Kind::Float if is_plain_number(b) => out.extend_from_slice(b),
+            _ => quoted(out, b),
+        },
+    }
+}
+
+fn push_display(out: &mut Vec<u8>, v: impl std::fmt::Display) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{v}");
+}
+
+fn push_float(out: &mut Vec<u8>, v: f64) {
+    // SQL has no literal for these; the server cannot store them either.
+    if v.is_finite() {
+        use std::io::Write;
+        let _ = write!(out, "{v:?}");
+    } else {
+        out.extend_from_slice(b"NULL");
+    }
+}
+
+fn datetime(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32) -> String {
+    format!(
+        "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}{}",
+        fraction(us)
+    )
+}
+
+fn fraction(us: u32) -> String {
+    if us == 0 {
+        String::new()
+    } else {
+        format!(".{us:06}")
+    }
+}
+
+fn is_plain_number(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
+}
+
+fn quoted_ascii(out: &mut Vec<u8>, s: &str) {
+    out.push(b'\'');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'\'');
+}
+
+/// A single-quoted string with mysqldump's escapes, so it loads the same under any client and
+/// with NO_BACKSLASH_ESCAPES off (the dump header turns it off).
+pub fn quoted(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
+    out.push(b'\'');
+    let mut start = 0;
+    for (i, &c) in s.iter().enumerate() {
+        let esc: &[u8] = match c {
+            0 => b"\\0",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\\' => b"\\\\",
+            b'\'' => b"\\'",
+            b'"' => b"\\\"",
+            0x1a => b"\\Z",
+            _ => continue,
+        };
+        out.extend_from_slice(&s[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+    out.push(b'\'');
+}
+
+/// `0x…`, or `''` for empty bytes (a bare `0x` is not valid SQL).
+pub fn hex(out: &mut Vec<u8>, b: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    if b.is_empty() {
+        out.extend_from_slice(b"''");
+        return;
+    }
+    out.reserve(2 + b.len() * 2);
+    out.extend_from_slice(b"0x");
+    for &c in b {
+        out.push(DIGITS[usize::from(c >> 4)]);
+        out.push(DIGITS[usize::from(c & 0xf)]);
+    }
+}
+
+/// A backquoted identifier; a backquote inside is doubled.
+pub fn ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(v: Value, k: Kind) -> String {
+        let mut out = Vec::new();
+        literal(&mut out, &v, k);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn strings_escape_every_dangerous_byte() {
+        let s = b"a\0b'c\"d\\e\r\nf\x1ag\xF0\x9F\x98\x80".to_vec();
+        assert_eq!(
+            lit(Value::Bytes(s), Kind::Text),
+            "'a\\0b\\'c\\\"d\\\\e\\r\\nf\\Zg\u{1F600}'"
+        );
+    }
+
+    #[test]
+    fn binary_is_hex_and_empty_is_not_null() {
+        assert_eq!(
+            lit(Value::Bytes(vec![0, 255, 16]), Kind::Binary),
+            "0x00FF10"
+        );
+        assert_eq!(lit(Value::Bytes(vec![]), Kind::Binary), "''");
+        assert_eq!(lit(Value::NULL, Kind::Binary), "NULL");
+    }
+
+    #[test]
+    fn floats_round_trip_bit_exact() {
+        for f in [0.1f32, 1.175_494_4e-38, f32::MAX, 16_777_216.0, -0.0, 1e-45] {
+            let text = lit(Value::Float(f), Kind::Float);
+            let back: f64 = text.parse().unwrap();
+            assert_eq!((back as f32).to_bits(), f.to_bits(), "{f} -> {text}");
+            assert_eq!(back, f64::from(f), "no double rounding for {f}");
+        }
+        let d = lit(Value::Double(0.1 + 0.2), Kind::Number);
+        assert_eq!(d.parse::<f64>().unwrap(), 0.1 + 0.2);
+        assert_eq!(lit(Value::Double(1e300), Kind::Number), "1e300");
+    }
+
+    #[test]
+    fn dates_and_times() {
+        assert_eq!(
+            lit(Value::Date(2026, 11, 25, 0, 0, 0, 0), Kind::Date),
+            "'2026-11-25'"
+        );
+        assert_eq!(
+            lit(Value::Date(0, 0, 0, 0, 0, 0, 0), Kind::DateTime),
+            "'0000-00-00 00:00:00'"
+        );
+        assert_eq!(
+            lit(Value::Date(2026, 1, 2, 3, 4, 5, 60), Kind::DateTime),
+            "'2026-01-02 03:04:05.000060'"
+        );
+        assert_eq!(
+            lit(Value::Time(true, 34, 22, 59, 59, 0), Kind::Time),
+            "'-838:59:59'"
+        );
+        assert_eq!(
+            lit(Value::Time(false, 0, 1, 2, 3, 500_000), Kind::Time),
+            "'01:02:03.500000'"
+        );
+    }
+
+    #[test]
+    fn decimals_are_bare_and_idents_are_quoted() {
+        assert_eq!(
+            lit(Value::Bytes(b"-12.500".to_vec()), Kind::Number),
+            "-12.500"
+        );
+        assert_eq!(ident("we`ird name"), "`we``ird name`");
+    }
+}
