@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::laravel::App;
-use crate::{mysql, publish, retention, sqlite};
+use crate::{mysql, publish, report, retention, sqlite};
 use std::io::{BufWriter, Write};
 
 /// What the user asked for.
@@ -33,7 +33,14 @@ pub struct Outcome {
 }
 
 /// Runs one backup of `conn` into `dir`.
-pub fn run(app: &App, conn: &Connection, dir: &Path, plan: &Plan) -> Result<Outcome> {
+/// `progress`: whether to draw a progress bar (on a terminal, not quiet or JSON).
+pub fn run(
+    app: &App,
+    conn: &Connection,
+    dir: &Path,
+    plan: &Plan,
+    progress: bool,
+) -> Result<Outcome> {
     let started = Instant::now();
     let tz = app.time_zone()?;
     if plan.dry_run {
@@ -53,7 +60,15 @@ pub fn run(app: &App, conn: &Connection, dir: &Path, plan: &Plan) -> Result<Outc
         }
         Connection::Mysql(params) => {
             let mut out = BufWriter::with_capacity(1 << 20, staged.as_file());
-            mysql::dump(params, &mut out, staged.path(), &mut |w| warnings.push(w))?;
+            let mut bar = report::DumpProgress::new(progress);
+            mysql::dump(
+                params,
+                &mut out,
+                staged.path(),
+                &mut |w| warnings.push(w),
+                &mut |p| bar.update(p),
+            )?;
+            bar.finish();
             out.flush()
                 .map_err(Error::io("cannot write", staged.path()))?;
         }

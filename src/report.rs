@@ -73,6 +73,54 @@ pub fn backup(app: &App, outcome: &Outcome, style: Style) {
     }
 }
 
+/// A progress bar for a dump: tables, rows, bytes. Drawn on stderr only when it is a terminal
+/// (indicatif hides itself otherwise), so cron mails and CI logs stay clean.
+pub struct DumpProgress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl DumpProgress {
+    /// A bar, or nothing when `enabled` is false.
+    pub fn new(enabled: bool) -> DumpProgress {
+        let bar = enabled.then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} table {pos}/{len} {wide_msg} {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        DumpProgress { bar }
+    }
+
+    /// Takes one progress event from the dump.
+    pub fn update(&mut self, p: crate::mysql::Progress) {
+        let Some(bar) = &self.bar else { return };
+        match p {
+            crate::mysql::Progress::Table { name, index, total } => {
+                bar.set_length(total as u64);
+                bar.set_position(index as u64 + 1);
+                bar.set_message(name.to_string());
+            }
+            crate::mysql::Progress::Written { rows, bytes } => {
+                bar.set_message(format!("{rows} rows, {}", size(bytes)));
+            }
+        }
+    }
+
+    /// Removes the bar before the result line is printed.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// A byte count the way people read them: 1.5 MiB.
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

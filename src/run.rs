@@ -31,8 +31,9 @@ fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) ->
         dry_run: args.dry_run,
         busy_timeout: Duration::from_secs(args.busy_timeout),
     };
-    let outcome = backup::run(&app, &conn, &app.backups_dir(), &plan)?;
-    report::backup(&app, &outcome, style(output));
+    let style = style(output);
+    let outcome = backup::run(&app, &conn, &app.backups_dir(), &plan, style == Style::Text)?;
+    report::backup(&app, &outcome, style);
     Ok(())
 }
 

@@ -44,6 +44,36 @@ impl From<std::io::Error> for Fail {
     }
 }
 
+/// Where the dump is, for a progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// Starting table `index` (0-based) of `total`.
+    Table {
+        name: &'a str,
+        index: usize,
+        total: usize,
+    },
+    /// Rows and bytes written so far in the whole dump.
+    Written { rows: u64, bytes: u64 },
+}
+
+/// Counts bytes on their way to the file.
+struct Counting<'w, W: Write> {
+    inner: &'w mut W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Counts for the report.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stats {
@@ -58,15 +88,22 @@ pub fn dump(
     out: &mut impl Write,
     dest: &std::path::Path,
     warn: &mut dyn FnMut(String),
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Stats, Error> {
     let mut connected = false;
-    run(params, out, warn, &mut connected).map_err(|f| explain(f, params, dest, connected))
+    let mut out = Counting {
+        inner: out,
+        bytes: 0,
+    };
+    run(params, &mut out, warn, progress, &mut connected)
+        .map_err(|f| explain(f, params, dest, connected))
 }
 
-fn run(
+fn run<W: Write>(
     params: &MysqlParams,
-    out: &mut impl Write,
+    out: &mut Counting<W>,
     warn: &mut dyn FnMut(String),
+    progress: &mut dyn FnMut(Progress),
     connected: &mut bool,
 ) -> Result<Stats, Fail> {
     let mut conn = connect(params)?;
@@ -95,8 +132,14 @@ fn run(
     let version: String = conn.query_first("SELECT VERSION()")?.unwrap_or_default();
     header(out, params, &version)?;
     let mut stats = Stats::default();
-    for table in &schema.tables {
-        stats.rows += table_section(&mut conn, out, table)?;
+    let total = schema.tables.len();
+    for (index, table) in schema.tables.iter().enumerate() {
+        progress(Progress::Table {
+            name: &table.name,
+            index,
+            total,
+        });
+        stats.rows += table_section(&mut conn, out, table, stats.rows, progress)?;
         stats.tables += 1;
     }
     views_placeholders(out, &schema)?;
@@ -186,7 +229,13 @@ fn footer(out: &mut impl Write) -> Result<(), Fail> {
 }
 
 /// Structure, rows and triggers of one table; returns the number of rows.
-fn table_section(conn: &mut Conn, out: &mut impl Write, table: &Table) -> Result<u64, Fail> {
+fn table_section<W: Write>(
+    conn: &mut Conn,
+    out: &mut Counting<W>,
+    table: &Table,
+    rows_before: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<u64, Fail> {
     let name = ident(&table.name);
     let create = show_create(conn, &format!("SHOW CREATE TABLE {name}"), 1)?
         .ok_or_else(|| Fail::Hidden(format!("the definition of table {}", table.name)))?;
@@ -198,7 +247,7 @@ fn table_section(conn: &mut Conn, out: &mut impl Write, table: &Table) -> Result
     let rows = if table.columns.is_empty() {
         0
     } else {
-        table_rows(conn, out, table)?
+        table_rows(conn, out, table, rows_before, progress)?
     };
 
     for trigger in &table.triggers {
@@ -217,7 +266,13 @@ fn table_section(conn: &mut Conn, out: &mut impl Write, table: &Table) -> Result
     Ok(rows)
 }
 
-fn table_rows(conn: &mut Conn, out: &mut impl Write, table: &Table) -> Result<u64, Fail> {
+fn table_rows<W: Write>(
+    conn: &mut Conn,
+    out: &mut Counting<W>,
+    table: &Table,
+    rows_before: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<u64, Fail> {
     let name = ident(&table.name);
     let cols: Vec<String> = table.columns.iter().map(|(c, _)| ident(c)).collect();
     let list = cols.join(",");
@@ -251,6 +306,10 @@ fn table_rows(conn: &mut Conn, out: &mut impl Write, table: &Table) -> Result<u6
                 stmt.extend_from_slice(b";\n");
                 out.write_all(&stmt)?;
                 stmt.clear();
+                progress(Progress::Written {
+                    rows: rows_before + rows,
+                    bytes: out.bytes,
+                });
             }
             if stmt.is_empty() {
                 stmt.extend_from_slice(prefix.as_bytes());
