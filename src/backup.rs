@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::laravel::App;
+use crate::laravel::Target;
 use crate::{mysql, publish, report, retention, sqlite};
 use std::io::{BufWriter, Write};
 
@@ -32,17 +32,11 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// Runs one backup of `conn` into `dir`.
+/// Runs one backup of the target's database into its backups folder.
 /// `progress`: whether to draw a progress bar (on a terminal, not quiet or JSON).
-pub fn run(
-    app: &App,
-    conn: &Connection,
-    dir: &Path,
-    plan: &Plan,
-    progress: bool,
-) -> Result<Outcome> {
+pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
     let started = Instant::now();
-    let tz = app.time_zone()?;
+    let (conn, dir, tz) = (&target.connection, target.backups_dir.as_path(), target.tz);
     if plan.dry_run {
         return dry_run(conn, dir, plan, tz, started);
     }

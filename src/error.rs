@@ -42,6 +42,11 @@ pub enum Error {
     #[error("DB_CONNECTION={0}: unknown connection; db-backup handles sqlite, mysql and mariadb")]
     UnknownConnection(String),
 
+    #[error(
+        "the Artisan bridge did not hand over {0}; reinstall it with `db-backup install-artisan`"
+    )]
+    Handover(String),
+
     #[error("{0} in the database URL ({1}) is not a valid URL: {2}")]
     BadUrl(&'static str, String, String),
 

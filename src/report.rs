@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::backup::Outcome;
-use crate::laravel::App;
+use crate::laravel::Target;
 
 /// How to print a run's results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ struct JsonOutcome<'a> {
 }
 
 /// Prints a backup's outcome on stdout.
-pub fn backup(app: &App, outcome: &Outcome, style: Style) {
+pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
     let rel = |p: &std::path::Path| app.display_path(p);
     if style == Style::Text {
         for w in &outcome.warnings {

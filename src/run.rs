@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use crate::backup::{self, Plan};
 use crate::cli::{AppArgs, BackupArgs, Cli, Command, OutputArgs};
-use crate::connection;
 use crate::error::{Error, Result};
-use crate::laravel::App;
+use crate::laravel::{self, Target};
 use crate::report::{self, Style};
 
 /// Runs the command the user asked for.
@@ -24,26 +23,25 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) -> Result<()> {
-    let app = load_app(app_args)?;
-    let conn = connection::resolve(&app)?;
+    let target = load_target(app_args)?;
     let plan = Plan {
         keep: args.keep,
         dry_run: args.dry_run,
         busy_timeout: Duration::from_secs(args.busy_timeout),
     };
     let style = style(output);
-    let outcome = backup::run(&app, &conn, &app.backups_dir(), &plan, style == Style::Text)?;
-    report::backup(&app, &outcome, style);
+    let outcome = backup::run(&target, &plan, style == Style::Text)?;
+    report::backup(&target, &outcome, style);
     Ok(())
 }
 
-fn load_app(args: &AppArgs) -> Result<App> {
+fn load_target(args: &AppArgs) -> Result<Target> {
     let cwd = std::env::current_dir().map_err(Error::io("cannot read the current folder", "."))?;
     // Non-UTF-8 variables cannot be Laravel settings we read; skip them rather than fail.
     let real: HashMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    App::load(
+    laravel::target(
         args.app_dir.as_deref(),
         args.env_file.as_deref(),
         &cwd,

@@ -2,11 +2,54 @@
 
 pub mod config;
 pub mod dotenv;
+pub mod handover;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+/// What to back up and where: everything a backup needs from the app, however it was found.
+#[derive(Debug)]
+pub struct Target {
+    /// The app's base folder; paths are shown relative to it.
+    pub app_dir: PathBuf,
+    pub connection: crate::connection::Connection,
+    /// `storage_path('app/backups')`.
+    pub backups_dir: PathBuf,
+    /// The app's time zone, in which backup names are stamped.
+    pub tz: chrono_tz::Tz,
+}
+
+impl Target {
+    /// A path as shown to the user: relative to the app when inside it.
+    pub fn display_path(&self, path: &Path) -> String {
+        path.strip_prefix(&self.app_dir)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+/// Finds what to back up: the bridge's handover when Artisan started us, else the app's own
+/// files read as Laravel reads them.
+pub fn target(
+    app_dir: Option<&Path>,
+    env_file: Option<&Path>,
+    cwd: &Path,
+    real: HashMap<String, String>,
+) -> Result<Target> {
+    if let Some(t) = handover::from_env(&real)? {
+        return Ok(t);
+    }
+    let app = App::load(app_dir, env_file, cwd, real)?;
+    Ok(Target {
+        connection: crate::connection::resolve(&app)?,
+        backups_dir: app.backups_dir(),
+        tz: app.time_zone()?,
+        app_dir: app.dir,
+    })
+}
 
 /// A located Laravel app and the settings it runs with.
 #[derive(Debug)]
@@ -149,14 +192,6 @@ impl App {
     /// `storage_path('app/backups')`.
     pub fn backups_dir(&self) -> PathBuf {
         self.dir.join("storage/app/backups")
-    }
-
-    /// A path as shown to the user: relative to the app when inside it.
-    pub fn display_path(&self, path: &Path) -> String {
-        path.strip_prefix(&self.dir)
-            .unwrap_or(path)
-            .display()
-            .to_string()
     }
 }
 

@@ -1,0 +1,145 @@
+//! Settings handed over by the Artisan bridge: the connection, folder and time zone that
+//! Laravel itself resolved (cached config, `--env`, values hard-coded in `config/*.php`).
+//!
+//! The bridge passes them as environment variables of our process, never as arguments, so the
+//! password stays out of `ps`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::connection::{Connection, MysqlParams};
+use crate::error::{Error, Result};
+
+use super::Target;
+
+/// The variable whose presence means "Laravel resolved this; do not read `.env`".
+pub const CONNECTION: &str = "DB_BACKUP_CONNECTION";
+
+/// The handed-over target, when the bridge started us.
+pub fn from_env(real: &HashMap<String, String>) -> Result<Option<Target>> {
+    let Some(driver) = real.get(CONNECTION) else {
+        return Ok(None);
+    };
+    let get = |k: &str| {
+        real.get(&format!("DB_BACKUP_{k}"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let required = |k: &str| -> Result<PathBuf> {
+        let v = get(k);
+        if v.is_empty() {
+            Err(Error::Handover(format!("DB_BACKUP_{k}")))
+        } else {
+            Ok(PathBuf::from(v))
+        }
+    };
+    let app_dir = required("APP_DIR")?;
+    let in_app = |p: PathBuf| if p.is_absolute() { p } else { app_dir.join(p) };
+    let connection = match driver.as_str() {
+        "sqlite" => match get("DATABASE").as_str() {
+            "" => Connection::Sqlite {
+                path: app_dir.join("database/database.sqlite"),
+            },
+            ":memory:" => return Err(Error::InMemoryDatabase),
+            d => Connection::Sqlite {
+                path: in_app(PathBuf::from(d)),
+            },
+        },
+        "mysql" | "mariadb" => Connection::Mysql(MysqlParams {
+            host: Some(get("HOST"))
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "127.0.0.1".into()),
+            port: get("PORT").trim().parse().unwrap_or(3306),
+            socket: Some(get("SOCKET"))
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            database: get("DATABASE"),
+            user: get("USERNAME"),
+            password: get("PASSWORD"),
+            ssl_ca: Some(get("SSL_CA"))
+                .filter(|s| !s.is_empty())
+                .map(|s| in_app(PathBuf::from(s))),
+        }),
+        "pgsql" | "sqlsrv" => return Err(Error::UnsupportedDriver(driver.clone())),
+        other => return Err(Error::UnsupportedDriver(other.to_string())),
+    };
+    let zone = Some(get("TIMEZONE"))
+        .filter(|z| !z.is_empty())
+        .unwrap_or_else(|| "UTC".into());
+    let tz = zone.parse().map_err(|_| Error::BadTimeZone {
+        zone: zone.clone(),
+        origin: "config('app.timezone')".into(),
+    })?;
+    Ok(Some(Target {
+        backups_dir: required("DIR").map(in_app)?,
+        app_dir,
+        connection,
+        tz,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn absent_means_read_the_env_file() {
+        assert!(from_env(&env(&[("DB_CONNECTION", "sqlite")]))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn sqlite_and_mysql_handover() {
+        let base = [
+            ("DB_BACKUP_APP_DIR", "/srv/api"),
+            ("DB_BACKUP_DIR", "/srv/api/storage/app/backups"),
+        ];
+        let mut e = env(&base);
+        e.extend(env(&[
+            (CONNECTION, "sqlite"),
+            ("DB_BACKUP_DATABASE", "database/x.sqlite"),
+            ("DB_BACKUP_TIMEZONE", "Europe/Paris"),
+        ]));
+        let t = from_env(&e).unwrap().unwrap();
+        assert_eq!(
+            t.connection,
+            Connection::Sqlite {
+                path: "/srv/api/database/x.sqlite".into()
+            }
+        );
+        assert_eq!(t.tz, chrono_tz::Europe::Paris);
+        let mut e = env(&base);
+        e.extend(env(&[
+            (CONNECTION, "mariadb"),
+            ("DB_BACKUP_DATABASE", "stock"),
+            ("DB_BACKUP_PASSWORD", "s3cret"),
+            ("DB_BACKUP_SOCKET", "/run/mysqld/mysqld.sock"),
+        ]));
+        let Connection::Mysql(p) = from_env(&e).unwrap().unwrap().connection else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                p.database.as_str(),
+                p.password.as_str(),
+                p.server().as_str()
+            ),
+            ("stock", "s3cret", "unix:/run/mysqld/mysqld.sock")
+        );
+        let mut e = env(&base);
+        e.insert(CONNECTION.into(), "pgsql".into());
+        assert!(matches!(from_env(&e), Err(Error::UnsupportedDriver(d)) if d == "pgsql"));
+        assert!(matches!(
+            from_env(&env(&[(CONNECTION, "sqlite")])),
+            Err(Error::Handover(_))
+        ));
+    }
+}
