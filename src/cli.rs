@@ -24,6 +24,16 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// The output options in force, wherever on the line they were given.
+    pub fn output(&self) -> &OutputArgs {
+        match &self.command {
+            Some(Command::Backup { output, .. }) => output,
+            _ => &self.output,
+        }
+    }
+}
+
 /// What to do; with no subcommand, `backup`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -35,6 +45,17 @@ pub enum Command {
         output: OutputArgs,
         #[command(flatten)]
         backup: BackupArgs,
+    },
+
+    /// Install the Artisan bridge as app/Console/Commands/BackupDatabase.php, replacing the old
+    /// command in place (a different old file is kept in storage/app/db-backup/), so
+    /// `php artisan db:backup --keep=N` runs this binary with Laravel's own settings.
+    InstallArtisan {
+        #[command(flatten)]
+        app: AppArgs,
+        /// Print the PHP file on stdout instead of installing it.
+        #[arg(long)]
+        print: bool,
     },
 }
 
@@ -65,6 +86,11 @@ pub struct OutputArgs {
     /// Print one JSON object on stdout (created file, size, duration, deleted files), for CI.
     #[arg(long, conflicts_with = "quiet")]
     pub json: bool,
+
+    /// Print the original `php artisan db:backup` lines instead (French, errors on stdout too),
+    /// so logs and scripts that read them keep working. The Artisan bridge passes this.
+    #[arg(long, conflicts_with_all = ["quiet", "json"])]
+    pub artisan: bool,
 }
 
 /// Options of the backup itself.

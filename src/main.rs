@@ -4,6 +4,7 @@ mod backup;
 mod cli;
 mod connection;
 mod error;
+mod install;
 mod laravel;
 mod mysql;
 mod publish;
@@ -19,10 +20,15 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    let artisan = cli.output().artisan;
     match run::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("db-backup: error: {e}");
+            if artisan {
+                report::artisan_error(&e);
+            } else {
+                eprintln!("db-backup: error: {e}");
+            }
             ExitCode::from(e.exit_code())
         }
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::backup::Outcome;
+use crate::error::Error;
 use crate::laravel::Target;
 
 /// How to print a run's results.
@@ -13,6 +14,8 @@ pub enum Style {
     Text,
     Quiet,
     Json,
+    /// The original Artisan command's French lines.
+    Artisan,
 }
 
 #[derive(Serialize)]
@@ -49,6 +52,7 @@ pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
             // Serializing plain strings and numbers cannot fail.
             println!("{}", serde_json::to_string(&json).unwrap_or_default());
         }
+        Style::Artisan => artisan(outcome),
         Style::Text if outcome.dry_run => {
             println!(
                 "would create {} (about {})",
@@ -70,6 +74,64 @@ pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
                 println!("deleted {}", rel(p));
             }
         }
+    }
+}
+
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The lines `php artisan db:backup` printed (see shared/reference/original-command.md).
+fn artisan(outcome: &Outcome) {
+    let kind = if outcome.created.extension().is_some_and(|e| e == "sql") {
+        "MySQL"
+    } else {
+        "SQLite"
+    };
+    if outcome.dry_run {
+        println!(
+            "[dry-run] Backup {kind} créé: {}",
+            file_name(&outcome.created)
+        );
+    } else {
+        println!("Backup {kind} créé: {}", file_name(&outcome.created));
+    }
+    for p in &outcome.deleted {
+        println!("Ancien backup supprimé: {}", file_name(p));
+    }
+    println!("Backup créé avec succès !");
+}
+
+/// A failure as the original command reported it: one French line on stdout, in the form it
+/// used for that kind of failure. Where that form had no room for the reason, the reason goes
+/// to stderr so it is not lost.
+pub fn artisan_error(e: &Error) {
+    match e {
+        Error::DatabaseMissing(p) => {
+            println!(
+                "Le fichier de base de données n'existe pas: {}",
+                p.display()
+            )
+        }
+        Error::UnsupportedDriver(d) | Error::UnknownConnection(d) => {
+            println!("Le driver de base de données '{d}' n'est pas supporté pour le backup.")
+        }
+        Error::MysqlAccess { .. }
+        | Error::MysqlUnknownDb { .. }
+        | Error::MysqlUnreachable { .. }
+        | Error::MysqlPrivilege { .. }
+        | Error::MysqlLost { .. }
+        | Error::Mysql { .. } => println!("Erreur lors de la création du dump MySQL: {e}"),
+        Error::NotADatabase(_)
+        | Error::DatabaseEmpty(_)
+        | Error::DatabaseLocked { .. }
+        | Error::Sqlite { .. } => {
+            println!("Impossible de copier le fichier de base de données");
+            eprintln!("db-backup: error: {e}");
+        }
+        _ => println!("Erreur lors de la création du backup: {e}"),
     }
 }
 

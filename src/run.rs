@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::backup::{self, Plan};
 use crate::cli::{AppArgs, BackupArgs, Cli, Command, OutputArgs};
 use crate::error::{Error, Result};
+use crate::install;
 use crate::laravel::{self, Target};
 use crate::report::{self, Style};
 
@@ -19,7 +20,26 @@ pub fn run(cli: Cli) -> Result<()> {
             output,
             backup,
         }) => backup_command(&app, &output, &backup),
+        Some(Command::InstallArtisan { app, print }) => install_command(&app, print),
     }
+}
+
+fn install_command(args: &AppArgs, print: bool) -> Result<()> {
+    if print {
+        print!("{}", install::drop_in_source());
+        return Ok(());
+    }
+    let cwd = std::env::current_dir().map_err(Error::io("cannot read the current folder", "."))?;
+    let dir = laravel::find_app_dir(args.app_dir.as_deref(), &cwd)?;
+    let done = install::install(&dir)?;
+    println!("installed {}", done.path.display());
+    if let Some(saved) = done.saved {
+        println!("the previous command was kept as {}", saved.display());
+    }
+    println!(
+        "php artisan db:backup runs db-backup from the PATH, or the file named by DB_BACKUP_BINARY"
+    );
+    Ok(())
 }
 
 fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) -> Result<()> {
@@ -50,7 +70,9 @@ fn load_target(args: &AppArgs) -> Result<Target> {
 }
 
 fn style(output: &OutputArgs) -> Style {
-    if output.json {
+    if output.artisan {
+        Style::Artisan
+    } else if output.json {
         Style::Json
     } else if output.quiet {
         Style::Quiet

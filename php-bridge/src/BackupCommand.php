@@ -1,0 +1,87 @@
+<?php
+
+namespace DbBackup\Laravel;
+
+use Illuminate\Console\Command;
+use Illuminate\Support\ConfigurationUrlParser;
+use Symfony\Component\Process\ExecutableFinder;
+use Symfony\Component\Process\Process;
+
+/**
+ * `php artisan db:backup {--keep=7}`, delegated to the db-backup binary.
+ *
+ * Laravel resolves the connection (cached config, --env, config/database.php, DB_URL) and hands
+ * it to the binary through the child's environment, never its arguments, so the password stays
+ * out of `ps`. The binary prints the original command's lines (--artisan) and sets the exit code.
+ */
+class BackupCommand extends Command
+{
+    protected $signature = 'db:backup {--keep=7 : Number of backups to keep}';
+
+    protected $description = 'Backup the database (consistent, atomic and verified, by db-backup)';
+
+    public function handle()
+    {
+        $binary = $this->binary();
+        if ($binary === null) {
+            $this->line('Erreur lors de la création du backup: db-backup introuvable. '
+                . 'Installez-le (cargo install --path <sources de db-backup>) ou indiquez son chemin dans DB_BACKUP_BINARY.');
+            return 1;
+        }
+
+        $command = [$binary, '--artisan', '--keep=' . $this->option('keep')];
+        // No timeout: a large dump may take as long as it takes.
+        $process = new Process($command, base_path(), $this->handover(), null, null);
+        $process->run(function ($type, $buffer) {
+            if ($type === Process::ERR) {
+                fwrite(STDERR, $buffer);
+            } else {
+                $this->output->write($buffer);
+            }
+        });
+
+        $code = $process->getExitCode();
+        return $code === null ? 1 : $code;
+    }
+
+    /** DB_BACKUP_BINARY (config or environment), else `db-backup` on the PATH. */
+    protected function binary()
+    {
+        $configured = config('db-backup.binary') ?: env('DB_BACKUP_BINARY');
+        if ($configured) {
+            return is_file($configured) && is_executable($configured) ? $configured : null;
+        }
+        return (new ExecutableFinder())->find('db-backup');
+    }
+
+    /** The connection, folder and time zone exactly as Laravel resolved them. */
+    protected function handover()
+    {
+        $name = config('database.default');
+        $config = (array) config("database.connections.{$name}", []);
+        // Laravel lays DB_URL/DATABASE_URL over the keys only when it connects; do the same.
+        if (class_exists(ConfigurationUrlParser::class)) {
+            $config = (new ConfigurationUrlParser())->parseConfiguration($config);
+        }
+        $options = isset($config['options']) && is_array($config['options']) ? $config['options'] : [];
+        $sslCa = '';
+        if (defined('PDO::MYSQL_ATTR_SSL_CA') && isset($options[\PDO::MYSQL_ATTR_SSL_CA])) {
+            $sslCa = $options[\PDO::MYSQL_ATTR_SSL_CA];
+        }
+        $host = isset($config['host']) ? $config['host'] : '';
+
+        return [
+            'DB_BACKUP_CONNECTION' => (string) (isset($config['driver']) ? $config['driver'] : $name),
+            'DB_BACKUP_DATABASE' => (string) (isset($config['database']) ? $config['database'] : ''),
+            'DB_BACKUP_HOST' => (string) (is_array($host) ? reset($host) : $host),
+            'DB_BACKUP_PORT' => (string) (isset($config['port']) ? $config['port'] : ''),
+            'DB_BACKUP_SOCKET' => (string) (isset($config['unix_socket']) ? $config['unix_socket'] : ''),
+            'DB_BACKUP_USERNAME' => (string) (isset($config['username']) ? $config['username'] : ''),
+            'DB_BACKUP_PASSWORD' => (string) (isset($config['password']) ? $config['password'] : ''),
+            'DB_BACKUP_SSL_CA' => (string) $sslCa,
+            'DB_BACKUP_DIR' => storage_path('app/backups'),
+            'DB_BACKUP_TIMEZONE' => (string) config('app.timezone', 'UTC'),
+            'DB_BACKUP_APP_DIR' => base_path(),
+        ];
+    }
+}
