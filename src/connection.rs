@@ -65,10 +65,16 @@ impl Connection {
 /// Resolves the default connection: `DB_CONNECTION`, else the default in `config/database.php`.
 pub fn resolve(app: &App) -> Result<Connection> {
     let php = app.dir.join("config/database.php");
-    let name = match app.env.get("DB_CONNECTION").filter(|n| !n.is_empty()) {
-        Some(n) => n,
-        None => config::default_connection(&php).ok_or(Error::NoConnection(php.clone()))?,
-    };
+    let env = |k: &str| app.env.get(k).filter(|v| !v.is_empty());
+    let name = match config::default_connection(&php) {
+        // What the app's config says, hard-coded or through env('DB_CONNECTION', default).
+        Some(setting) => setting.resolve(env),
+        // Laravel 8–10 always ship this file; without it we are on 11+, whose framework default
+        // is env('DB_CONNECTION', 'sqlite').
+        None if !php.exists() => Some(env("DB_CONNECTION").unwrap_or_else(|| "sqlite".into())),
+        None => env("DB_CONNECTION"),
+    }
+    .ok_or(Error::NoConnection(php.clone()))?;
     let url = database_url(app, &php)?;
     // A URL's scheme names the driver, as Laravel's ConfigurationUrlParser does.
     let driver = url

@@ -75,10 +75,29 @@ fn timestamp_is_in_the_app_time_zone() {
 fn bad_time_zone_is_refused() {
     let app = App::sqlite();
     app.write_env("DB_CONNECTION=sqlite\nAPP_TIMEZONE=Mars/Olympus\n");
+    std::fs::write(
+        app.dir().join("config/app.php"),
+        "<?php\nreturn [\n    'timezone' => env('APP_TIMEZONE', 'UTC'),\n];\n",
+    )
+    .unwrap();
     let out = app.run(&[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Mars/Olympus"));
     assert!(app.backups().is_empty());
+}
+
+#[test]
+fn hard_coded_config_values_win_over_the_environment_as_in_laravel() {
+    // Laravel 8's config/app.php says 'timezone' => 'UTC': APP_TIMEZONE is then ignored.
+    let app = App::sqlite();
+    app.write_env("DB_CONNECTION=pgsql\nAPP_TIMEZONE=Mars/Olympus\n");
+    std::fs::write(
+        app.dir().join("config/database.php"),
+        "<?php\nreturn [\n    'default' => 'sqlite',\n];\n",
+    )
+    .unwrap();
+    app.ok(&[]);
+    assert_eq!(app.backups().len(), 1);
 }
 
 #[test]

@@ -1,21 +1,38 @@
-//! Defaults written in the app's `config/*.php`, read with regexes: we never run PHP here.
+//! Settings written in the app's `config/*.php`, read with regexes: we never run PHP here.
 
 use std::path::Path;
 
 use regex::Regex;
 
-/// The default connection named in `config/database.php`:
-/// `'default' => env('DB_CONNECTION', 'mysql')` or `'default' => 'sqlite'`.
-pub fn default_connection(database_php: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(database_php).ok()?;
-    first_default(&text, "default", "DB_CONNECTION")
+/// How a config file sets a key: a hard-coded value (the environment is then ignored, as it is
+/// by Laravel) or `env('KEY', default)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    Literal(String),
+    Env {
+        key: String,
+        default: Option<String>,
+    },
 }
 
-/// The time zone in `config/app.php`: `'timezone' => 'UTC'` or
-/// `'timezone' => env('APP_TIMEZONE', 'UTC')`.
-pub fn app_timezone(app_php: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(app_php).ok()?;
-    first_default(&text, "timezone", "APP_TIMEZONE")
+impl Setting {
+    /// The value Laravel ends up with, given a lookup of its `env()`.
+    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+        match self {
+            Setting::Literal(v) => Some(v.clone()),
+            Setting::Env { key, default } => env(key).or_else(|| default.clone()),
+        }
+    }
+}
+
+/// `'default' => …` in `config/database.php`.
+pub fn default_connection(database_php: &Path) -> Option<Setting> {
+    setting(&std::fs::read_to_string(database_php).ok()?, "default")
+}
+
+/// `'timezone' => …` in `config/app.php`.
+pub fn app_timezone(app_php: &Path) -> Option<Setting> {
+    setting(&std::fs::read_to_string(app_php).ok()?, "timezone")
 }
 
 /// The default a connection's block in `config/database.php` gives an env key, e.g.
@@ -48,18 +65,29 @@ fn connection_block<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     Some(&rest[..end])
 }
 
-/// The literal a config key falls back to, either directly or as `env(...)`'s default.
-fn first_default(text: &str, key: &str, env_key: &str) -> Option<String> {
-    let pattern =
-        format!(r#"['"]{key}['"]\s*=>\s*(?:env\(\s*['"]{env_key}['"]\s*,\s*)?['"]([^'"]+)['"]"#);
-    let re = Regex::new(&pattern).ok()?;
-    // Skip commented-out lines so `// 'default' => 'pgsql'` is not taken for the real one.
+/// The first uncommented `'key' => 'literal'` or `'key' => env('KEY'[, 'default'])`.
+fn setting(text: &str, key: &str) -> Option<Setting> {
+    let re = Regex::new(&format!(
+        r#"['"]{}['"]\s*=>\s*(?:env\(\s*['"](\w+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)|['"]([^'"]+)['"])"#,
+        regex::escape(key)
+    ))
+    .ok()?;
     text.lines()
         .filter(|l| {
             let t = l.trim_start();
             !(t.starts_with("//") || t.starts_with('#') || t.starts_with('*'))
         })
-        .find_map(|l| re.captures(l).map(|c| c[1].to_string()))
+        .find_map(|l| {
+            let c = re.captures(l)?;
+            match (c.get(1), c.get(3)) {
+                (Some(k), _) => Some(Setting::Env {
+                    key: k.as_str().to_string(),
+                    default: c.get(2).map(|d| d.as_str().to_string()),
+                }),
+                (None, Some(v)) => Some(Setting::Literal(v.as_str().to_string())),
+                (None, None) => None,
+            }
+        })
 }
 
 #[cfg(test)]
@@ -67,29 +95,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_env_default_and_plain_literal() {
+    fn reads_env_settings_and_hard_coded_literals() {
+        let env = |k: &str, d: Option<&str>| Setting::Env {
+            key: k.into(),
+            default: d.map(String::from),
+        };
         let t = "    'default' => env('DB_CONNECTION', 'sqlite'),\n";
         assert_eq!(
-            first_default(t, "default", "DB_CONNECTION").as_deref(),
-            Some("sqlite")
+            setting(t, "default"),
+            Some(env("DB_CONNECTION", Some("sqlite")))
         );
         let t = "// 'default' => 'pgsql',\n'default' => \"mysql\",\n";
         assert_eq!(
-            first_default(t, "default", "DB_CONNECTION").as_deref(),
-            Some("mysql")
+            setting(t, "default"),
+            Some(Setting::Literal("mysql".into()))
         );
         let t = "'timezone' => env('APP_TIMEZONE', 'Africa/Abidjan'),";
         assert_eq!(
-            first_default(t, "timezone", "APP_TIMEZONE").as_deref(),
-            Some("Africa/Abidjan")
+            setting(t, "timezone"),
+            Some(env("APP_TIMEZONE", Some("Africa/Abidjan")))
         );
         assert_eq!(
-            first_default(
-                "'default' => env('DB_CONNECTION'),",
-                "default",
-                "DB_CONNECTION"
-            ),
-            None
+            setting("'default' => env('DB_CONNECTION'),", "default"),
+            Some(env("DB_CONNECTION", None))
         );
+        assert_eq!(setting("'default' => $x,", "default"), None);
+        let lit = Setting::Literal("UTC".into());
+        assert_eq!(
+            lit.resolve(|_| Some("Asia/Tokyo".into())).as_deref(),
+            Some("UTC"),
+            "hard-coded wins over env"
+        );
+    }
+
+    #[test]
+    fn connection_defaults_come_from_the_right_block() {
+        let php = "<?php\nreturn [\n    'connections' => [\n        'sqlite' => [\n            'database' => env('DB_DATABASE', database_path('x')),\n        ],\n        'mysql' => [\n            'host' => env('DB_HOST', '127.0.0.1'),\n            'database' => env('DB_DATABASE', 'forge'),\n            'username' => env('DB_USERNAME', 'forge'),\n        ],\n        'pgsql' => [\n            'database' => env('DB_DATABASE', 'pg'),\n        ],\n    ],\n];\n";
+        let t = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(t.path(), php).unwrap();
+        assert_eq!(
+            connection_default(t.path(), "mysql", "DB_DATABASE").as_deref(),
+            Some("forge")
+        );
+        assert_eq!(
+            connection_default(t.path(), "mysql", "DB_USERNAME").as_deref(),
+            Some("forge")
+        );
+        assert_eq!(
+            connection_default(t.path(), "pgsql", "DB_DATABASE").as_deref(),
+            Some("pg")
+        );
+        assert_eq!(connection_default(t.path(), "mariadb", "DB_DATABASE"), None);
+        assert_eq!(connection_default(t.path(), "sqlite", "DB_DATABASE"), None);
     }
 }

@@ -176,15 +176,22 @@ impl App {
         })
     }
 
-    /// The app's time zone: `APP_TIMEZONE`, else `config/app.php`, else UTC.
+    /// The app's time zone as `config('app.timezone')` would give it: what `config/app.php`
+    /// says (a hard-coded zone, or `env('APP_TIMEZONE', default)`); without that file (Laravel
+    /// 11+), the framework's own `env('APP_TIMEZONE', 'UTC')`.
     pub fn time_zone(&self) -> Result<chrono_tz::Tz> {
-        let (zone, origin) = match self.env.get("APP_TIMEZONE").filter(|z| !z.is_empty()) {
-            Some(z) => (z, "APP_TIMEZONE".to_string()),
-            None => match config::app_timezone(&self.dir.join("config/app.php")) {
-                Some(z) => (z, "config/app.php".to_string()),
-                None => return Ok(chrono_tz::UTC),
-            },
+        let php = self.dir.join("config/app.php");
+        let setting = config::app_timezone(&php).unwrap_or(config::Setting::Env {
+            key: "APP_TIMEZONE".into(),
+            default: Some("UTC".into()),
+        });
+        let origin = match &setting {
+            config::Setting::Literal(_) => "config/app.php".to_string(),
+            config::Setting::Env { key, .. } => format!("{key} or config/app.php"),
         };
+        let zone = setting
+            .resolve(|k| self.env.get(k).filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| "UTC".into());
         zone.parse()
             .map_err(|_| Error::BadTimeZone { zone, origin })
     }
