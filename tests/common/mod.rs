@@ -1,6 +1,8 @@
 //! Test harness: a throwaway Laravel-shaped app and the real `db-backup` binary, in one line each.
 #![allow(dead_code)]
 
+pub mod laravel;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,282 @@
+//! `php artisan db:backup` unchanged for its users: the bridge under a real Laravel 8 app.
+
+mod common;
+
+use std::process::Command;
+
+use common::laravel::{normalized_lines, LaravelApp};
+use common::{quick_check, BIN};
+use rusqlite::Connection;
+
+fn products_in(path: &std::path::Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM products", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn artisan_backup_and_retention_through_the_bridge() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    let mut outs = Vec::new();
+    for _ in 0..3 {
+        outs.push(app.artisan_ok(&["db:backup", "--keep=2"]));
+    }
+    let names = app.backups();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let first = outs[0].lines().collect::<Vec<_>>();
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(
+        first[0].starts_with("Backup SQLite créé: database_backup_"),
+        "{first:?}"
+    );
+    assert_eq!(first[1], "Backup créé avec succès !");
+    assert!(
+        outs[2].contains("Ancien backup supprimé: database_backup_"),
+        "{}",
+        outs[2]
+    );
+    for n in &names {
+        let p = app.backups_dir().join(n);
+        assert_eq!(quick_check(&p), "ok");
+        assert_eq!(products_in(&p), 5);
+    }
+}
+
+#[test]
+fn artisan_output_matches_the_original_command_line_by_line() {
+    let run = |install: &dyn Fn(&LaravelApp)| -> Vec<Vec<String>> {
+        let app = LaravelApp::sqlite();
+        install(&app);
+        (0..3)
+            .map(|_| {
+                // The original names by the second and overwrites within one: keep runs apart.
+                std::thread::sleep(std::time::Duration::from_millis(1100));
+                normalized_lines(&app.artisan_ok(&["db:backup", "--keep=2"]))
+            })
+            .collect()
+    };
+    let original = run(&|a: &LaravelApp| a.install_original());
+    let bridge = run(&|a: &LaravelApp| a.install_bridge());
+    assert_eq!(bridge, original);
+    assert_eq!(
+        original[2],
+        [
+            "Backup SQLite créé: database_backup_<ts>.sqlite",
+            "Ancien backup supprimé: database_backup_<ts>.sqlite",
+            "Backup créé avec succès !"
+        ]
+    );
+}
+
+#[test]
+fn failures_print_the_original_lines_and_exit_non_zero() {
+    for install in [LaravelApp::install_original, LaravelApp::install_bridge] {
+        let app = LaravelApp::sqlite();
+        install(&app);
+        app.edit_env(|e| e + "DB_DATABASE=/nonexistent/stock.sqlite\n");
+        let out = app.artisan(&["db:backup"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim_end(),
+            "Le fichier de base de données n'existe pas: /nonexistent/stock.sqlite"
+        );
+        let app = LaravelApp::sqlite();
+        install(&app);
+        app.edit_env(|e| e.replace("DB_CONNECTION=sqlite", "DB_CONNECTION=pgsql"));
+        let out = app.artisan(&["db:backup"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim_end(),
+            "Le driver de base de données 'pgsql' n'est pas supporté pour le backup."
+        );
+    }
+}
+
+#[test]
+fn keep_zero_is_refused_through_artisan_and_deletes_nothing() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    app.artisan_ok(&["db:backup"]);
+    let before = app.backups();
+    for bad in ["--keep=0", "--keep=-1", "--keep=abc"] {
+        let out = app.artisan(&["db:backup", bad]);
+        assert_ne!(out.status.code(), Some(0), "{bad} accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--keep"),
+            "{bad}"
+        );
+    }
+    assert_eq!(app.backups(), before);
+}
+
+#[test]
+fn cached_config_wins_through_artisan_and_a_direct_call_refuses() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    app.artisan_ok(&["config:cache"]);
+    // After caching, Laravel no longer reads .env: this edit must change nothing.
+    app.edit_env(|e| e + "DB_DATABASE=/nonexistent/stock.sqlite\n");
+    let out = app.artisan_ok(&["db:backup"]);
+    assert!(out.starts_with("Backup SQLite créé: "), "{out}");
+    assert_eq!(products_in(&app.backups_dir().join(&app.backups()[0])), 5);
+
+    let direct = Command::new(BIN)
+        .current_dir(app.dir())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(direct.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&direct.stderr);
+    assert!(err.contains("bootstrap/cache/config.php"), "{err}");
+    assert_eq!(app.backups().len(), 1);
+}
+
+#[test]
+fn env_option_and_env_testing_file_are_honoured() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    let other = app.dir().join("database/testing.sqlite");
+    std::fs::copy(app.dir().join("database/database.sqlite"), &other).unwrap();
+    Connection::open(&other)
+        .unwrap()
+        .execute("DELETE FROM inventaires", [])
+        .unwrap();
+    Connection::open(&other)
+        .unwrap()
+        .execute("DELETE FROM sorties", [])
+        .unwrap();
+    Connection::open(&other)
+        .unwrap()
+        .execute("DELETE FROM receptions", [])
+        .unwrap();
+    Connection::open(&other)
+        .unwrap()
+        .execute("DELETE FROM products WHERE id > 1", [])
+        .unwrap();
+    let env = std::fs::read_to_string(app.dir().join(".env")).unwrap();
+    std::fs::write(
+        app.dir().join(".env.testing"),
+        format!("{env}DB_DATABASE={}\n", other.display()),
+    )
+    .unwrap();
+    app.artisan_ok(&["db:backup", "--env=testing"]);
+    assert_eq!(products_in(&app.backups_dir().join(&app.backups()[0])), 1);
+}
+
+#[test]
+fn missing_binary_is_one_line_and_non_zero() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    let out = app
+        .artisan_cmd(&["db:backup"])
+        .env("DB_BACKUP_BINARY", "/nonexistent/db-backup")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("DB_BACKUP_BINARY"), "{text}");
+    // Not configured and not on the PATH either.
+    let out = app
+        .artisan_cmd(&["db:backup"])
+        .env_remove("DB_BACKUP_BINARY")
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("introuvable"));
+    assert!(app.backups().is_empty());
+}
+
+#[test]
+fn the_scheduler_runs_the_backup() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    let kernel = app.dir().join("app/Console/Kernel.php");
+    let text = std::fs::read_to_string(&kernel).unwrap().replace(
+        "// $schedule->command('db:backup --keep=7')->daily();",
+        "$schedule->command('db:backup --keep=7')->everyMinute()->withoutOverlapping();",
+    );
+    std::fs::write(&kernel, text).unwrap();
+    let out = app.artisan_ok(&["schedule:run"]);
+    assert!(out.contains("db:backup"), "{out}");
+    assert_eq!(app.backups().len(), 1);
+}
+
+#[test]
+fn artisan_and_direct_calls_name_backups_the_same_way() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    // Both stamp the current second in the app's time zone: a direct --dry-run right after an
+    // Artisan run must name the same second (or the next, if the clock ticked in between).
+    for _ in 0..5 {
+        let out = app.artisan_ok(&["db:backup", "--keep=10"]);
+        let via_artisan = out
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("Backup SQLite créé: ")
+            .to_string();
+        let direct = Command::new(BIN)
+            .args(["--dry-run", "--json"])
+            .current_dir(app.dir())
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            direct.status.success(),
+            "{}",
+            String::from_utf8_lossy(&direct.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&direct.stdout).unwrap();
+        let direct_name = v["created"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        if direct_name == via_artisan {
+            return;
+        }
+    }
+    panic!("never the same name in the same second");
+}
+
+#[test]
+fn composer_package_is_auto_discovered() {
+    let app = LaravelApp::sqlite();
+    // What `composer require` with a path repository leaves: the package under vendor/, its
+    // PSR-4 prefix in the autoloader, and vendor/composer/installed.json for auto-discovery.
+    let pkg = app.dir().join("vendor/db-backup/laravel-bridge");
+    std::fs::create_dir_all(pkg.parent().unwrap()).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("php-bridge");
+    assert!(Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&pkg)
+        .status()
+        .unwrap()
+        .success());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(pkg.join("composer.json")).unwrap()).unwrap();
+    let installed = serde_json::json!({ "packages": [manifest] });
+    std::fs::create_dir_all(app.dir().join("vendor/composer")).unwrap();
+    std::fs::write(
+        app.dir().join("vendor/composer/installed.json"),
+        installed.to_string(),
+    )
+    .unwrap();
+    let composer = app.dir().join("composer.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&composer).unwrap()).unwrap();
+    c["autoload"]["psr-4"]["DbBackup\\Laravel\\"] = "vendor/db-backup/laravel-bridge/src/".into();
+    std::fs::write(&composer, c.to_string()).unwrap();
+    app.artisan_ok(&["package:discover"]);
+
+    let out = app.artisan_ok(&["db:backup", "--keep=1"]);
+    assert!(out.starts_with("Backup SQLite créé: "), "{out}");
+    assert_eq!(app.backups().len(), 1);
+}
