@@ -1,5 +1,6 @@
 //! SQLite snapshots: one consistent copy through SQLite's own backup API, checked before use.
 
+use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,8 +29,7 @@ pub fn open_source(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Copies the whole source into `dest` (an empty file) as one snapshot, and returns the number
-/// of bytes of the copy.
+/// Copies the whole source into `dest` (an empty file) as one snapshot.
 ///
 /// The copy runs inside one read transaction on the source: in rollback-journal mode writers wait
 /// (up to their busy timeout) until it ends; in WAL mode they go on and we see none of their
@@ -37,17 +37,37 @@ pub fn open_source(path: &Path, busy_timeout: Duration) -> Result<Connection> {
 pub fn snapshot(
     source: &Connection,
     src_path: &Path,
-    dest: &Path,
+    dest: &File,
+    dest_path: &Path,
     busy_timeout: Duration,
 ) -> Result<()> {
     let secs = busy_timeout.as_secs();
     source
         .execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_schema;")
         .map_err(|e| source_error(src_path, e, secs))?;
-    let result = copy_into(source, src_path, dest, secs);
+    let mode: Result<String> = source
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .map_err(|e| source_error(src_path, e, secs));
+    let result = mode.and_then(|mode| {
+        if mode.eq_ignore_ascii_case("wal") {
+            copy_into(source, src_path, dest_path, secs)
+        } else {
+            copy_file(src_path, dest, dest_path)
+        }
+    });
     // Ends the read transaction; nothing was written, so this cannot lose anything.
     let _ = source.execute_batch("COMMIT");
     result
+}
+
+/// Outside WAL mode, our shared lock keeps every writer from touching the database file
+/// (committing needs an exclusive lock), so the file's bytes are exactly the committed state:
+/// copy them in the kernel (copy_file_range), several times faster than page by page.
+fn copy_file(src_path: &Path, dest: &File, dest_path: &Path) -> Result<()> {
+    let mut src = File::open(src_path).map_err(Error::io("cannot read", src_path))?;
+    let mut out = dest;
+    std::io::copy(&mut src, &mut out).map_err(Error::io("cannot write", dest_path))?;
+    Ok(())
 }
 
 fn copy_into(source: &Connection, src_path: &Path, dest: &Path, secs: u64) -> Result<()> {
@@ -92,6 +112,8 @@ fn copy_into(source: &Connection, src_path: &Path, dest: &Path, secs: u64) -> Re
 pub fn quick_check(path: &Path) -> Result<()> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| dest_error(path, e))?;
+    // Memory-mapped reads spare a read() system call per page on a check that reads them all.
+    let _ = conn.execute_batch("PRAGMA mmap_size = 1099511627776");
     let mut stmt = conn
         .prepare("PRAGMA quick_check")
         .map_err(|e| Error::CheckFailed(e.to_string()))?;
