@@ -291,22 +291,27 @@ echo
 printf 'db-backup benchmark: %s MiB stock database, %s runs each, warm page cache, outputs on %s\n' \
     "$((SIZE / 1048576))" "$BENCH_RUNS" "$(df --output=fstype "$OUT" | tail -1)"
 [[ -z $BUILD_NOTE ]] || printf '(%s)\n' "${BUILD_NOTE%; }"
-printf '%-46s %10s %10s\n' "tool" "median s" "x cp+sync"
-row() { printf '%-46s %10.3f %10s\n' "$1" "$2" "$(ratio "$2" "$M_CP")"; }
-row "cp + sync (physical floor)" "$M_CP"
-row "db-backup --keep 1 --quiet (whole run)" "$M_DBB"
+printf '%-44s %9s %9s  %s\n' "tool" "median s" "x cp+sync" "all runs"
+# row LABEL MEDIAN [FILE]: one line of the table, with every run's value when FILE is given.
+row() {
+    local runs=""
+    [[ -z ${3:-} ]] || runs=$(sort -g "$3" | tr '\n' ' ')
+    printf '%-44s %9.3f %9s  %s\n' "$1" "$2" "$(ratio "$2" "$M_CP")" "$runs"
+}
+row "cp + sync (physical floor)" "$M_CP" "$RES/cp"
+row "db-backup --keep 1 --quiet (whole run)" "$M_DBB" "$RES/dbb"
 if [[ -s $RES/phases ]]; then
     P_SNAP=$(median_col "$RES/phases" 1)
     P_CHK=$(median_col "$RES/phases" 2)
     P_SYNC=$(median_col "$RES/phases" 3)
-    row "  phase: snapshot (backup API)" "$P_SNAP"
-    row "  phase: quick_check" "$P_CHK"
-    row "  phase: fsync + publish" "$P_SYNC"
-    row "  db-backup without the check (d, derived)" "$(awk -v a="$M_DBB" -v b="$P_CHK" 'BEGIN { print a - b }')"
+    row "  phase: snapshot (backup API)" "$P_SNAP" "$RES/phases.col1"
+    row "  phase: quick_check" "$P_CHK" "$RES/phases.col2"
+    row "  phase: fsync + publish" "$P_SYNC" "$RES/phases.col3"
+    row "  without the check (d: whole - check)" "$(awk -v a="$M_DBB" -v b="$P_CHK" 'BEGIN { print a - b }')"
 fi
-row "sqlite3 $SQLITE_Q .backup" "$M_BK"
-row "sqlite3 $SQLITE_Q PRAGMA quick_check (alone)" "$M_QC"
-row "sqlite3 .backup + quick_check" "$M_BKQC"
+row "sqlite3 $SQLITE_Q .backup" "$M_BK" "$RES/backup"
+row "sqlite3 $SQLITE_Q PRAGMA quick_check (alone)" "$M_QC" "$RES/quick_check"
+row "sqlite3 .backup + quick_check" "$M_BKQC" "$RES/backup_qc"
 echo
 printf 'db-backup / (sqlite3 .backup + quick_check): %s\n' "$(ratio "$M_DBB" "$M_BKQC")"
 printf 'db-backup peak RSS: %s MiB at %s MiB db (%.3f s), %s MiB at %s MiB db (%.3f s)\n' \
