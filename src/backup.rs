@@ -30,6 +30,20 @@ pub struct Outcome {
     pub dry_run: bool,
     /// Things the user should know about a backup that still succeeded.
     pub warnings: Vec<String>,
+    pub phases: Phases,
+}
+
+/// Where the time went, for `--json` and the benchmarks. `check` runs alongside `flush`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    /// Reading the source into the temporary file.
+    pub snapshot: Duration,
+    /// fsync of the temporary file.
+    pub flush: Duration,
+    /// The integrity gate (SQLite's quick_check).
+    pub check: Duration,
+    /// Rename without overwrite and folder fsync.
+    pub publish: Duration,
 }
 
 /// Runs one backup of the target's database into its backups folder.
@@ -46,6 +60,8 @@ pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
 
     let staged = publish::staging_file(dir)?;
     let mut warnings = Vec::new();
+    let mut phases = Phases::default();
+    let copy_started = Instant::now();
     match conn {
         Connection::Sqlite { path } => {
             let source = sqlite::open_source(path, plan.busy_timeout)?;
@@ -57,19 +73,25 @@ pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
                 plan.busy_timeout,
             )?;
             drop(source);
+            phases.snapshot = copy_started.elapsed();
             // The flush to disk and the integrity check each take about as long as the copy;
             // run them side by side. Publishing still waits for both.
             let file = staged
                 .as_file()
                 .try_clone()
                 .map_err(Error::io("cannot reopen", staged.path()))?;
-            let flush = std::thread::spawn(move || file.sync_all());
+            let flush = std::thread::spawn(move || {
+                let t = Instant::now();
+                file.sync_all().map(|()| t.elapsed())
+            });
+            let t = Instant::now();
             let checked = sqlite::quick_check(staged.path());
+            phases.check = t.elapsed();
             let flushed = flush
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("flush thread panicked")));
             checked?;
-            flushed.map_err(Error::io("cannot flush", staged.path()))?;
+            phases.flush = flushed.map_err(Error::io("cannot flush", staged.path()))?;
         }
         Connection::Mysql(params) => {
             let mut out = BufWriter::with_capacity(1 << 20, staged.as_file());
@@ -84,6 +106,13 @@ pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
             bar.finish();
             out.flush()
                 .map_err(Error::io("cannot write", staged.path()))?;
+            phases.snapshot = copy_started.elapsed();
+            let t = Instant::now();
+            staged
+                .as_file()
+                .sync_all()
+                .map_err(Error::io("cannot flush", staged.path()))?;
+            phases.flush = t.elapsed();
         }
     }
     let size = staged
@@ -92,7 +121,9 @@ pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
         .map_err(Error::io("cannot read", staged.path()))?
         .len();
     let mut last = None;
+    let t = Instant::now();
     let created = publish::publish(staged, dir, || name_after(tz, conn.extension(), &mut last))?;
+    phases.publish = t.elapsed();
 
     let protect = created.file_name().and_then(|n| n.to_str());
     let doomed = retention::to_delete(&retention::scan(dir)?, plan.keep, protect);
@@ -112,6 +143,7 @@ pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
         deleted,
         dry_run: false,
         warnings,
+        phases,
     })
 }
 
@@ -148,6 +180,7 @@ fn dry_run(
         deleted,
         dry_run: true,
         warnings: Vec::new(),
+        phases: Phases::default(),
     })
 }
 

@@ -47,6 +47,47 @@ pub enum Command {
         backup: BackupArgs,
     },
 
+    /// List the backups in the app's backups folder, newest first: name, kind, size, age.
+    List {
+        #[command(flatten)]
+        app: AppArgs,
+        /// One JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Prove a backup restores: a .sqlite is opened read-only and fully integrity-checked, then
+    /// every table counted; exit 0 only when it is sound. The one-line CI and cron check.
+    Verify {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The backup: a path, or a name in the backups folder.
+        #[arg(value_name = "FILE", required_unless_present = "latest")]
+        file: Option<PathBuf>,
+        /// Verify the newest backup.
+        #[arg(long, conflicts_with = "file")]
+        latest: bool,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Put a backup back over the live database. A fresh backup of the current data is taken
+    /// first (so the restore can be undone); the backup is checked before anything changes.
+    Restore {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The backup: a path, or a name in the backups folder.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Do not ask for confirmation (required when not run from a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// How long to wait, in seconds, for the app's writers to let go of a SQLite database.
+        #[arg(long, value_name = "SECONDS", default_value = "30")]
+        busy_timeout: u64,
+    },
+
     /// Install the Artisan bridge as app/Console/Commands/BackupDatabase.php, replacing the old
     /// command in place (a different old file is kept in storage/app/db-backup/), so
     /// `php artisan db:backup --keep=N` runs this binary with Laravel's own settings.

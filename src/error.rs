@@ -114,6 +114,31 @@ pub enum Error {
     #[error("disk full while writing {0}; nothing was published, older backups are untouched; free space and retry")]
     DiskFull(PathBuf),
 
+    #[error("backup not found: {0} (give a path, or a name in the backups folder; see `db-backup list`)")]
+    BackupMissing(PathBuf),
+
+    #[error("no backups in {0} yet")]
+    NoBackups(PathBuf),
+
+    #[error("name a backup file, or pass --latest")]
+    NoBackupNamed,
+
+    #[error("{file} is a {file_kind} backup but the app uses {driver}: refusing to restore across drivers")]
+    WrongKind {
+        file: PathBuf,
+        file_kind: &'static str,
+        driver: &'static str,
+    },
+
+    #[error("{file} is not a sound backup: {detail}; nothing was changed")]
+    BadBackup { file: PathBuf, detail: String },
+
+    #[error("restoring replaces the live database: run from a terminal to confirm, or pass --yes")]
+    NeedsConfirmation,
+
+    #[error("restore cancelled; nothing was changed")]
+    Cancelled,
+
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

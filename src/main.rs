@@ -1,6 +1,7 @@
 //! `db-backup`: parse the command line, run, and turn any error into one line and an exit code.
 
 mod backup;
+mod catalog;
 mod cli;
 mod connection;
 mod error;
@@ -9,9 +10,11 @@ mod laravel;
 mod mysql;
 mod publish;
 mod report;
+mod restore;
 mod retention;
 mod run;
 mod sqlite;
+mod verify;
 
 use std::process::ExitCode;
 

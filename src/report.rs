@@ -27,6 +27,15 @@ struct JsonOutcome<'a> {
     deleted: Vec<String>,
     dry_run: bool,
     warnings: &'a [String],
+    phases_ms: PhasesMs,
+}
+
+#[derive(Serialize)]
+struct PhasesMs {
+    snapshot: u128,
+    flush: u128,
+    check: u128,
+    publish: u128,
 }
 
 /// Prints a backup's outcome on stdout.
@@ -48,6 +57,12 @@ pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
                 deleted: outcome.deleted.iter().map(|p| rel(p)).collect(),
                 dry_run: outcome.dry_run,
                 warnings: &outcome.warnings,
+                phases_ms: PhasesMs {
+                    snapshot: outcome.phases.snapshot.as_millis(),
+                    flush: outcome.phases.flush.as_millis(),
+                    check: outcome.phases.check.as_millis(),
+                    publish: outcome.phases.publish.as_millis(),
+                },
             };
             // Serializing plain strings and numbers cannot fail.
             println!("{}", serde_json::to_string(&json).unwrap_or_default());
@@ -181,6 +196,58 @@ impl DumpProgress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// `db-backup list`.
+pub fn list(target: &Target, entries: &[crate::catalog::Entry], json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(entries).unwrap_or_default());
+        return;
+    }
+    if entries.is_empty() {
+        println!("no backups in {}", target.display_path(&target.backups_dir));
+    }
+    for e in entries {
+        println!(
+            "{}  {:<6}  {:>10}  {}",
+            e.name,
+            e.kind,
+            size(e.size_bytes),
+            crate::catalog::age(e.age_seconds)
+        );
+    }
+}
+
+/// `db-backup verify`.
+pub fn verified(target: &Target, r: &crate::verify::Report, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+        return;
+    }
+    let rows: u64 = r.tables.iter().map(|(_, n)| n).sum();
+    println!(
+        "ok: {} ({}, {} tables, {rows} rows)",
+        target.display_path(&r.file),
+        r.check,
+        r.tables.len()
+    );
+    for (t, n) in &r.tables {
+        println!("  {t}: {n}");
+    }
+}
+
+/// `db-backup restore`.
+pub fn restored(target: &Target, r: &crate::restore::Restored) {
+    println!(
+        "safety backup of the previous data: {}",
+        target.display_path(&r.safety)
+    );
+    let rows: u64 = r.tables.iter().map(|(_, n)| n).sum();
+    println!(
+        "restored {} ({} tables, {rows} rows)",
+        target.display_path(&r.file),
+        r.tables.len()
+    );
 }
 
 /// A byte count the way people read them: 1.5 MiB.

@@ -6,9 +6,9 @@ use std::time::Duration;
 use crate::backup::{self, Plan};
 use crate::cli::{AppArgs, BackupArgs, Cli, Command, OutputArgs};
 use crate::error::{Error, Result};
-use crate::install;
 use crate::laravel::{self, Target};
 use crate::report::{self, Style};
+use crate::{catalog, install, restore, verify};
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Result<()> {
@@ -21,6 +21,53 @@ pub fn run(cli: Cli) -> Result<()> {
             backup,
         }) => backup_command(&app, &output, &backup),
         Some(Command::InstallArtisan { app, print }) => install_command(&app, print),
+        Some(Command::List { app, json }) => {
+            let target = load_target(&app)?;
+            report::list(
+                &target,
+                &catalog::list(&target.backups_dir, target.tz)?,
+                json,
+            );
+            Ok(())
+        }
+        Some(Command::Verify {
+            app,
+            file,
+            latest,
+            json,
+        }) => {
+            let target = load_target(&app)?;
+            let (path, outside) =
+                catalog::locate(&target.backups_dir, file.as_deref(), latest, &cwd()?)?;
+            if outside {
+                eprintln!(
+                    "db-backup: note: {} is outside the backups folder",
+                    path.display()
+                );
+            }
+            let report = verify::sqlite_or_sql(&target, &path)?;
+            report::verified(&target, &report, json);
+            Ok(())
+        }
+        Some(Command::Restore {
+            app,
+            file,
+            yes,
+            busy_timeout,
+        }) => {
+            let target = load_target(&app)?;
+            let (path, outside) =
+                catalog::locate(&target.backups_dir, Some(&file), false, &cwd()?)?;
+            if outside {
+                eprintln!(
+                    "db-backup: note: restoring {}, which is outside the backups folder",
+                    path.display()
+                );
+            }
+            let done = restore::run(&target, &path, yes, Duration::from_secs(busy_timeout))?;
+            report::restored(&target, &done);
+            Ok(())
+        }
     }
 }
 
@@ -55,8 +102,12 @@ fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) ->
     Ok(())
 }
 
+fn cwd() -> Result<std::path::PathBuf> {
+    std::env::current_dir().map_err(Error::io("cannot read the current folder", "."))
+}
+
 fn load_target(args: &AppArgs) -> Result<Target> {
-    let cwd = std::env::current_dir().map_err(Error::io("cannot read the current folder", "."))?;
+    let cwd = cwd()?;
     // Non-UTF-8 variables cannot be Laravel settings we read; skip them rather than fail.
     let real: HashMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

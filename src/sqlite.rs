@@ -112,8 +112,6 @@ fn copy_into(source: &Connection, src_path: &Path, dest: &Path, secs: u64) -> Re
 pub fn quick_check(path: &Path) -> Result<()> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| dest_error(path, e))?;
-    // Memory-mapped reads spare a read() system call per page on a check that reads them all.
-    let _ = conn.execute_batch("PRAGMA mmap_size = 1099511627776");
     let mut stmt = conn
         .prepare("PRAGMA quick_check")
         .map_err(|e| Error::CheckFailed(e.to_string()))?;
