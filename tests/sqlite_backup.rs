@@ -397,3 +397,31 @@ fn help_explains_every_option() {
         assert!(help.contains(opt), "--help lacks {opt}");
     }
 }
+
+#[test]
+fn app_env_selects_its_own_env_file() {
+    // APP_ENV=testing in the real environment: Laravel loads .env.testing instead of .env.
+    let app = App::sqlite();
+    app.write_env("DB_CONNECTION=sqlite\nDB_DATABASE=database/missing.sqlite\n");
+    std::fs::write(app.dir().join(".env.testing"), "DB_CONNECTION=sqlite\n").unwrap();
+    let out = app.cmd(&[]).env("APP_ENV", "testing").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = app.run(&[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.sqlite"));
+}
+
+#[test]
+fn laravel_env_rules_reach_the_connection() {
+    // A password-like `$`, an inline comment, and the last duplicate: all as Laravel reads them.
+    let app = App::sqlite();
+    app.write_env(
+        "DB_CONNECTION=pgsql\nDB_CONNECTION=sqlite # the one Laravel uses\nDB_DATABASE=database/pa$word.sqlite\n",
+    );
+    std::fs::rename(app.db_path(), app.dir().join("database/pa$word.sqlite")).unwrap();
+    app.ok(&[]);
+    assert_eq!(app.backups().len(), 1);
+}
