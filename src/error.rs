@@ -136,6 +136,12 @@ pub enum Error {
     #[error("restoring replaces the live database: run from a terminal to confirm, or pass --yes")]
     NeedsConfirmation,
 
+    #[error("interrupted by a signal; stopped between two statements")]
+    Interrupted,
+
+    #[error("restore failed: {source}; the data from before the restore is in {safety}")]
+    RestoreFailed { source: Box<Error>, safety: PathBuf },
+
     #[error("restore cancelled; nothing was changed")]
     Cancelled,
 

@@ -12,7 +12,7 @@ use crate::backup::{self, Plan};
 use crate::connection::Connection as Db;
 use crate::error::{Error, Result};
 use crate::laravel::Target;
-use crate::{catalog, verify};
+use crate::{catalog, mysql, verify};
 
 /// What a restore did.
 #[derive(Debug)]
@@ -46,13 +46,11 @@ pub fn run(target: &Target, file: &Path, yes: bool, busy_timeout: Duration) -> R
         });
     }
     // Refuse a bad backup before the live database is touched.
-    let report = match &target.connection {
-        Db::Sqlite { .. } => verify::sqlite(file)?,
+    let tables = match &target.connection {
+        Db::Sqlite { .. } => verify::sqlite(file)?.tables,
         Db::Mysql(_) => {
-            return Err(Error::BadBackup {
-                file: file.to_path_buf(),
-                detail: "MySQL restore is not available in this build".into(),
-            })
+            mysql::load::precheck(file)?;
+            Vec::new()
         }
     };
     if !yes {
@@ -65,15 +63,23 @@ pub fn run(target: &Target, file: &Path, yes: bool, busy_timeout: Duration) -> R
     };
     // Never deletes anything: keep is unbounded for the safety copy.
     let safety = backup::run(target, &plan, false)?.created;
-    match &target.connection {
-        Db::Sqlite { path } => sqlite_into(file, path, busy_timeout)?,
-        Db::Mysql(_) => unreachable!("refused above"),
+    let restored = match &target.connection {
+        Db::Sqlite { path } => sqlite_into(file, path, busy_timeout).map(|()| tables),
+        Db::Mysql(params) => {
+            mysql::load::restore(params, file, &mut |w| eprintln!("db-backup: warning: {w}"))
+        }
+    };
+    match restored {
+        Ok(tables) => Ok(Restored {
+            file: file.to_path_buf(),
+            safety,
+            tables,
+        }),
+        Err(e) => Err(Error::RestoreFailed {
+            source: Box::new(e),
+            safety,
+        }),
     }
-    Ok(Restored {
-        file: file.to_path_buf(),
-        safety,
-        tables: report.tables,
-    })
 }
 
 fn confirm(target: &Target, file: &Path) -> Result<()> {

@@ -19,14 +19,20 @@ pub struct Report {
 }
 
 /// Verifies a backup of either kind.
-pub fn sqlite_or_sql(_target: &crate::laravel::Target, path: &Path) -> Result<Report> {
-    if crate::catalog::kind_of(path) == "sql" {
-        return Err(Error::BadBackup {
+/// A `.sql` dump is loaded into a scratch database on the app's server, which must therefore
+/// be a MySQL/MariaDB app.
+pub fn sqlite_or_sql(target: &crate::laravel::Target, path: &Path) -> Result<Report> {
+    match (crate::catalog::kind_of(path), &target.connection) {
+        ("sqlite", _) => sqlite(path),
+        (_, crate::connection::Connection::Mysql(params)) => {
+            crate::mysql::load::verify(params, path, &mut |w| eprintln!("db-backup: warning: {w}"))
+        }
+        (_, _) => Err(Error::WrongKind {
             file: path.to_path_buf(),
-            detail: "verifying .sql dumps is not available in this build".into(),
-        });
+            file_kind: "MySQL (.sql)",
+            driver: "SQLite, so there is no server to load it into",
+        }),
     }
-    sqlite(path)
 }
 
 /// A SQLite backup: opened read-only, `PRAGMA integrity_check`, then every table counted.

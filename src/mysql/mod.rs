@@ -2,7 +2,9 @@
 //! into a file that the stock `mysql` and `mariadb` clients load.
 
 mod encode;
+pub mod load;
 pub mod schema;
+mod script;
 
 use std::io::Write;
 use std::time::Duration;
@@ -18,10 +20,11 @@ use schema::{show_create, show_field, strip_definer, Schema, Table};
 /// Multi-row INSERTs are cut near this size, as mysqldump does, so every statement fits the
 /// default `max_allowed_packet` of both clients and servers.
 const STATEMENT_CAP: usize = 1024 * 1024;
-/// A server that does not answer a TCP connect in this time is reported unreachable.
+/// A server that has not completed the connection and login in this time is reported
+/// unreachable (a port that accepts TCP but never speaks must not hang a cron job).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A server silent this long (during the handshake or mid-dump) is treated as gone.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// While dumping, the server streams rows continuously: silence this long means it is gone.
+pub const DUMP_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What went wrong inside the dump, before it is put in the user's terms.
 #[derive(Debug)]
@@ -30,6 +33,12 @@ pub enum Fail {
     Io(std::io::Error),
     /// The server hid something a privilege would show.
     Hidden(String),
+    /// A statement of a script failed (1-based line where it starts).
+    AtLine(usize, mysql::Error),
+    /// Ctrl-C or SIGTERM during a load.
+    Interrupted,
+    /// No complete answer from the server within this time.
+    Timeout(Duration),
 }
 
 impl From<mysql::Error> for Fail {
@@ -106,7 +115,7 @@ fn run<W: Write>(
     progress: &mut dyn FnMut(Progress),
     connected: &mut bool,
 ) -> Result<Stats, Fail> {
-    let mut conn = connect(params)?;
+    let mut conn = connect(params, Some(DUMP_READ_TIMEOUT))?;
     *connected = true;
     // Our session, not the server's defaults, decides how values and DDL come out: no
     // NO_BACKSLASH_ESCAPES or ANSI_QUOTES surprises, TIMESTAMPs in UTC.
@@ -126,6 +135,9 @@ fn run<W: Write>(
     }
     for s in &schema.skipped {
         warn(format!("not backed up: {s}"));
+    }
+    for w in hidden_objects(&mut conn, &params.database)? {
+        warn(w);
     }
 
     // VERSION() rather than the handshake: MariaDB's handshake claims "5.5.5-…".
@@ -153,13 +165,13 @@ fn run<W: Write>(
 
 /// Proves the settings reach the database (for `--dry-run`).
 pub fn probe(params: &MysqlParams) -> Result<(), Error> {
-    connect(params)
+    connect(params, Some(DUMP_READ_TIMEOUT))
         .map(drop)
         .map_err(|f| explain(f, params, std::path::Path::new("-"), false))
 }
 
 /// Connects with the app's settings; TLS when the app configures a CA.
-pub fn connect(params: &MysqlParams) -> Result<Conn, Fail> {
+pub fn connect(params: &MysqlParams, read_timeout: Option<Duration>) -> Result<Conn, Fail> {
     let mut opts = OptsBuilder::new()
         .user(Some(&params.user))
         .pass(Some(&params.password))
@@ -167,8 +179,8 @@ pub fn connect(params: &MysqlParams) -> Result<Conn, Fail> {
         // Respect the host/socket the app uses; never switch transports behind its back.
         .prefer_socket(false)
         .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
-        .read_timeout(Some(READ_TIMEOUT))
-        .write_timeout(Some(READ_TIMEOUT));
+        .read_timeout(read_timeout)
+        .write_timeout(read_timeout);
     opts = match &params.socket {
         Some(s) => opts.socket(Some(s.to_string_lossy())),
         None => opts
@@ -178,7 +190,43 @@ pub fn connect(params: &MysqlParams) -> Result<Conn, Fail> {
     if let Some(ca) = &params.ssl_ca {
         opts = opts.ssl_opts(SslOpts::default().with_root_cert_path(Some(ca.clone())));
     }
-    Ok(Conn::new(opts)?)
+    // The crate's timeouts cover the TCP connect and each read, but the session's read timeout
+    // must stay long (or off, for restores); so the whole handshake gets its own deadline here.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Conn::new(opts));
+    });
+    match rx.recv_timeout(CONNECT_TIMEOUT) {
+        Ok(conn) => Ok(conn?),
+        Err(_) => Err(Fail::Timeout(CONNECT_TIMEOUT)),
+    }
+}
+
+/// Warns when the server would hide triggers or events from this user: without the TRIGGER
+/// (or EVENT) privilege they are simply absent from information_schema, and a dump would lack
+/// them without a word.
+fn hidden_objects(conn: &mut Conn, db: &str) -> Result<Vec<String>, Fail> {
+    let mut missing = Vec::new();
+    for privilege in ["TRIGGER", "EVENT"] {
+        let n: Option<u64> = conn.exec_first(
+            "SELECT COUNT(*) FROM (\
+               SELECT 1 AS x FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = ? \
+               UNION ALL SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES \
+                 WHERE PRIVILEGE_TYPE = ? AND ? LIKE TABLE_SCHEMA) AS p",
+            (privilege, privilege, db),
+        )?;
+        if n.unwrap_or(0) == 0 {
+            let what = if privilege == "TRIGGER" {
+                "triggers"
+            } else {
+                "events"
+            };
+            missing.push(format!(
+                "user has no {privilege} privilege on '{db}': the server hides its {what}, so any {what} are NOT in this backup (GRANT {privilege} ON `{db}`.* to the backup user)"
+            ));
+        }
+    }
+    Ok(missing)
 }
 
 fn header(out: &mut impl Write, p: &MysqlParams, version: &str) -> Result<(), Fail> {
@@ -436,11 +484,23 @@ fn events(conn: &mut Conn, out: &mut impl Write, schema: &Schema) -> Result<(), 
 }
 
 /// Puts a failure in the user's terms: which server, which user, what to check.
-fn explain(f: Fail, p: &MysqlParams, dest: &std::path::Path, connected: bool) -> Error {
+pub(crate) fn explain(f: Fail, p: &MysqlParams, dest: &std::path::Path, connected: bool) -> Error {
     let server = p.server();
     let detail = |e: &dyn std::fmt::Display| e.to_string().replace('\n', " ");
     match f {
         Fail::Io(e) => Error::io("cannot write", dest)(e),
+        Fail::Interrupted => Error::Interrupted,
+        Fail::Timeout(t) => Error::MysqlUnreachable {
+            server,
+            detail: format!("no answer within {} s (timed out)", t.as_secs()),
+        },
+        Fail::AtLine(line, e) => match explain(Fail::Db(e), p, dest, connected) {
+            Error::Mysql { server, detail } => Error::Mysql {
+                server,
+                detail: format!("{} line {line}: {detail}", dest.display()),
+            },
+            other => other,
+        },
         Fail::Hidden(what) => Error::MysqlPrivilege {
             user: p.user.clone(),
             db: p.database.clone(),

@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
+pub mod mariadb;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_db-backup");
 
 /// A temp folder holding a Laravel app in `api/` (artisan, .env, config/, database/).

@@ -1,0 +1,281 @@
+//! Loading a `.sql` dump into a server with our own code: statement by statement, in constant
+//! memory, with no `mysql` client. Used to verify a dump (into a scratch database that is always
+//! dropped) and to restore one (into the app's database).
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mysql::prelude::Queryable;
+use mysql::Conn;
+
+use super::script::Statements;
+use super::{connect, explain, Fail};
+use crate::connection::MysqlParams;
+use crate::error::{Error, Result};
+use crate::verify::Report;
+
+/// Set by SIGINT/SIGTERM while a load runs: the load stops at the next statement and cleans up.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Routes Ctrl-C and SIGTERM to the flag for the rest of the process.
+fn catch_interrupts() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// A dump that ends mid-statement or lacks the "-- Dump completed" line that both mysqldump and
+/// db-backup write last was cut short: refuse it before anything is changed.
+pub fn precheck(file: &Path) -> Result<()> {
+    let bad = |detail: &str| Error::BadBackup {
+        file: file.to_path_buf(),
+        detail: detail.to_string(),
+    };
+    let mut f = File::open(file).map_err(Error::io("cannot read", file))?;
+    let len = f.metadata().map_err(Error::io("cannot read", file))?.len();
+    let tail_len = len.min(4096);
+    f.seek(SeekFrom::Start(len - tail_len))
+        .map_err(Error::io("cannot read", file))?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail)
+        .map_err(Error::io("cannot read", file))?;
+    let text = String::from_utf8_lossy(&tail);
+    if !text
+        .lines()
+        .rev()
+        .take(5)
+        .any(|l| l.starts_with("-- Dump completed"))
+    {
+        return Err(bad(
+            "it does not end with the \"-- Dump completed\" line: the file is truncated",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a statement would leave the database we load into (`USE other`, `CREATE DATABASE`).
+fn switches_database(sql: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&sql[..sql.len().min(64)]).to_ascii_uppercase();
+    let words: Vec<&str> = head.split_whitespace().collect();
+    matches!(
+        words.as_slice(),
+        ["USE", ..] | ["CREATE", "DATABASE", ..] | ["CREATE", "SCHEMA", ..]
+    )
+}
+
+/// Streams every statement of `file` into `conn`; returns how many were run.
+fn load(conn: &mut Conn, file: &Path, warn: &mut dyn FnMut(String)) -> Result<u64, Fail> {
+    let f = File::open(file)?;
+    let mut n = 0;
+    for stmt in Statements::new(BufReader::with_capacity(1 << 20, f)) {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err(Fail::Interrupted);
+        }
+        let stmt = stmt?;
+        if switches_database(&stmt.sql) {
+            warn(format!(
+                "line {}: skipped `{}` (the dump loads into the app's database)",
+                stmt.line,
+                String::from_utf8_lossy(&stmt.sql[..stmt.sql.len().min(60)])
+            ));
+            continue;
+        }
+        conn.query_drop(as_query(&stmt.sql))
+            .map_err(|e| Fail::AtLine(stmt.line, e))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The statement as the `&str` the client library sends. mysqldump and mariadb-dump write BLOBs
+/// as raw bytes inside quotes (without --hex-blob), which is not UTF-8: such string literals are
+/// rewritten as the equivalent hex literals, which the server stores byte for byte.
+fn as_query(sql: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(sql) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(hexify_invalid_strings(sql)),
+    }
+}
+
+fn hexify_invalid_strings(sql: &[u8]) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(sql.len() * 2);
+    let mut i = 0;
+    while i < sql.len() {
+        let c = sql[i];
+        match c {
+            b'\'' | b'"' => {
+                let (bytes, end) = unquote(sql, i);
+                if std::str::from_utf8(&bytes).is_ok() {
+                    out.extend_from_slice(&sql[i..end]);
+                } else if bytes.is_empty() {
+                    out.extend_from_slice(b"''");
+                } else {
+                    out.extend_from_slice(b"0x");
+                    for b in bytes {
+                        out.extend_from_slice(format!("{b:02X}").as_bytes());
+                    }
+                }
+                i = end;
+            }
+            b'`' => {
+                let end = sql[i + 1..]
+                    .iter()
+                    .position(|&b| b == b'`')
+                    .map_or(sql.len(), |p| i + 2 + p);
+                out.extend_from_slice(&sql[i..end]);
+                i = end;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    // Anything still invalid sits outside string literals, where the server could not take
+    // it either; the lossy form makes the server report a clear syntax error.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The bytes a quoted literal starting at `start` stands for, and the index just past it.
+fn unquote(sql: &[u8], start: usize) -> (Vec<u8>, usize) {
+    let q = sql[start];
+    let mut bytes = Vec::new();
+    let mut i = start + 1;
+    while i < sql.len() {
+        let c = sql[i];
+        if c == b'\\' && i + 1 < sql.len() {
+            let n = sql[i + 1];
+            match n {
+                b'0' => bytes.push(0),
+                b'b' => bytes.push(8),
+                b'n' => bytes.push(b'\n'),
+                b'r' => bytes.push(b'\r'),
+                b't' => bytes.push(b'\t'),
+                b'Z' => bytes.push(0x1a),
+                // \% and \_ keep their backslash (they matter to LIKE).
+                b'%' | b'_' => bytes.extend_from_slice(&[b'\\', n]),
+                other => bytes.push(other),
+            }
+            i += 2;
+        } else if c == q && sql.get(i + 1) == Some(&q) {
+            bytes.push(q);
+            i += 2;
+        } else if c == q {
+            return (bytes, i + 1);
+        } else {
+            bytes.push(c);
+            i += 1;
+        }
+    }
+    (bytes, sql.len())
+}
+
+/// Every base table of `db` with its row count.
+fn table_counts(conn: &mut Conn, db: &str) -> Result<Vec<(String, u64)>, Fail> {
+    let names: Vec<String> = conn.exec(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
+         AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+        (db,),
+    )?;
+    let mut out = Vec::new();
+    for t in names {
+        let q = format!(
+            "SELECT COUNT(*) FROM {}.{}",
+            super::encode::ident(db),
+            super::encode::ident(&t)
+        );
+        let n: Option<u64> = conn.query_first(q)?;
+        out.push((t, n.unwrap_or(0)));
+    }
+    Ok(out)
+}
+
+/// Loads the dump into a scratch database on the app's server (a unique name, dropped
+/// afterwards even on failure or Ctrl-C) and reports its tables.
+pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -> Result<Report> {
+    catch_interrupts();
+    let scratch = format!(
+        "dbbackup_verify_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let mut conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
+    let fail = |f: Fail| explain(f, params, file, true);
+    conn.query_drop(format!(
+        "CREATE DATABASE {}",
+        super::encode::ident(&scratch)
+    ))
+    .map_err(|e| fail(e.into()))?;
+    let result = conn
+        .query_drop(format!("USE {}", super::encode::ident(&scratch)))
+        .map_err(Fail::from)
+        .and_then(|()| load(&mut conn, file, warn))
+        .and_then(|_| table_counts(&mut conn, &scratch));
+    // Always dropped; a connection lost mid-load gets a fresh one for the cleanup.
+    let drop_sql = format!("DROP DATABASE IF EXISTS {}", super::encode::ident(&scratch));
+    if conn.query_drop(&drop_sql).is_err() {
+        if let Ok(mut fresh) = connect(params, None) {
+            let _ = fresh.query_drop(&drop_sql);
+        }
+    }
+    let tables = result.map_err(fail)?;
+    Ok(Report {
+        file: file.to_path_buf(),
+        kind: "sql",
+        check: format!("loaded into a scratch database on {}", params.server()),
+        tables,
+    })
+}
+
+/// Streams the dump into the app's own database.
+pub fn restore(
+    params: &MysqlParams,
+    file: &Path,
+    warn: &mut dyn FnMut(String),
+) -> Result<Vec<(String, u64)>> {
+    catch_interrupts();
+    let mut conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
+    load(&mut conn, file, warn)
+        .and_then(|_| table_counts(&mut conn, &params.database))
+        .map_err(|f| explain(f, params, file, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_binary_strings_become_hex_and_the_rest_is_untouched() {
+        let sql =
+            b"INSERT INTO t VALUES (1,'caf\xc3\xa9','\xff\x00\\'\\0x',\"a\"\"b\",`c\xc3\xa9`)";
+        let q = as_query(sql);
+        assert_eq!(
+            q,
+            "INSERT INTO t VALUES (1,'caf\u{e9}',0xFF00270078,\"a\"\"b\",`c\u{e9}`)"
+        );
+        assert_eq!(as_query(b"SELECT 'ok'"), "SELECT 'ok'");
+        assert!(matches!(
+            as_query(b"SELECT 'ok'"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn use_and_create_database_are_recognised() {
+        assert!(switches_database(b"USE `other`"));
+        assert!(switches_database(
+            b"CREATE DATABASE /*!32312 IF NOT EXISTS*/ `x`"
+        ));
+        assert!(!switches_database(b"CREATE TABLE `use` (a int)"));
+    }
+}

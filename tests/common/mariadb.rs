@@ -1,0 +1,1159 @@
+//! MySQL/MariaDB side of the harness: a throwaway MariaDB server, one fresh database (and user)
+//! per test, and exact comparisons made with the stock `mariadb` client — never with the engine
+//! under test.
+//!
+//! **Which server.** With `DB_BACKUP_TEST_MYSQL_URL=mysql://root:pw@127.0.0.1:3306` (plus, for
+//! the socket tests, `DB_BACKUP_TEST_MYSQL_SOCKET=/path/to/mysqld.sock`) the tests use that
+//! server and its admin account. Otherwise the first test that needs it starts our own
+//! `mariadbd` (`mariadb-install-db` into `<target>/test-mariadb/<kind>/data`, a private socket
+//! there and a free 127.0.0.1 port). nextest runs every test in its own process, so the server
+//! is shared: a file lock (`<kind>/lock`) makes the processes start it once, the next ones find
+//! it through its `pid`/`port`/`ready` files and a handshake on its socket, and it keeps running
+//! for later tests and later runs. `scripts/test` stops it at the end; by hand:
+//! `kill $(cat target/test-mariadb/*/pid)`.
+//!
+//! Two kinds of own server: `server()` (ordinary settings, utf8mb4) and `odd_server()` (global
+//! `sql_mode` with ANSI_QUOTES and NO_BACKSLASH_ESCAPES, `time_zone` Europe/Paris, latin1 server
+//! charset) for the tests that need hostile server-wide settings without disturbing the tests
+//! running in parallel. The odd server is always our own, even with an external URL.
+//!
+//! Missing server binaries fail the test with instructions; nothing is ever skipped silently.
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::App;
+
+pub const MISSING_BINARIES: &str = "MariaDB server binaries not found: apt-get install mariadb-server mariadb-client (or set DB_BACKUP_TEST_MYSQL_URL)";
+
+/// Root password of our own servers (they listen on 127.0.0.1 only and live in target/).
+const ROOT_PASSWORD: &str = "harness-Root-pw-7";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the app's `.env` reaches the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// `DB_HOST=127.0.0.1`, `DB_PORT`.
+    Tcp,
+    /// `DB_SOCKET` set, with a `DB_PORT` nothing listens on: the socket must win.
+    Socket,
+    /// `DB_URL=mysql://user:pass@127.0.0.1:port/db` (percent-encoded password), with wrong
+    /// `DB_PORT`/`DB_PASSWORD` beside it: the URL must win, as in Laravel.
+    DbUrl,
+    /// The same through `DATABASE_URL` (Laravel ≤ 10).
+    DatabaseUrl,
+}
+
+/// A MariaDB (or MySQL) server and its admin account.
+pub struct Server {
+    /// `main`, `odd` or `external`.
+    pub label: &'static str,
+    pub host: String,
+    pub port: u16,
+    pub socket: Option<PathBuf>,
+    pub user: String,
+    pub password: String,
+}
+
+/// The server the tests share: `DB_BACKUP_TEST_MYSQL_URL`'s, else our own.
+pub fn server() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| match std::env::var("DB_BACKUP_TEST_MYSQL_URL") {
+        Ok(url) if !url.is_empty() => external(&url),
+        _ => own(Kind::Main),
+    })
+}
+
+/// Our own second server with hostile global settings (see the module comment).
+pub fn odd_server() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| own(Kind::Odd))
+}
+
+impl Server {
+    /// A stock `mariadb` client logged in as `user`; the password goes through `MYSQL_PWD`,
+    /// never the command line.
+    pub fn client(&self, user: &str, password: &str) -> Command {
+        self.program("mariadb", user, password)
+    }
+
+    /// Another stock MariaDB program (`mariadb-dump`, …) connected the same way.
+    pub fn program(&self, name: &str, user: &str, password: &str) -> Command {
+        let mut c = Command::new(bin(name));
+        c.arg("--no-defaults").arg(format!("--user={user}"));
+        // An external server is reached the way its URL says; DB_BACKUP_TEST_MYSQL_SOCKET only
+        // feeds the `Via::Socket` tests.
+        match self.socket.as_ref().filter(|_| self.label != "external") {
+            Some(s) => c
+                .arg("--protocol=socket")
+                .arg(format!("--socket={}", s.display())),
+            None => c
+                .arg("--protocol=tcp")
+                .arg(format!("--host={}", self.host))
+                .arg(format!("--port={}", self.port)),
+        };
+        for var in ["MYSQL_HOST", "MYSQL_TCP_PORT", "MYSQL_UNIX_PORT"] {
+            c.env_remove(var);
+        }
+        c.env("MYSQL_PWD", password);
+        c
+    }
+
+    /// The client logged in as the admin account.
+    pub fn admin(&self) -> Command {
+        self.client(&self.user, &self.password)
+    }
+
+    /// Runs `sql` as admin (in `db` if given); returns the batch output (tab-separated, escaped).
+    pub fn admin_sql(&self, db: Option<&str>, sql: &str) -> String {
+        run_sql(self.admin(), db, sql)
+    }
+
+    pub fn socket(&self) -> &Path {
+        self.socket.as_deref().unwrap_or_else(|| {
+            panic!("this test needs the server's Unix socket: set DB_BACKUP_TEST_MYSQL_SOCKET")
+        })
+    }
+}
+
+/// One fresh database per test, with its own user holding `ALL PRIVILEGES ON db.*` and nothing
+/// else — what a Laravel app's account usually has. Dropped (with the user) at the end of the
+/// test, unless `DB_BACKUP_TEST_KEEP_DB` is set.
+pub struct TestDb {
+    pub server: &'static Server,
+    pub name: String,
+    pub user: String,
+    pub password: String,
+    /// The random part of the password: what must never show up in outputs or command lines.
+    pub token: String,
+}
+
+impl TestDb {
+    /// A fresh database on the shared server.
+    pub fn new() -> TestDb {
+        TestDb::on(server())
+    }
+
+    pub fn on(server: &'static Server) -> TestDb {
+        let id = format!("{:012x}", rand::random::<u64>() >> 16);
+        let token = format!("{:016x}", rand::random::<u64>());
+        let db = TestDb {
+            server,
+            name: format!("t_{id}"),
+            user: format!("u_{id}"),
+            password: format!("Pw@{token}:Zq!9"),
+            token,
+        };
+        server.admin_sql(
+            None,
+            &format!(
+                "CREATE DATABASE `{n}`;
+                 CREATE USER '{u}'@'%' IDENTIFIED BY '{p}';
+                 GRANT ALL PRIVILEGES ON `{g}`.* TO '{u}'@'%';",
+                n = db.name,
+                u = db.user,
+                p = db.password,
+                g = db.name.replace('_', "\\_"),
+            ),
+        );
+        db
+    }
+
+    /// Runs `sql` in this database as the app's user, with the server's own session defaults
+    /// (`DELIMITER` works: it goes through the client's stdin). Returns the batch output.
+    pub fn sql(&self, sql: &str) -> String {
+        run_sql(
+            self.server.client(&self.user, &self.password),
+            Some(&self.name),
+            sql,
+        )
+    }
+
+    /// Runs `sql` in this database as admin.
+    pub fn admin_sql(&self, sql: &str) -> String {
+        self.server.admin_sql(Some(&self.name), sql)
+    }
+
+    /// Admin query with a neutral session (no sql_mode, UTC), for reading things back.
+    fn query(&self, sql: &str) -> Vec<String> {
+        let out = self.admin_sql(&format!(
+            "SET SESSION sql_mode = ''; SET SESSION time_zone = '+00:00';\n{sql}"
+        ));
+        out.lines().map(str::to_string).collect()
+    }
+
+    /// The app's `.env` for this database, as `DB_CONNECTION=mysql`.
+    pub fn env_text(&self, via: Via) -> String {
+        self.env_text_as("mysql", via)
+    }
+
+    /// The app's `.env` for this database with this `DB_CONNECTION` (`mysql` or `mariadb`).
+    pub fn env_text_as(&self, driver: &str, via: Via) -> String {
+        let s = self.server;
+        let mut env = format!("APP_NAME=stock\nAPP_ENV=production\nDB_CONNECTION={driver}\n");
+        let url = format!(
+            "mysql://{}:{}@{}:{}/{}",
+            self.user,
+            percent_encode(&self.password),
+            s.host,
+            s.port,
+            self.name
+        );
+        let plain = format!(
+            "DB_DATABASE={}\nDB_USERNAME={}\nDB_PASSWORD=\"{}\"\n",
+            self.name, self.user, self.password
+        );
+        let wrong = format!(
+            "DB_HOST=127.0.0.1\nDB_PORT={}\nDB_DATABASE=not_this_one\nDB_USERNAME=nobody\nDB_PASSWORD=wrong\n",
+            closed_port()
+        );
+        match via {
+            Via::Tcp => env += &format!("DB_HOST={}\nDB_PORT={}\n{plain}", s.host, s.port),
+            Via::Socket => {
+                env += &format!(
+                    "DB_HOST=127.0.0.1\nDB_PORT={}\nDB_SOCKET={}\n{plain}",
+                    closed_port(),
+                    s.socket().display()
+                )
+            }
+            Via::DbUrl => env += &format!("{wrong}DB_URL={url}\n"),
+            Via::DatabaseUrl => env += &format!("{wrong}DATABASE_URL={url}\n"),
+        }
+        env
+    }
+
+    /// A temp Laravel app whose `.env` points at this database.
+    pub fn app(&self, via: Via) -> App {
+        App::bare(&self.env_text(via))
+    }
+
+    /// Loads a dump into this database the stock way, as admin:
+    /// `mariadb --no-defaults -u root --socket=S dbname < file.sql`.
+    pub fn load(&self, dump: &Path) {
+        self.load_with(dump, &[]);
+    }
+
+    /// `load` with extra client options (e.g. `--init-command=SET time_zone='-08:00'`).
+    pub fn load_with(&self, dump: &Path, extra: &[&str]) {
+        let mut c = self.server.admin();
+        c.args(extra).arg(&self.name);
+        c.stdin(File::open(dump).unwrap());
+        let out = c.output().expect("run mariadb");
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            panic!(
+                "the stock client could not load {}: {err}{}",
+                dump.display(),
+                failing_line(dump, &err)
+            );
+        }
+    }
+
+    /// Base tables, sorted.
+    pub fn tables(&self) -> Vec<String> {
+        self.names("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME")
+    }
+
+    /// Views, sorted.
+    pub fn views(&self) -> Vec<String> {
+        self.names("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'VIEW' ORDER BY TABLE_NAME")
+    }
+
+    fn names(&self, sql: &str) -> Vec<String> {
+        self.query(sql).iter().map(|l| unescape(l)).collect()
+    }
+
+    /// `CHECKSUM TABLE … EXTENDED`: a hash of the stored row bytes, so bit-exact (floats too).
+    pub fn checksum(&self, table: &str) -> String {
+        let out = self.query(&format!("CHECKSUM TABLE {} EXTENDED", ident(table)));
+        col(&out[0], 1)
+    }
+
+    /// Every row of a table or view, every column (INVISIBLE ones included), as exact text,
+    /// sorted: see `exact_expr`.
+    pub fn rows(&self, table: &str) -> Vec<String> {
+        self.snapshot()
+            .rows
+            .into_iter()
+            .find(|(t, _)| t == table)
+            .unwrap_or_else(|| panic!("no table or view {table} in {}", self.name))
+            .1
+    }
+
+    /// Everything but the data (see `Snapshot::schema`).
+    pub fn schema(&self) -> Vec<String> {
+        self.snapshot().schema
+    }
+
+    /// Reads the whole database back in two client calls.
+    pub fn snapshot(&self) -> Snapshot {
+        // 1. What is there, each row tagged by its kind.
+        let mut tables = Vec::new(); // (name, is_view)
+        let mut columns: Vec<(String, String, String)> = Vec::new();
+        let mut routines = Vec::new();
+        let mut events = Vec::new();
+        let mut schema = Vec::new();
+        for l in self.query(
+            "SELECT 'T', TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES
+               WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME;
+             SELECT 'C', TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS
+               WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION;
+             SELECT 'R', ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES
+               WHERE ROUTINE_SCHEMA = DATABASE() ORDER BY 2, 3;
+             SELECT 'E', EVENT_NAME FROM information_schema.EVENTS
+               WHERE EVENT_SCHEMA = DATABASE() ORDER BY 2;
+             SELECT 'G', CONCAT_WS(' | ', 'TRIGGER', TRIGGER_NAME, ACTION_TIMING,
+                 EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_ORDER, SQL_MODE, ACTION_STATEMENT)
+               FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()
+               ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER;",
+        ) {
+            let f: Vec<String> = l.split('\t').map(unescape).collect();
+            match f[0].as_str() {
+                "T" => tables.push((f[1].clone(), f[2] == "VIEW")),
+                "C" => columns.push((f[1].clone(), f[2].clone(), f[3].clone())),
+                "R" => routines.push((f[1].clone(), f[2].clone())),
+                "E" => events.push(f[1].clone()),
+                // Kept escaped, like every SHOW CREATE text below: one line each.
+                _ => schema.push(l.split_once('\t').unwrap().1.to_string()),
+            }
+        }
+
+        // 2. Their definitions and contents, in one script with a marker before each answer.
+        let mut script = String::new();
+        let mut asks = Vec::new();
+        let mut ask = |what: String, sql: String| {
+            script += &format!("SELECT '{MARK}{}';\n{sql};\n", asks.len());
+            asks.push(what);
+        };
+        for (t, view) in &tables {
+            let q = ident(t);
+            let exprs: Vec<String> = columns
+                .iter()
+                .filter(|(ct, _, _)| ct == t)
+                .map(|(_, c, ty)| exact_expr(&ident(c), ty))
+                .collect();
+            if *view {
+                ask(format!("view {t}"), format!("SHOW CREATE VIEW {q}"));
+            } else {
+                ask(format!("table {t}"), format!("SHOW CREATE TABLE {q}"));
+                ask(
+                    format!("checksum {t}"),
+                    format!("CHECKSUM TABLE {q} EXTENDED"),
+                );
+            }
+            ask(
+                format!("rows {t}"),
+                format!("SELECT {} FROM {q}", exprs.join(", ")),
+            );
+        }
+        for (kind, r) in &routines {
+            ask(
+                format!("{kind} {r}"),
+                format!("SHOW CREATE {kind} {}", ident(r)),
+            );
+        }
+        for e in &events {
+            ask(
+                format!("event {e}"),
+                format!("SHOW CREATE EVENT {}", ident(e)),
+            );
+        }
+        let mut answers: Vec<Vec<String>> = vec![Vec::new(); asks.len()];
+        let mut current = None;
+        for l in self.query(&script) {
+            match l.strip_prefix(MARK) {
+                Some(i) => current = Some(i.parse::<usize>().unwrap()),
+                None => answers[current.expect("answer before any marker")].push(l),
+            }
+        }
+
+        let mut snap = Snapshot {
+            schema: Vec::new(),
+            rows: Vec::new(),
+            checksums: Vec::new(),
+        };
+        let first = |a: &Vec<String>| a.first().cloned().unwrap_or_default();
+        for (what, mut answer) in asks.into_iter().zip(answers) {
+            let (kind, name) = what.split_once(' ').unwrap();
+            match kind {
+                "table" => snap
+                    .schema
+                    .push(format!("TABLE {}", col(&first(&answer), 1))),
+                "view" => {
+                    // A view whose definer lacks rights prints `db`.`table`.`column`: drop our
+                    // database's name so that source and copy compare.
+                    let create = strip_definer(&col(&first(&answer), 1));
+                    let create = create.replace(&format!("{}.", ident(&self.name)), "");
+                    snap.schema.push(format!("VIEW {create}"));
+                }
+                "checksum" => snap
+                    .checksums
+                    .push((name.to_string(), col(&first(&answer), 1))),
+                "rows" => {
+                    answer.sort();
+                    snap.rows.push((name.to_string(), answer));
+                }
+                // Event, sql_mode, time_zone, Create Event, …
+                "event" => snap.schema.push(format!(
+                    "EVENT sql_mode={} time_zone={} {}",
+                    col(&first(&answer), 1),
+                    col(&first(&answer), 2),
+                    strip_definer(&col(&first(&answer), 3))
+                )),
+                // PROCEDURE|FUNCTION: Name, sql_mode, Create …
+                _ => snap.schema.push(format!(
+                    "{kind} sql_mode={} {}",
+                    col(&first(&answer), 1),
+                    strip_definer(&col(&first(&answer), 2))
+                )),
+            }
+        }
+        snap.schema.extend(schema);
+        snap
+    }
+
+    /// Asserts `copy` holds exactly what this database holds: same schema, and for every table
+    /// the same rows and the same CHECKSUM TABLE; every view returns the same rows.
+    pub fn assert_same_as(&self, copy: &TestDb) {
+        let (a, b) = (self.snapshot(), copy.snapshot());
+        assert_lines_eq("schema", &a.schema, &b.schema);
+        for ((t, src), (_, dst)) in a.rows.iter().zip(&b.rows) {
+            assert_lines_eq(&format!("rows of {t}"), src, dst);
+        }
+        for ((t, src), (_, dst)) in a.checksums.iter().zip(&b.checksums) {
+            assert_eq!(
+                src, dst,
+                "CHECKSUM TABLE {t} differs although the rows print the same"
+            );
+        }
+    }
+}
+
+/// A database read back: everything but the data, normalised so that two databases holding
+/// the same objects compare equal — SHOW CREATE TABLE (AUTO_INCREMENT included), SHOW CREATE
+/// VIEW, routines and events (with their sql_mode, and the event's time zone), triggers (with
+/// their sql_mode), DEFINER clauses removed (a restored copy belongs to whoever loaded it) —
+/// and the data: every table's and view's rows (see `exact_expr`, sorted) and every table's
+/// CHECKSUM TABLE.
+pub struct Snapshot {
+    pub schema: Vec<String>,
+    pub rows: Vec<(String, Vec<String>)>,
+    pub checksums: Vec<(String, String)>,
+}
+
+const MARK: &str = "~~~answer~~~";
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::env::var_os("DB_BACKUP_TEST_KEEP_DB").is_some() {
+            eprintln!("kept database {} (user {})", self.name, self.user);
+            return;
+        }
+        let sql = format!(
+            "DROP DATABASE IF EXISTS `{}`; DROP USER IF EXISTS '{}'@'%';",
+            self.name, self.user
+        );
+        // Never panic here: this may run while a failed assertion unwinds.
+        let mut c = self.server.admin();
+        c.args(["--batch", "--skip-column-names"]);
+        let _ = pipe(c, sql.as_bytes());
+    }
+}
+
+/// Runs a backup of `db` from a fresh app reaching it through `via`; returns the app and the
+/// one backup file it made (checked: `.sql` name in `storage/app/backups`, mode 0600).
+pub fn backup(db: &TestDb, via: Via) -> (App, PathBuf) {
+    let app = db.app(via);
+    app.ok(&[]);
+    let file = only_backup(&app);
+    (app, file)
+}
+
+/// The single final-name backup of `app`, checked for its name and mode.
+pub fn only_backup(app: &App) -> PathBuf {
+    let names = app.backups();
+    assert_eq!(names.len(), 1, "one backup expected: {:?}", app.entries());
+    assert!(names[0].ends_with(".sql"), "{names:?}");
+    let path = app.backups_dir().join(&names[0]);
+    assert_eq!(super::mode(&path), 0o600, "{}", path.display());
+    path
+}
+
+/// The usual check: back up `db` over TCP, load the file into a fresh database with the stock
+/// client, and assert both hold the same. Returns the dump's text and the copy.
+pub fn round_trip(db: &TestDb) -> (String, TestDb) {
+    let (_app, file) = backup(db, Via::Tcp);
+    let dump = String::from_utf8_lossy(&fs::read(&file).unwrap()).into_owned();
+    let copy = TestDb::new();
+    copy.load(&file);
+    db.assert_same_as(&copy);
+    (dump, copy)
+}
+
+/// Every statement of `dump` that starts with `prefix` (up to its `;` at the end of a line).
+pub fn statements<'a>(dump: &'a str, prefix: &str) -> Vec<&'a str> {
+    dump.match_indices(prefix)
+        .map(|(i, _)| {
+            let rest = &dump[i..];
+            let end = rest.find(";\n").map(|e| e + 1).unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect()
+}
+
+/// Plants an older `.sql` backup with known content, to prove a failing run leaves it alone.
+pub fn plant_old_sql_backup(app: &App) -> (PathBuf, Vec<u8>) {
+    fs::create_dir_all(app.backups_dir()).unwrap();
+    let path = app
+        .backups_dir()
+        .join("database_backup_2020-01-01_000000.sql");
+    let content = b"-- an older backup that must survive\n".to_vec();
+    fs::write(&path, &content).unwrap();
+    (path, content)
+}
+
+/// `assert_clean_failure` (exit 1, one `db-backup: error:` line, no new final-name file, the
+/// older backup intact), plus: each of `needles` appears in that line (case-insensitive), and
+/// no temporary file is left beside the backups.
+pub fn assert_fails(app: &App, out: &Output, old: &(PathBuf, Vec<u8>), needles: &[&str]) {
+    super::assert_clean_failure(app, out, 1, "", old);
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    for n in needles {
+        assert!(
+            err.contains(&n.to_lowercase()),
+            "{err:?} should mention {n:?}"
+        );
+    }
+    let left: Vec<String> = app
+        .entries()
+        .into_iter()
+        .filter(|e| e != ".db-backup.lock" && !super::is_backup_name(e))
+        .collect();
+    assert!(left.is_empty(), "temporary files left behind: {left:?}");
+}
+
+/// The stock tables of the health-centre app as Laravel migrations make them on MySQL, created
+/// in an order that differs from both alphabetical and dependency order for the loader
+/// (`inventaires` sorts before the `products` it references), a view on a view (`balance_view`
+/// reads `moves_view`, and sorts before it), triggers (one with a BEGIN…END body, one whose
+/// effect would be applied twice if it were restored before the data), a procedure, a function
+/// and an event. All created by the app's user, as migrations would.
+pub fn stock_objects(db: &TestDb) {
+    db.sql(
+        "CREATE TABLE products (
+           id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+           name VARCHAR(255) NOT NULL,
+           unit VARCHAR(50) NULL,
+           stock INT NOT NULL DEFAULT 0,
+           created_at TIMESTAMP NULL, updated_at TIMESTAMP NULL,
+           UNIQUE KEY products_name_unique (name)
+         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+         CREATE TABLE receptions (
+           id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+           product_id BIGINT UNSIGNED NOT NULL,
+           quantity INT NOT NULL,
+           received_at DATE NULL,
+           note VARCHAR(100) NULL,
+           CONSTRAINT receptions_product_id_foreign FOREIGN KEY (product_id) REFERENCES products (id) ON DELETE CASCADE
+         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+         CREATE TABLE sorties (
+           id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+           product_id BIGINT UNSIGNED NOT NULL,
+           quantity INT NOT NULL,
+           left_at DATE NULL,
+           note VARCHAR(100) NULL,
+           CONSTRAINT sorties_product_id_foreign FOREIGN KEY (product_id) REFERENCES products (id) ON DELETE CASCADE
+         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+         CREATE TABLE inventaires (
+           id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+           product_id BIGINT UNSIGNED NOT NULL,
+           counted INT NOT NULL,
+           counted_at DATETIME NULL,
+           CONSTRAINT inventaires_product_id_foreign FOREIGN KEY (product_id) REFERENCES products (id)
+         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+         INSERT INTO products (name, unit, stock, created_at) VALUES
+           ('Paracétamol 500mg', 'boîte', 120, '2026-11-01 08:00:00'),
+           ('Amoxicilline', 'flacon', 40, '2026-11-01 08:00:00'),
+           ('Gants nitrile', 'paire', 900, NULL);
+         DELIMITER //
+         CREATE TRIGGER sorties_after_insert AFTER INSERT ON sorties FOR EACH ROW
+           UPDATE products SET stock = stock - NEW.quantity WHERE id = NEW.product_id//
+         CREATE TRIGGER receptions_before_insert BEFORE INSERT ON receptions FOR EACH ROW
+         BEGIN
+           IF NEW.quantity <= 0 THEN
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'quantité invalide';
+           END IF;
+         END//
+         CREATE PROCEDURE restock(IN pid BIGINT UNSIGNED, IN qty INT)
+         BEGIN
+           INSERT INTO receptions (product_id, quantity, received_at, note) VALUES (pid, qty, CURDATE(), 'restock');
+           UPDATE products SET stock = stock + qty WHERE id = pid;
+         END//
+         CREATE FUNCTION stock_of(pid BIGINT UNSIGNED) RETURNS INT READS SQL DATA
+         BEGIN
+           RETURN (SELECT stock FROM products WHERE id = pid);
+         END//
+         CREATE EVENT nightly_inventory ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 02:00:00'
+           ON COMPLETION PRESERVE DISABLE COMMENT 'inventaire de nuit'
+           DO INSERT INTO inventaires (product_id, counted, counted_at) SELECT id, stock, NOW() FROM products//
+         DELIMITER ;
+         INSERT INTO receptions (product_id, quantity, received_at, note) VALUES
+           (1, 100, '2026-11-01', 'livraison ''CAMEG'''), (2, 50, '2026-11-02', NULL);
+         INSERT INTO sorties (product_id, quantity, left_at, note) VALUES
+           (1, 10, '2026-11-03', 'pédiatrie'), (3, 200, '2026-11-04', 'bloc');
+         INSERT INTO inventaires (product_id, counted, counted_at) VALUES (1, 110, '2026-11-05 17:30:00');
+         CREATE VIEW moves_view AS
+           SELECT product_id, quantity AS qty_in, 0 AS qty_out FROM receptions
+           UNION ALL SELECT product_id, 0, quantity FROM sorties;
+         CREATE VIEW balance_view AS
+           SELECT p.id, p.name, COALESCE(SUM(m.qty_in - m.qty_out), 0) AS balance
+           FROM products p LEFT JOIN moves_view m ON m.product_id = p.id GROUP BY p.id, p.name;",
+    );
+}
+
+/// Adds `rows` rows of ~100 bytes to a `filler` table (MariaDB's seq_1_to_N sequence engine).
+pub fn filler(db: &TestDb, rows: u64) {
+    db.sql(&format!(
+        "CREATE TABLE IF NOT EXISTS filler (id INT UNSIGNED NOT NULL PRIMARY KEY, label VARCHAR(120) NOT NULL) ENGINE=InnoDB;
+         INSERT INTO filler SELECT seq, CONCAT('filler row ', seq, ' ', REPEAT(CHAR(97 + seq % 26), 80)) FROM seq_1_to_{rows};"
+    ));
+}
+
+/// Backtick-quotes an identifier.
+pub fn ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A SQL string literal (for sessions without NO_BACKSLASH_ESCAPES).
+pub fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// A SQL expression for these bytes in this character set that survives any sql_mode:
+/// `CONVERT(0x… USING cs)`, or `''` for none.
+pub fn text(bytes: &[u8], charset: &str) -> String {
+    if bytes.is_empty() {
+        return "''".into();
+    }
+    format!("CONVERT(0x{} USING {charset})", hex(bytes))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// The expression `rows` reads a column of this DATA_TYPE through, so that equal text means
+/// equal stored value.
+///
+/// FLOAT: MariaDB prints a FLOAT column with only 6 significant digits (16777216 prints as
+/// 16777200, 0.3333333432674408 as 0.333333), so `SELECT f` cannot tell floats apart. Widening
+/// to DOUBLE is exact, and a DOUBLE prints as the shortest text that reads back to the same
+/// double (up to 17 digits), so `CAST(f AS DOUBLE)` text is equal exactly when the float bits
+/// are — except the sign of zero, which MariaDB does not keep anyway (it stores -0e0 as +0).
+/// CHECKSUM TABLE, which hashes the stored bytes, backs this up in `assert_same_as`.
+pub fn exact_expr(col: &str, data_type: &str) -> String {
+    match data_type {
+        "float" => format!("CAST({col} AS DOUBLE)"),
+        "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "decimal" | "double" | "date"
+        | "datetime" | "time" | "timestamp" | "year" => col.to_string(),
+        // BIT: HEX of the number; strings, binaries, JSON, ENUM, SET, geometries (SRID + WKB),
+        // UUID/INET: HEX of their bytes.
+        _ => format!("HEX({col})"),
+    }
+}
+
+/// Undoes the escaping of `mariadb --batch` (\\, \t, \n, \0).
+pub fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('0') => out.push('\0'),
+            Some('\\') => out.push('\\'),
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A 127.0.0.1 port nothing listens on (bound then released).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Compares two line lists and reports the first difference rather than two huge dumps.
+pub fn assert_lines_eq(what: &str, src: &[String], copy: &[String]) {
+    if src == copy {
+        return;
+    }
+    let i = src
+        .iter()
+        .zip(copy)
+        .position(|(a, b)| a != b)
+        .unwrap_or(src.len().min(copy.len()));
+    panic!(
+        "{what}: the restored copy differs ({} lines in the source, {} in the copy); first difference at line {i}:\n  source: {}\n  copy:   {}",
+        src.len(),
+        copy.len(),
+        src.get(i).map(|s| short(s)).unwrap_or("<none>".into()),
+        copy.get(i).map(|s| short(s)).unwrap_or("<none>".into()),
+    );
+}
+
+fn short(s: &str) -> String {
+    if s.len() <= 3000 {
+        s.to_string()
+    } else {
+        let mut end = 3000;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}… ({} bytes)", &s[..end], s.len())
+    }
+}
+
+fn col(line: &str, i: usize) -> String {
+    line.split('\t').nth(i).unwrap_or("").to_string()
+}
+
+fn strip_definer(create: &str) -> String {
+    // Quoted with backticks, or with double quotes when printed under ANSI_QUOTES.
+    regex::Regex::new(
+        r#"DEFINER=(?:`(?:[^`]|``)*`|"(?:[^"]|"")*")@(?:`(?:[^`]|``)*`|"(?:[^"]|"")*")\s*"#,
+    )
+    .unwrap()
+    .replace_all(create, "")
+    .into_owned()
+}
+
+/// "ERROR 1064 (42000) at line 12: …" → that line of the dump, to show what the client choked on.
+fn failing_line(dump: &Path, err: &str) -> String {
+    let Some(n) = regex::Regex::new(r"at line (\d+)")
+        .unwrap()
+        .captures(err)
+        .and_then(|c| c[1].parse::<usize>().ok())
+    else {
+        return String::new();
+    };
+    let bytes = fs::read(dump).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    match text.lines().nth(n.saturating_sub(1)) {
+        Some(l) => format!("\nline {n} of the dump: {}", short(l)),
+        None => String::new(),
+    }
+}
+
+/// Runs the client in batch mode with `sql` on stdin; panics with the client's error.
+fn run_sql(mut cmd: Command, db: Option<&str>, sql: &str) -> String {
+    cmd.args([
+        "--batch",
+        "--skip-column-names",
+        "--default-character-set=utf8mb4",
+    ]);
+    if let Some(db) = db {
+        cmd.arg(format!("--database={db}"));
+    }
+    let out = pipe(cmd, sql.as_bytes()).expect("run the mariadb client");
+    if !out.status.success() {
+        panic!(
+            "mariadb client failed ({}): {}\nSQL: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            short(sql)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `cmd` with `input` on stdin (written from a thread: no pipe deadlock).
+pub fn pipe(mut cmd: Command, input: &[u8]) -> std::io::Result<Output> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output();
+    let _ = writer.join();
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting and finding the servers.
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Main,
+    Odd,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Main => "main",
+            Kind::Odd => "odd",
+        }
+    }
+
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Kind::Main => &[
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+                "--innodb-buffer-pool-size=128M",
+            ],
+            Kind::Odd => &[
+                "--character-set-server=latin1",
+                "--collation-server=latin1_swedish_ci",
+                "--sql-mode=ANSI_QUOTES,NO_BACKSLASH_ESCAPES,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION",
+                "--innodb-buffer-pool-size=32M",
+            ],
+        }
+    }
+}
+
+/// `mysql://user:password@host:port` (password percent-decoded).
+fn external(url: &str) -> Server {
+    bin("mariadb");
+    let re =
+        regex::Regex::new(r"^(?:mysql|mariadb)://([^:@/]+)(?::([^@/]*))?@([^:/]+)(?::(\d+))?/?$")
+            .unwrap();
+    let c = re.captures(url).unwrap_or_else(|| {
+        panic!("DB_BACKUP_TEST_MYSQL_URL={url:?}: expected mysql://user:password@host:port")
+    });
+    let server = Server {
+        label: "external",
+        host: c[3].to_string(),
+        port: c.get(4).map_or(3306, |p| p.as_str().parse().unwrap()),
+        socket: std::env::var_os("DB_BACKUP_TEST_MYSQL_SOCKET").map(PathBuf::from),
+        user: percent_decode(&c[1]),
+        password: c
+            .get(2)
+            .map_or(String::new(), |p| percent_decode(p.as_str())),
+    };
+    server.admin_sql(None, "SELECT 1");
+    server
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 3 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Where our servers live: `<target>/test-mariadb/`.
+pub fn harness_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR has a parent (the target dir)")
+        .join("test-mariadb")
+}
+
+/// Finds our own server of this kind, or starts it; the file lock serialises the test
+/// processes, so only the first one starts it.
+fn own(kind: Kind) -> Server {
+    let mariadbd = bin("mariadbd");
+    let install_db = bin("mariadb-install-db");
+    bin("mariadb");
+    let dir = harness_dir().join(kind.name());
+    fs::create_dir_all(&dir).unwrap();
+    let lock = File::create(dir.join("lock")).unwrap();
+    lock.lock().expect("lock the test server's folder");
+
+    let socket = socket_path(&dir);
+    let make = |port| Server {
+        label: kind.name(),
+        host: "127.0.0.1".into(),
+        port,
+        socket: Some(socket.clone()),
+        user: "root".into(),
+        password: ROOT_PASSWORD.into(),
+    };
+    if let Some(port) = running(&dir, &socket) {
+        return make(port);
+    }
+
+    stop_stale(&dir);
+    let data = dir.join("data");
+    let _ = fs::remove_dir_all(&data);
+    let _ = fs::remove_dir_all(dir.join("tmp"));
+    let _ = fs::remove_file(&socket);
+    fs::create_dir_all(dir.join("tmp")).unwrap();
+
+    let mut install = Command::new(&install_db);
+    install
+        .arg("--no-defaults")
+        .arg("--auth-root-authentication-method=normal")
+        .arg("--skip-test-db")
+        .arg("--skip-name-resolve")
+        .arg(format!("--datadir={}", data.display()));
+    if is_root() {
+        install.arg("--user=root");
+    }
+    let out = install.output().expect("run mariadb-install-db");
+    if !out.status.success() {
+        panic!(
+            "mariadb-install-db failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let mut tries = 0;
+    let (child, port) = loop {
+        tries += 1;
+        let port = closed_port();
+        let mut child = start_mariadbd(&mariadbd, kind, &dir, &data, &socket, port);
+        match wait_ready(&mut child, &dir, &socket) {
+            Ok(()) => break (child, port),
+            Err(log) if tries < 4 && log.contains("Bind on TCP/IP port") => continue,
+            Err(log) => panic!("mariadbd did not start (port {port}); error log:\n{log}"),
+        }
+    };
+
+    // The root account gets a password and loses its network twins; no anonymous users.
+    let root = Server {
+        password: String::new(),
+        ..make(port)
+    };
+    run_sql(
+        root.client("root", ""),
+        None,
+        &format!(
+            "DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost');
+             FLUSH PRIVILEGES;
+             ALTER USER 'root'@'localhost' IDENTIFIED BY '{ROOT_PASSWORD}';"
+        ),
+    );
+    let server = make(port);
+    if kind == Kind::Odd {
+        // A zone with DST: a dump read in the server's zone instead of UTC cannot tell apart the
+        // two instants that both print as 02:30 on the night summer time ends.
+        let zone = Path::new("/usr/share/zoneinfo/Europe/Paris");
+        assert!(
+            zone.exists(),
+            "{} missing: apt-get install tzdata",
+            zone.display()
+        );
+        let tz = Command::new(bin("mariadb-tzinfo-to-sql"))
+            .arg(zone)
+            .arg("Europe/Paris")
+            .output()
+            .expect("run mariadb-tzinfo-to-sql");
+        assert!(
+            tz.status.success(),
+            "{}",
+            String::from_utf8_lossy(&tz.stderr)
+        );
+        run_sql(
+            server.admin(),
+            Some("mysql"),
+            &String::from_utf8_lossy(&tz.stdout),
+        );
+        server.admin_sql(None, "SET GLOBAL time_zone = 'Europe/Paris';");
+    }
+
+    fs::write(dir.join("pid"), format!("{}\n", child.id())).unwrap();
+    fs::write(dir.join("port"), format!("{port}\n")).unwrap();
+    fs::write(dir.join("ready"), "").unwrap();
+    // The server outlives this test process on purpose (its own session, stdio not ours).
+    drop(child);
+    drop(lock);
+    server
+}
+
+fn start_mariadbd(
+    mariadbd: &Path,
+    kind: Kind,
+    dir: &Path,
+    data: &Path,
+    socket: &Path,
+    port: u16,
+) -> Child {
+    let log = dir.join("error.log");
+    let _ = fs::remove_file(&log);
+    let mut cmd = Command::new(mariadbd);
+    cmd.arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}", socket.display()))
+        .arg(format!("--port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
+        .arg(format!("--log-error={}", log.display()))
+        .arg(format!("--tmpdir={}", dir.join("tmp").display()))
+        .arg("--skip-name-resolve")
+        .arg("--skip-log-bin")
+        .arg("--event-scheduler=OFF")
+        .arg("--max-connections=300")
+        // A throwaway server: durability is not what the tests measure.
+        .arg("--innodb-flush-log-at-trx-commit=0")
+        .arg("--innodb-doublewrite=0")
+        .args(kind.args());
+    if is_root() {
+        cmd.arg("--user=root");
+    }
+    cmd.current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Its own session: nextest's process-group handling of this test must not reach it.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("start mariadbd")
+}
+
+/// Waits until the server greets on its socket; Err(error log) if it exits or takes too long.
+fn wait_ready(child: &mut Child, dir: &Path, socket: &Path) -> Result<(), String> {
+    let start = Instant::now();
+    let log = || fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    loop {
+        if answers(socket) {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("mariadbd exited ({status})\n{}", log()));
+        }
+        if start.elapsed() > READY_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("not ready after {READY_TIMEOUT:?}\n{}", log()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Our server of this folder, if it is up and set up: its port.
+fn running(dir: &Path, socket: &Path) -> Option<u16> {
+    if !dir.join("ready").exists() {
+        return None;
+    }
+    let pid = read_number(&dir.join("pid"))?;
+    let port = read_number(&dir.join("port"))?;
+    (is_our_mariadbd(pid as u32, dir) && answers(socket)).then_some(port as u16)
+}
+
+/// Kills what is left of a previous server of this folder (crashed set-up, stuck shutdown).
+fn stop_stale(dir: &Path) {
+    let _ = fs::remove_file(dir.join("ready"));
+    if let Some(pid) = read_number(&dir.join("pid")) {
+        let pid = pid as u32;
+        if is_our_mariadbd(pid, dir) {
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            let start = Instant::now();
+            while is_our_mariadbd(pid, dir) && start.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    let _ = fs::remove_file(dir.join("pid"));
+    let _ = fs::remove_file(dir.join("port"));
+}
+
+fn is_our_mariadbd(pid: u32, dir: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    cmdline.contains("mariadbd") && cmdline.contains(&dir.join("data").display().to_string())
+}
+
+/// True when a MariaDB server greets on this socket (protocol version 10 handshake).
+fn answers(socket: &Path) -> bool {
+    let Ok(mut s) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = [0u8; 5];
+    s.read_exact(&mut head).is_ok() && head[4] == 10
+}
+
+/// The socket goes in the server's folder unless that path is too long for sun_path.
+fn socket_path(dir: &Path) -> PathBuf {
+    let p = dir.join("mysqld.sock");
+    if p.as_os_str().len() < 100 {
+        return p;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    std::env::temp_dir().join(format!("db-backup-test-mariadb-{:x}.sock", h.finish()))
+}
+
+fn read_number(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A MariaDB program: on PATH, or in the sbin folders that are often not on PATH.
+pub fn bin(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let extra = ["/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"];
+    std::env::split_paths(&path)
+        .chain(extra.iter().map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| {
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+        .unwrap_or_else(|| panic!("{MISSING_BINARIES} ({name} is not on PATH nor in /usr/sbin)"))
+}

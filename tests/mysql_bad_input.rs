@@ -1,0 +1,241 @@
+//! Every MySQL/MariaDB failure: one clear error line, exit 1, nothing under a final name, the
+//! older backup untouched, no temporary file left (`assert_fails`).
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::time::{Duration, Instant};
+
+use common::mariadb::*;
+use common::*;
+
+/// Runs db-backup on `app` with an older backup planted; returns the output and how long it took.
+fn run_failing(
+    app: &App,
+) -> (
+    std::process::Output,
+    (std::path::PathBuf, Vec<u8>),
+    Duration,
+) {
+    let old = plant_old_sql_backup(app);
+    let start = Instant::now();
+    let out = app.run(&[]);
+    (out, old, start.elapsed())
+}
+
+/// Replaces what the database's own user may do on it.
+fn set_grants(db: &TestDb, privileges: &str) {
+    let g = db.name.replace('_', "\\_");
+    db.server.admin_sql(
+        None,
+        &format!(
+            "REVOKE ALL PRIVILEGES ON `{g}`.* FROM '{u}'@'%';
+             GRANT {privileges} ON `{g}`.* TO '{u}'@'%';",
+            u = db.user
+        ),
+    );
+}
+
+#[test]
+fn wrong_password() {
+    let db = TestDb::new();
+    stock_objects(&db);
+    let app = App::bare(
+        &db.env_text(Via::Tcp)
+            .replace(&db.password, "Wrong-pw-4c1d8e"),
+    );
+    let (out, old, _) = run_failing(&app);
+    assert_fails(&app, &out, &old, &[&db.user, "password"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("Wrong-pw-4c1d8e"),
+        "the password is printed: {err}"
+    );
+}
+
+#[test]
+fn closed_port_fails_fast() {
+    let db = TestDb::new();
+    let port = closed_port();
+    let app = App::bare(&db.env_text(Via::Tcp).replace(
+        &format!("DB_PORT={}\n", db.server.port),
+        &format!("DB_PORT={port}\n"),
+    ));
+    let (out, old, took) = run_failing(&app);
+    assert_fails(&app, &out, &old, &[&port.to_string(), "refused"]);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn server_that_never_answers_times_out() {
+    // A local listener that accepts TCP connections (the kernel completes the handshake) and
+    // never says a word: without a bounded connect/read timeout the backup would hang forever.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let db = TestDb::new();
+    let app = App::bare(&db.env_text(Via::Tcp).replace(
+        &format!("DB_PORT={}\n", db.server.port),
+        &format!("DB_PORT={port}\n"),
+    ));
+    let (out, old, took) = run_failing(&app);
+    assert_fails(&app, &out, &old, &[&port.to_string(), "time"]);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    drop(silent);
+}
+
+#[test]
+fn unknown_database() {
+    let db = TestDb::new();
+    db.server
+        .admin_sql(None, &format!("DROP DATABASE `{}`", db.name));
+    let app = db.app(Via::Tcp);
+    let (out, old, _) = run_failing(&app);
+    assert_fails(&app, &out, &old, &["database", &db.name]);
+}
+
+#[test]
+fn missing_show_view_privilege() {
+    // SELECT alone reads the tables, but SHOW CREATE VIEW needs SHOW VIEW (error 1142).
+    let db = TestDb::new();
+    stock_objects(&db);
+    set_grants(&db, "SELECT");
+    let app = db.app(Via::Tcp);
+    let (out, old, _) = run_failing(&app);
+    assert_fails(&app, &out, &old, &["SHOW VIEW"]);
+}
+
+#[test]
+fn missing_trigger_privilege_is_never_silent() {
+    // Without TRIGGER the server hides the triggers (SHOW TRIGGERS and information_schema just
+    // return nothing), so a dump would silently lack them. Either refusing or warning is fine;
+    // saying nothing is not.
+    let db = TestDb::new();
+    stock_objects(&db);
+    set_grants(&db, "SELECT, SHOW VIEW, LOCK TABLES, EVENT, EXECUTE");
+    let app = db.app(Via::Tcp);
+    let (out, old, _) = run_failing(&app);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TRIGGER"),
+        "a backup without the triggers, and nothing said about it: {err}"
+    );
+    if out.status.success() {
+        assert!(err.to_lowercase().contains("warning"), "{err}");
+    } else {
+        assert_fails(&app, &out, &old, &["TRIGGER"]);
+    }
+}
+
+#[test]
+fn routine_whose_body_the_user_cannot_read() {
+    // A procedure defined by another account: the app's user (ALL on the database) sees it in
+    // information_schema, but SHOW CREATE PROCEDURE gives a NULL body unless it is the definer
+    // or may SELECT mysql.proc. The backup must not drop it silently.
+    let db = TestDb::new();
+    stock_objects(&db);
+    db.admin_sql("CREATE PROCEDURE admin_only_proc() SELECT 42");
+    let app = db.app(Via::Tcp);
+    let (out, old, _) = run_failing(&app);
+    assert_fails(&app, &out, &old, &["admin_only_proc"]);
+}
+
+#[test]
+fn connection_killed_mid_dump() {
+    let db = TestDb::new();
+    stock_objects(&db);
+    db.sql(
+        "CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(200) NOT NULL);
+         INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 150) FROM seq_1_to_300000;",
+    );
+    let app = db.app(Via::Tcp);
+    let old = plant_old_sql_backup(&app);
+    let mut child = app
+        .cmd(&[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for its query on `big`, then kill every connection it has.
+    let start = Instant::now();
+    let mut killed = Vec::new();
+    while killed.is_empty() {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the run ended ({}) before its connection could be killed (make `big` bigger if it succeeded): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no query on `big` seen"
+        );
+        let ids = db.server.admin_sql(
+            None,
+            &format!(
+                "SELECT ID FROM information_schema.PROCESSLIST
+                 WHERE USER = '{}' AND INFO LIKE '%big%' AND ID <> CONNECTION_ID()",
+                db.user
+            ),
+        );
+        if !ids.trim().is_empty() {
+            let all = db.server.admin_sql(
+                None,
+                &format!(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{}'",
+                    db.user
+                ),
+            );
+            for id in all.split_whitespace() {
+                // It may have ended in between: ignore "Unknown thread id".
+                let _ = pipe(
+                    db.server.admin(),
+                    format!("KILL CONNECTION {id};").as_bytes(),
+                );
+                killed.push(id.to_string());
+            }
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_fails(&app, &out, &old, &["connection"]);
+}
+
+#[test]
+fn disk_full_by_file_size_limit() {
+    let db = TestDb::new();
+    stock_objects(&db);
+    filler(&db, 40_000); // ~4 MB of dump
+    let app = db.app(Via::Tcp);
+    let old = plant_old_sql_backup(&app);
+    let mut cmd = app.cmd(&[]);
+    // RLIMIT_FSIZE of 1 MiB: any write past it fails with EFBIG, like a full disk would.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 20,
+                rlim_max: 1 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert_fails(&app, &out, &old, &["disk full"]);
+}
+
+#[test]
+fn second_run_at_the_same_time() {
+    let db = TestDb::new();
+    let app = db.app(Via::Tcp);
+    let old = plant_old_sql_backup(&app);
+    let lock = std::fs::File::create(app.backups_dir().join(".db-backup.lock")).unwrap();
+    lock.lock().unwrap();
+    let out = app.run(&[]);
+    assert_clean_failure(&app, &out, 75, "another db-backup run is in progress", &old);
+    drop(lock);
+    app.ok(&[]);
+    assert_eq!(app.backups().len(), 2);
+}
