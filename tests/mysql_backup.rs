@@ -36,7 +36,7 @@ fn stock_round_trip(driver: &str, via: Via) {
             .into_iter()
             .filter(|e| e != ".db-backup.lock")
             .collect::<Vec<_>>(),
-        [name.clone()],
+        vec![name.clone()],
         "nothing but the backup beside it"
     );
 
@@ -176,6 +176,7 @@ fn run_watching_command_lines(
                 }
             }
         }
+        std::thread::sleep(Duration::from_millis(1));
     }
     (child.wait_with_output().unwrap(), seen)
 }

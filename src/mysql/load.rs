@@ -77,7 +77,8 @@ fn switches_database(sql: &[u8]) -> bool {
 fn load(conn: &mut Conn, file: &Path, warn: &mut dyn FnMut(String)) -> Result<u64, Fail> {
     let f = File::open(file)?;
     let mut n = 0;
-    for stmt in Statements::new(BufReader::with_capacity(1 << 20, f)) {
+    let mut statements = Statements::new(BufReader::with_capacity(1 << 20, f));
+    while let Some(stmt) = statements.next() {
         if INTERRUPTED.load(Ordering::SeqCst) {
             return Err(Fail::Interrupted);
         }
@@ -92,7 +93,16 @@ fn load(conn: &mut Conn, file: &Path, warn: &mut dyn FnMut(String)) -> Result<u6
         }
         conn.query_drop(as_query(&stmt.sql))
             .map_err(|e| Fail::AtLine(stmt.line, e))?;
+        // Dumps switch sql_mode around routines; quoting rules follow the server's, as the
+        // mysql client's do.
+        statements.set_no_backslash_escapes(conn.no_backslash_escape());
         n += 1;
+    }
+    if statements.unterminated() {
+        return Err(Fail::Io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the script ends inside a statement: the file is truncated",
+        )));
     }
     Ok(n)
 }
@@ -204,30 +214,47 @@ fn table_counts(conn: &mut Conn, db: &str) -> Result<Vec<(String, u64)>, Fail> {
 /// afterwards even on failure or Ctrl-C) and reports its tables.
 pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -> Result<Report> {
     catch_interrupts();
+    // Named after the app's database, so an admin can tell whose it is; unique per run.
+    let tag: String = params
+        .database
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(24)
+        .collect();
     let scratch = format!(
-        "dbbackup_verify_{}_{}",
+        "dbbackup_verify_{tag}_{}_{}",
         std::process::id(),
-        chrono::Utc::now().timestamp_millis()
+        chrono::Utc::now().timestamp_millis() % 1_000_000
     );
     let mut conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
     let fail = |f: Fail| explain(f, params, file, true);
+    let scratch_hint = |e: mysql::Error| {
+        match &e {
+        mysql::Error::MySqlError(m) if matches!(m.code, 1044 | 1142) => Error::MysqlPrivilege {
+            user: params.user.clone(),
+            db: scratch.clone(),
+            detail: format!(
+                "verifying a .sql dump loads it into a scratch database; allow it with GRANT ALL ON `dbbackup\\_verify\\_%`.* TO '{}' ({})",
+                params.user, m.message
+            ),
+        },
+        _ => fail(e.into()),
+    }
+    };
     conn.query_drop(format!(
         "CREATE DATABASE {}",
         super::encode::ident(&scratch)
     ))
-    .map_err(|e| fail(e.into()))?;
-    let result = conn
-        .query_drop(format!("USE {}", super::encode::ident(&scratch)))
-        .map_err(Fail::from)
-        .and_then(|()| load(&mut conn, file, warn))
-        .and_then(|_| table_counts(&mut conn, &scratch));
-    // Always dropped; a connection lost mid-load gets a fresh one for the cleanup.
-    let drop_sql = format!("DROP DATABASE IF EXISTS {}", super::encode::ident(&scratch));
-    if conn.query_drop(&drop_sql).is_err() {
-        if let Ok(mut fresh) = connect(params, None) {
-            let _ = fresh.query_drop(&drop_sql);
-        }
+    .map_err(scratch_hint)?;
+    if let Err(e) = conn.query_drop(format!("USE {}", super::encode::ident(&scratch))) {
+        let _ = conn.query_drop(format!(
+            "DROP DATABASE IF EXISTS {}",
+            super::encode::ident(&scratch)
+        ));
+        return Err(scratch_hint(e));
     }
+    let result = load(&mut conn, file, warn).and_then(|_| table_counts(&mut conn, &scratch));
+    drop_scratch(conn, params, &scratch, warn);
     let tables = result.map_err(fail)?;
     Ok(Report {
         file: file.to_path_buf(),
@@ -235,6 +262,27 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
         check: format!("loaded into a scratch database on {}", params.server()),
         tables,
     })
+}
+
+/// Drops the scratch database whatever happened. A load that failed may have left the session
+/// inside LOCK TABLES or a transaction, and a lost connection needs a fresh one: release
+/// everything first, or the DROP would wait on our own metadata locks.
+fn drop_scratch(mut conn: Conn, params: &MysqlParams, scratch: &str, warn: &mut dyn FnMut(String)) {
+    let drop_sql = format!("DROP DATABASE IF EXISTS {}", super::encode::ident(scratch));
+    let _ = conn.query_drop("UNLOCK TABLES");
+    let _ = conn.query_drop("ROLLBACK");
+    let first = conn.query_drop(&drop_sql);
+    drop(conn);
+    let Err(first) = first else { return };
+    let second = connect(params, Some(super::DUMP_READ_TIMEOUT)).and_then(|mut fresh| {
+        fresh.query_drop("SET SESSION lock_wait_timeout = 60")?;
+        Ok(fresh.query_drop(&drop_sql)?)
+    });
+    if second.is_err() {
+        warn(format!(
+            "could not drop the scratch database {scratch} ({first}); drop it by hand"
+        ));
+    }
 }
 
 /// Streams the dump into the app's own database.

@@ -1,0 +1,214 @@
+//! verify and restore of `.sql` backups against a real MariaDB: our dumps and mariadb-dump's.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::mariadb::*;
+
+fn dbs_like(prefix: &str) -> Vec<String> {
+    server()
+        .admin_sql(
+            None,
+            &format!("SHOW DATABASES LIKE '{}%'", prefix.replace('_', "\\_")),
+        )
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn verify_loads_into_a_scratch_database_and_drops_it() {
+    let db = TestDb::new();
+    stock_objects(&db);
+    // What the README asks of an admin: the app's user may own scratch databases.
+    db.admin_sql(&format!(
+        "GRANT ALL PRIVILEGES ON `dbbackup\\_verify\\_%`.* TO '{}'@'%'",
+        db.user
+    ));
+    let (app, _file) = backup(&db, Via::Tcp);
+    let out = app.ok(&["verify", "--latest"]);
+    assert!(
+        out.starts_with("ok: storage/app/backups/database_backup_"),
+        "{out}"
+    );
+    assert!(out.contains("loaded into a scratch database"), "{out}");
+    assert!(out.contains("  products: "), "{out}");
+    let left = dbs_like(&format!("dbbackup_verify_{}_", db.name));
+    assert!(left.is_empty(), "scratch database left behind: {left:?}");
+}
+
+#[test]
+fn verify_fails_on_a_broken_dump_and_still_drops_the_scratch_database() {
+    let db = TestDb::new();
+    stock_objects(&db);
+    // What the README asks of an admin: the app's user may own scratch databases.
+    db.admin_sql(&format!(
+        "GRANT ALL PRIVILEGES ON `dbbackup\\_verify\\_%`.* TO '{}'@'%'",
+        db.user
+    ));
+    let (app, file) = backup(&db, Via::Tcp);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let broken = text.replacen("INSERT INTO `products`", "INSERT INTO `products_nope`", 1);
+    std::fs::write(&file, broken).unwrap();
+    let out = app.run(&["verify", "--latest"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line "), "the failing line is named: {err}");
+    let left = dbs_like(&format!("dbbackup_verify_{}_", db.name));
+    assert!(left.is_empty(), "scratch database left behind: {left:?}");
+}
+
+#[test]
+fn restore_round_trip_on_mariadb() {
+    let db = TestDb::new();
+    stock_objects(&db);
+    let before = db.snapshot();
+    let (app, file) = backup(&db, Via::Tcp);
+    db.sql("DELETE FROM inventaires; UPDATE products SET stock = -1; DROP VIEW balance_view;");
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let out = app.ok(&["restore", &name, "--yes"]);
+    assert!(out.contains("safety backup of the previous data"), "{out}");
+    let after = db.snapshot();
+    assert_eq!(after.schema, before.schema);
+    assert_eq!(after.rows, before.rows);
+    assert_eq!(after.checksums, before.checksums);
+    // The safety backup holds the changed state.
+    let safety = app.backups().into_iter().find(|n| *n != name).unwrap();
+    let undo = TestDb::new();
+    undo.load(&app.backups_dir().join(safety));
+    assert!(undo
+        .sql("SELECT stock FROM products")
+        .lines()
+        .all(|l| l == "-1" || l == "stock"));
+}
+
+#[test]
+fn restore_a_file_made_by_the_real_mariadb_dump() {
+    let db = TestDb::new();
+    stock_objects(&db);
+    // Raw binary bytes in a BLOB, as mariadb-dump writes them without --hex-blob.
+    db.sql("CREATE TABLE scans (id INT PRIMARY KEY, doc BLOB); INSERT INTO scans VALUES (1, UNHEX('00FF27225C0D0A1A80C3'));");
+    let before = db.snapshot();
+    let app = db.app(Via::Tcp);
+    let dump = app.root.path().join("from-mariadb-dump.sql");
+    let out = db
+        .server
+        .program("mariadb-dump", &db.user, &db.password)
+        .args([
+            "--single-transaction",
+            "--routines",
+            "--events",
+            "--triggers",
+            &db.name,
+        ])
+        .stdout(std::fs::File::create(&dump).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("mariadb-dump (apt-get install mariadb-client)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db.sql(
+        "DELETE FROM scans; DELETE FROM inventaires; DROP TRIGGER IF EXISTS sorties_after_insert;",
+    );
+    let run = app.run(&["restore", dump.to_str().unwrap(), "--yes"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stderr).contains("outside the backups folder"));
+    let after = db.snapshot();
+    assert_eq!(after.rows, before.rows);
+    assert_eq!(after.checksums, before.checksums);
+}
+
+#[test]
+fn a_truncated_dump_is_refused_before_anything_changes() {
+    let db = TestDb::new();
+    stock_objects(&db);
+    let (app, file) = backup(&db, Via::Tcp);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let before = db.snapshot();
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let out = app.run(&["restore", &name, "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("truncated"));
+    assert_eq!(
+        app.backups(),
+        vec![name],
+        "no safety backup: nothing was about to change"
+    );
+    assert_eq!(db.snapshot().rows, before.rows);
+}
+
+#[test]
+fn the_server_gone_during_a_restore_names_the_safety_backup() {
+    let db = TestDb::new();
+    stock_objects(&db);
+    filler(&db, 200_000);
+    let (app, file) = backup(&db, Via::Tcp);
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let child = app
+        .cmd(&["restore", &name, "--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the restoring connection once it is loading.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ids = db.server.admin_sql(
+            None,
+            &format!(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{}' AND INFO LIKE 'INSERT%'",
+                db.user
+            ),
+        );
+        if let Some(id) = ids
+            .lines()
+            .find(|l| l.chars().all(|c| c.is_ascii_digit()) && !l.is_empty())
+        {
+            db.server.admin_sql(None, &format!("KILL {id}"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never started loading"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("restore failed") && err.contains("the data from before the restore is in"),
+        "{err}"
+    );
+    assert_eq!(app.backups().len(), 2, "the safety backup exists");
+}
+
+#[test]
+fn restore_refuses_a_sqlite_backup_for_a_mysql_app() {
+    let db = TestDb::new();
+    let app = db.app(Via::Tcp);
+    std::fs::create_dir_all(app.backups_dir()).unwrap();
+    std::fs::write(
+        app.backups_dir()
+            .join("database_backup_2020-01-01_000000.sqlite"),
+        "x",
+    )
+    .unwrap();
+    let out = app.run(&[
+        "restore",
+        "database_backup_2020-01-01_000000.sqlite",
+        "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("across drivers"));
+}
