@@ -43,6 +43,22 @@ impl fmt::Debug for MysqlParams {
 }
 
 impl MysqlParams {
+    /// PDO (which Laravel uses) takes `localhost` to mean the server's Unix socket, not TCP; do
+    /// the same when one of the usual sockets exists, so we reach the server the app reaches.
+    pub fn like_pdo(mut self) -> MysqlParams {
+        if self.socket.is_none() && self.host.eq_ignore_ascii_case("localhost") {
+            self.socket = [
+                "/run/mysqld/mysqld.sock",
+                "/var/run/mysqld/mysqld.sock",
+                "/tmp/mysql.sock",
+            ]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists());
+        }
+        self
+    }
+
     /// The server as shown in messages: `host:port` or `unix:/path`.
     pub fn server(&self) -> String {
         match &self.socket {
@@ -84,7 +100,9 @@ pub fn resolve(app: &App) -> Result<Connection> {
         .to_string();
     match driver.as_str() {
         "sqlite" => sqlite(app),
-        "mysql" | "mariadb" => mysql(app, &name, url.as_ref()).map(Connection::Mysql),
+        "mysql" | "mariadb" => {
+            mysql(app, &name, url.as_ref()).map(|p| Connection::Mysql(p.like_pdo()))
+        }
         "pgsql" | "sqlsrv" => Err(Error::UnsupportedDriver(driver)),
         _ => Err(Error::UnknownConnection(name)),
     }

@@ -47,21 +47,38 @@ impl Kind {
 pub fn literal(out: &mut Vec<u8>, value: &Value, kind: Kind) {
     match value {
         Value::NULL => out.extend_from_slice(b"NULL"),
-        Value::Int(i) => push_display(out, i),
-        Value::UInt(u) => push_display(out, u),
+        Value::Int(i) => {
+            if *i < 0 {
+                out.push(b'-');
+            }
+            push_uint(out, i.unsigned_abs());
+        }
+        Value::UInt(u) => push_uint(out, *u),
         // `{:?}` is Rust's shortest round-trip form; a FLOAT is widened first so the double the
         // server parses is exactly the stored float (no second rounding on reload).
         Value::Float(f) => push_float(out, f64::from(*f)),
         Value::Double(d) => push_float(out, *d),
-        Value::Date(y, mo, d, h, mi, s, us) => match kind {
-            Kind::Date => quoted_ascii(out, &format!("{y:04}-{mo:02}-{d:02}")),
-            _ => quoted_ascii(out, &datetime(*y, *mo, *d, *h, *mi, *s, *us)),
-        },
+        // Dates are millions of values in a stock table: written digit by digit, no allocation.
+        Value::Date(y, mo, d, h, mi, s, us) => {
+            out.push(b'\'');
+            push_padded(out, u64::from(*y), 4);
+            out.push(b'-');
+            push_padded(out, u64::from(*mo), 2);
+            out.push(b'-');
+            push_padded(out, u64::from(*d), 2);
+            if kind != Kind::Date {
+                out.push(b' ');
+                push_clock(out, u64::from(*h), *mi, *s, *us);
+            }
+            out.push(b'\'');
+        }
         Value::Time(neg, days, h, mi, s, us) => {
-            let hours = u64::from(*days) * 24 + u64::from(*h);
-            let sign = if *neg { "-" } else { "" };
-            let frac = fraction(*us);
-            quoted_ascii(out, &format!("{sign}{hours:02}:{mi:02}:{s:02}{frac}"));
+            out.push(b'\'');
+            if *neg {
+                out.push(b'-');
+            }
+            push_clock(out, u64::from(*days) * 24 + u64::from(*h), *mi, *s, *us);
+            out.push(b'\'');
         }
         Value::Bytes(b) => match kind {
             Kind::Binary => hex(out, b),
@@ -72,10 +89,35 @@ pub fn literal(out: &mut Vec<u8>, value: &Value, kind: Kind) {
     }
 }
 
-fn push_display(out: &mut Vec<u8>, v: impl std::fmt::Display) {
-    use std::io::Write;
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "{v}");
+/// `hh:mm:ss[.ffffff]`.
+fn push_clock(out: &mut Vec<u8>, hours: u64, mi: u8, s: u8, us: u32) {
+    push_padded(out, hours, 2);
+    out.push(b':');
+    push_padded(out, u64::from(mi), 2);
+    out.push(b':');
+    push_padded(out, u64::from(s), 2);
+    if us != 0 {
+        out.push(b'.');
+        push_padded(out, u64::from(us), 6);
+    }
+}
+
+/// Decimal digits of `v`.
+fn push_uint(out: &mut Vec<u8>, v: u64) {
+    push_padded(out, v, 1);
+}
+
+/// Decimal digits of `v`, zero-padded to at least `width`.
+fn push_padded(out: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    while v > 0 {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    let start = i.min(buf.len() - width.clamp(1, 20));
+    out.extend_from_slice(&buf[start..]);
 }
 
 fn push_float(out: &mut Vec<u8>, v: f64) {
@@ -88,31 +130,10 @@ fn push_float(out: &mut Vec<u8>, v: f64) {
     }
 }
 
-fn datetime(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32) -> String {
-    format!(
-        "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}{}",
-        fraction(us)
-    )
-}
-
-fn fraction(us: u32) -> String {
-    if us == 0 {
-        String::new()
-    } else {
-        format!(".{us:06}")
-    }
-}
-
 fn is_plain_number(b: &[u8]) -> bool {
     !b.is_empty()
         && b.iter()
             .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
-}
-
-fn quoted_ascii(out: &mut Vec<u8>, s: &str) {
-    out.push(b'\'');
-    out.extend_from_slice(s.as_bytes());
-    out.push(b'\'');
 }
 
 /// A single-quoted string with mysqldump's escapes, so it loads the same under any client and
@@ -147,11 +168,12 @@ pub fn hex(out: &mut Vec<u8>, b: &[u8]) {
         out.extend_from_slice(b"''");
         return;
     }
-    out.reserve(2 + b.len() * 2);
     out.extend_from_slice(b"0x");
-    for &c in b {
-        out.push(DIGITS[usize::from(c >> 4)]);
-        out.push(DIGITS[usize::from(c & 0xf)]);
+    let start = out.len();
+    out.resize(start + b.len() * 2, 0);
+    for (pair, &c) in out[start..].chunks_exact_mut(2).zip(b) {
+        pair[0] = DIGITS[usize::from(c >> 4)];
+        pair[1] = DIGITS[usize::from(c & 0xf)];
     }
 }
 
@@ -223,6 +245,23 @@ mod tests {
         assert_eq!(
             lit(Value::Time(false, 0, 1, 2, 3, 500_000), Kind::Time),
             "'01:02:03.500000'"
+        );
+    }
+
+    #[test]
+    fn integers_at_their_limits() {
+        assert_eq!(
+            lit(Value::Int(i64::MIN), Kind::Number),
+            "-9223372036854775808"
+        );
+        assert_eq!(lit(Value::Int(0), Kind::Number), "0");
+        assert_eq!(
+            lit(Value::UInt(u64::MAX), Kind::Number),
+            "18446744073709551615"
+        );
+        assert_eq!(
+            lit(Value::Date(2026, 1, 2, 0, 0, 0, 0), Kind::Date),
+            "'2026-01-02'"
         );
     }
 
