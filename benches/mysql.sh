@@ -424,6 +424,10 @@ APP_SOCK=$BENCH_DIR/app-socket
 APP_TCP=$BENCH_DIR/app-tcp
 make_app "$APP_SOCK" "DB_SOCKET=$SOCK" "DB_HOST=127.0.0.1" "DB_PORT=$BENCH_PORT"
 make_app "$APP_TCP" "DB_HOST=127.0.0.1" "DB_PORT=$BENCH_PORT"
+# Issue 5: `db-backup restore` of our dump into a fresh database, against the client loading it.
+APP_RESTORE=$BENCH_DIR/app-restore
+make_app "$APP_RESTORE" "DB_SOCKET=$SOCK" "DB_HOST=127.0.0.1" "DB_PORT=$BENCH_PORT"
+sed -i "s/^DB_DATABASE=.*/DB_DATABASE=${DB}_restore/" "$APP_RESTORE/.env"
 
 # --- timing ---------------------------------------------------------------------------------
 rm -rf "$RES" "$OUT"
@@ -528,7 +532,7 @@ done
 # --- loading --------------------------------------------------------------------------------
 # Diagnostic variant: our file without its per-table "SET autocommit=0;" (so each INSERT commits
 # on its own, as in mariadb-dump's file): shows what one transaction per table costs the loader.
-LOADS=(load_ours load_dump)
+LOADS=(load_ours load_dump restore_ours)
 if ((BENCH_LOAD_NOAC)); then
     grep -v '^SET autocommit=0;$' "$OUT/dbb_sock.sql" >"$OUT/dbb_sock_noac.sql"
     LOADS+=(load_ours_noac)
@@ -546,6 +550,12 @@ for ((r = 1; r <= BENCH_LOAD_RUNS; r++)); do
         load_ours) load load_ours "$OUT/dbb_sock.sql" ;;
         load_dump) load load_dump "$OUT/dump_sock.sql" ;;
         load_ours_noac) load load_ours_noac "$OUT/dbb_sock_noac.sql" ;;
+        restore_ours)
+            admin -e "DROP DATABASE IF EXISTS ${DB}_restore; CREATE DATABASE ${DB}_restore CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            rm -f "$APP_RESTORE"/storage/app/backups/database_backup_*
+            timed restore_ours "$BIN" --app-dir "$APP_RESTORE" restore --yes "$OUT/dbb_sock.sql"
+            admin -e "DROP DATABASE ${DB}_restore"
+            ;;
         esac
     done
 done
@@ -572,6 +582,7 @@ label() {
     load_ours) echo "db-backup's file" ;;
     load_dump) echo "mariadb-dump's file" ;;
     load_ours_noac) echo "ours minus SET autocommit=0 (diag.)" ;;
+    restore_ours) echo "db-backup restore of our file" ;;
     esac
 }
 
@@ -607,6 +618,7 @@ echo
 M_DBB=$(col dbb_sock 1)
 M_DUMP=$(col dump_sock 1)
 L_OURS=$(col load_ours 1)
+L_RESTORE=$(col restore_ours 1)
 RSS=$(awk -v k="$(awk '{ print $3 }' "$RES/dbb_sock" | sort -n | tail -1)" 'BEGIN { printf "%.1f", k / 1024 }')
 R=$(ratio "$M_DBB" "$M_DUMP")
 printf 'target: db-backup / mariadb-dump <= 0.70 (socket)   %s  (%.3f s vs %.3f s = %s)\n' \
@@ -616,6 +628,9 @@ printf 'target: db-backup peak RSS < 64 MiB                  %s  (max %s MiB ove
 LR=$(ratio "$L_OURS" "$L_DUMP")
 printf 'target: load ours / load mariadb-dump <= 1.00        %s  (%.3f s vs %.3f s = %s)\n' \
     "$(verdict "$LR" "<=" 1.00)" "$L_OURS" "$L_DUMP" "$LR"
+RR=$(ratio "$L_RESTORE" "$L_OURS")
+printf 'target: db-backup restore / mariadb client <= 1.00  %s  (%.3f s vs %.3f s = %s, same file)\n' \
+    "$(verdict "$RR" "<=" 1.00)" "$L_RESTORE" "$L_OURS" "$RR"
 if [[ -z $CHECK_DIFF ]]; then
     printf 'check:  CHECKSUM TABLE of all %s tables after loading our file   PASS\n' "${#TABLES[@]}"
 else

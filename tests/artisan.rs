@@ -280,3 +280,29 @@ fn composer_package_is_auto_discovered() {
     assert!(out.starts_with("Backup SQLite créé: "), "{out}");
     assert_eq!(app.backups().len(), 1);
 }
+
+#[test]
+fn artisan_backup_on_mariadb_with_retention() {
+    use common::mariadb::{TestDb, Via};
+    let db = TestDb::new();
+    let app = LaravelApp::sqlite();
+    app.edit_env(|e| e.replace("DB_CONNECTION=sqlite\n", "") + &db.env_text(Via::Tcp));
+    app.artisan_ok(&["migrate", "--seed", "--force"]);
+    app.install_bridge();
+    let outs: Vec<String> = (0..3)
+        .map(|_| app.artisan_ok(&["db:backup", "--keep=2"]))
+        .collect();
+    let names = app.backups();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".sql")));
+    assert!(
+        outs[0].starts_with("Backup MySQL créé: database_backup_"),
+        "{}",
+        outs[0]
+    );
+    assert!(outs[2].contains("Ancien backup supprimé: "), "{}", outs[2]);
+    // The newest file restores the migrated, seeded stock tables with the stock client.
+    let copy = TestDb::new();
+    copy.load(&app.backups_dir().join(names.last().unwrap()));
+    db.assert_same_as(&copy);
+}
