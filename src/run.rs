@@ -73,7 +73,10 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn install_command(args: &AppArgs, print: bool) -> Result<()> {
     if print {
-        print!("{}", install::drop_in_source());
+        for (path, text) in install::drop_in_files() {
+            println!("// ==> {path} <==");
+            print!("{text}");
+        }
         return Ok(());
     }
     let cwd = std::env::current_dir().map_err(Error::io("cannot read the current folder", "."))?;

@@ -306,3 +306,34 @@ fn artisan_backup_on_mariadb_with_retention() {
     copy.load(&app.backups_dir().join(names.last().unwrap()));
     db.assert_same_as(&copy);
 }
+
+#[test]
+fn list_verify_and_restore_through_artisan() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    app.artisan_ok(&["db:backup"]);
+    let name = app.backups()[0].clone();
+    let list = app.artisan_ok(&["db:backup:list"]);
+    assert!(list.starts_with(&name), "{list}");
+    let verify = app.artisan_ok(&["db:backup:verify"]);
+    assert!(verify.starts_with("ok: storage/app/backups/"), "{verify}");
+    assert!(verify.contains("  products: 5"), "{verify}");
+
+    let live = app.dir().join("database/database.sqlite");
+    Connection::open(&live)
+        .unwrap()
+        .execute("DELETE FROM products", [])
+        .unwrap();
+    // Non-interactive without --force: refused, nothing changed.
+    let out = app.artisan(&["db:restore", &name, "--no-interaction"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(app.backups().len(), 1);
+    let out = app.artisan_ok(&["db:restore", &name, "--force"]);
+    assert!(out.contains("safety backup of the previous data"), "{out}");
+    let n: i64 = Connection::open(&live)
+        .unwrap()
+        .query_row("SELECT count(*) FROM products", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 5);
+    assert_eq!(app.backups().len(), 2, "the safety backup was kept");
+}

@@ -22,6 +22,15 @@ class BackupCommand extends Command
 
     public function handle()
     {
+        return $this->delegate(['--artisan', '--keep=' . $this->option('keep')]);
+    }
+
+    /**
+     * Runs db-backup with these arguments and Laravel's resolved settings in its environment,
+     * streaming its output live; returns its exit code.
+     */
+    protected function delegate(array $arguments)
+    {
         $binary = $this->binary();
         if ($binary === null) {
             $this->line('Erreur lors de la création du backup: db-backup introuvable. '
@@ -29,9 +38,8 @@ class BackupCommand extends Command
             return 1;
         }
 
-        $command = [$binary, '--artisan', '--keep=' . $this->option('keep')];
-        // No timeout: a large dump may take as long as it takes.
-        $process = new Process($command, base_path(), $this->handover(), null, null);
+        // No timeout: a large dump or restore may take as long as it takes.
+        $process = new Process(array_merge([$binary], $arguments), base_path(), $this->handover(), null, null);
         $process->run(function ($type, $buffer) {
             if ($type === Process::ERR) {
                 fwrite(STDERR, $buffer);

@@ -13,7 +13,12 @@ class DbBackupServiceProvider extends ServiceProvider
     public function boot()
     {
         if ($this->app->runningInConsole()) {
-            $this->commands([BackupCommand::class]);
+            $this->commands([
+                BackupCommand::class,
+                ListCommand::class,
+                VerifyCommand::class,
+                RestoreCommand::class,
+            ]);
         }
     }
 }

@@ -1,0 +1,25 @@
+<?php
+
+namespace DbBackup\Laravel;
+
+/**
+ * `php artisan db:restore {file}`: puts a backup back (db-backup restore), after a safety backup
+ * of the current data. Asks first, unless --force (or --no-interaction refuses).
+ */
+class RestoreCommand extends BackupCommand
+{
+    protected $signature = 'db:restore {file : A backup file or name} {--force : Do not ask for confirmation}';
+
+    protected $description = 'Restore a database backup over the live database, after a safety backup (db-backup)';
+
+    public function handle()
+    {
+        $file = $this->argument('file');
+        if (! $this->option('force')
+            && ! $this->confirm("Restaurer {$file} sur la base de données ? Un backup de sécurité est fait avant.")) {
+            $this->line('Restauration annulée.');
+            return 1;
+        }
+        return $this->delegate(['restore', '--yes', $file]);
+    }
+}
