@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// Run bare, it backs up the app's database exactly where `php artisan db:backup` did:
 /// storage/app/backups/database_backup_YYYY-MM-DD_HHMMSS.sqlite, then keeps the newest --keep.
 #[derive(Debug, Parser)]
-#[command(name = "db-backup", version, args_conflicts_with_subcommands = true)]
+#[command(name = "db-backup", version)]
 pub struct Cli {
     #[command(flatten)]
     pub app: AppArgs,
@@ -40,8 +40,6 @@ pub enum Command {
     /// Back up the database (the default when no subcommand is given).
     Backup {
         #[command(flatten)]
-        app: AppArgs,
-        #[command(flatten)]
         output: OutputArgs,
         #[command(flatten)]
         backup: BackupArgs,
@@ -49,8 +47,6 @@ pub enum Command {
 
     /// List the backups in the app's backups folder, newest first: name, kind, size, age.
     List {
-        #[command(flatten)]
-        app: AppArgs,
         /// One JSON array on stdout.
         #[arg(long)]
         json: bool,
@@ -59,8 +55,6 @@ pub enum Command {
     /// Prove a backup restores: a .sqlite is opened read-only and fully integrity-checked, then
     /// every table counted; exit 0 only when it is sound. The one-line CI and cron check.
     Verify {
-        #[command(flatten)]
-        app: AppArgs,
         /// The backup: a path, or a name in the backups folder.
         #[arg(value_name = "FILE", required_unless_present = "latest")]
         file: Option<PathBuf>,
@@ -75,8 +69,6 @@ pub enum Command {
     /// Put a backup back over the live database. A fresh backup of the current data is taken
     /// first (so the restore can be undone); the backup is checked before anything changes.
     Restore {
-        #[command(flatten)]
-        app: AppArgs,
         /// The backup: a path, or a name in the backups folder.
         #[arg(value_name = "FILE")]
         file: PathBuf,
@@ -92,8 +84,6 @@ pub enum Command {
     /// command in place (a different old file is kept in storage/app/db-backup/), so
     /// `php artisan db:backup --keep=N` runs this binary with Laravel's own settings.
     InstallArtisan {
-        #[command(flatten)]
-        app: AppArgs,
         /// Print the PHP file on stdout instead of installing it.
         #[arg(long)]
         print: bool,
@@ -107,13 +97,13 @@ pub struct AppArgs {
     ///
     /// Without it: the current folder if it holds `artisan` or `.env`, else `./api` if that
     /// does, else the nearest parent folder that does.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub app_dir: Option<PathBuf>,
 
     /// Read settings from this file instead of the app's `.env`.
     ///
     /// Real environment variables still win over the file, as they do in Laravel.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub env_file: Option<PathBuf>,
 }
 
@@ -158,7 +148,7 @@ pub struct BackupArgs {
 /// Parses `std::env::args`. Help and version print as usual; a usage error prints one line on
 /// stderr and yields exit code 2, so scripts and logs see a single, clear reason.
 pub fn parse() -> Result<Cli, std::process::ExitCode> {
-    match Cli::try_parse() {
+    match try_parse_from(std::env::args_os()) {
         Ok(cli) => Ok(cli),
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
@@ -172,6 +162,37 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
             Err(std::process::ExitCode::from(crate::error::EXIT_USAGE))
         }
     }
+}
+
+/// Parses, then refuses backup options placed before a subcommand they do not belong to
+/// (`db-backup --keep 3 list`): silently ignoring a --keep is how backups get lost.
+pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    if let Some((sub, _)) = matches.subcommand() {
+        for id in [
+            "keep",
+            "dry_run",
+            "busy_timeout",
+            "quiet",
+            "json",
+            "artisan",
+        ] {
+            if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                let flag = format!("--{}", id.replace('_', "-"));
+                return Err(cmd.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("{flag} goes after the subcommand it belongs to, not before `{sub}`"),
+                ));
+            }
+        }
+    }
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
 }
 
 /// `--keep` must be a whole number of at least 1: the old command turned anything else into 0
@@ -205,6 +226,24 @@ mod tests {
         for bad in ["0", "-1", "abc", "", "1.5", "99999999999"] {
             assert!(parse_keep(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn app_options_go_anywhere_backup_options_only_where_they_apply() {
+        let cli = try_parse_from(["db-backup", "--app-dir", "api", "list"]).unwrap();
+        assert_eq!(
+            cli.app.app_dir.as_deref(),
+            Some(std::path::Path::new("api"))
+        );
+        let cli = try_parse_from(["db-backup", "list", "--app-dir", "api"]).unwrap();
+        assert_eq!(
+            cli.app.app_dir.as_deref(),
+            Some(std::path::Path::new("api"))
+        );
+        assert!(try_parse_from(["db-backup", "--keep", "3", "list"]).is_err());
+        assert!(try_parse_from(["db-backup", "--json", "verify", "--latest"]).is_err());
+        let cli = try_parse_from(["db-backup", "backup", "--keep", "3"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Backup { .. })));
     }
 
     #[test]

@@ -13,15 +13,12 @@ use crate::{catalog, install, restore, verify};
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Result<()> {
     ignore_file_size_signal();
+    let app = cli.app;
     match cli.command {
-        None => backup_command(&cli.app, &cli.output, &cli.backup),
-        Some(Command::Backup {
-            app,
-            output,
-            backup,
-        }) => backup_command(&app, &output, &backup),
-        Some(Command::InstallArtisan { app, print }) => install_command(&app, print),
-        Some(Command::List { app, json }) => {
+        None => backup_command(&app, &cli.output, &cli.backup),
+        Some(Command::Backup { output, backup }) => backup_command(&app, &output, &backup),
+        Some(Command::InstallArtisan { print }) => install_command(&app, print),
+        Some(Command::List { json }) => {
             let target = load_target(&app)?;
             report::list(
                 &target,
@@ -30,12 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Some(Command::Verify {
-            app,
-            file,
-            latest,
-            json,
-        }) => {
+        Some(Command::Verify { file, latest, json }) => {
             let target = load_target(&app)?;
             let (path, outside) =
                 catalog::locate(&target.backups_dir, file.as_deref(), latest, &cwd()?)?;
@@ -50,7 +42,6 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Restore {
-            app,
             file,
             yes,
             busy_timeout,

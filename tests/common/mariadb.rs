@@ -898,6 +898,96 @@ pub fn harness_dir() -> PathBuf {
         .join("test-mariadb")
 }
 
+/// What "ready" says for a server this harness can reuse.
+const READY_MARK: &str = "tls-1";
+
+/// The CA that signed our servers' TLS certificates (for `MYSQL_ATTR_SSL_CA`).
+pub fn tls_ca() -> PathBuf {
+    harness_dir().join("tls/ca.pem")
+}
+
+/// A CA, and a server certificate for 127.0.0.1/localhost that it signed, made once with the
+/// `openssl` command; every test server speaks TLS with it (and plain text too).
+fn tls_files() -> PathBuf {
+    let dir = harness_dir().join("tls");
+    if dir.join("server.pem").exists() {
+        return dir;
+    }
+    let tmp = harness_dir().join(format!("tls.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&tmp)
+            .output()
+            .expect("openssl is needed for the TLS test server: apt-get install openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    fs::write(
+        tmp.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=db-backup test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "server.ext",
+    ]);
+    // Another process may have won the race: either set of files is as good.
+    if fs::rename(&tmp, &dir).is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    dir
+}
+
 /// Finds our own server of this kind, or starts it; the file lock serialises the test
 /// processes, so only the first one starts it.
 fn own(kind: Kind) -> Server {
@@ -1005,7 +1095,7 @@ fn own(kind: Kind) -> Server {
 
     fs::write(dir.join("pid"), format!("{}\n", child.id())).unwrap();
     fs::write(dir.join("port"), format!("{port}\n")).unwrap();
-    fs::write(dir.join("ready"), "").unwrap();
+    fs::write(dir.join("ready"), READY_MARK).unwrap();
     // The server outlives this test process on purpose (its own session, stdio not ours).
     drop(child);
     drop(lock);
@@ -1022,6 +1112,7 @@ fn start_mariadbd(
 ) -> Child {
     let log = dir.join("error.log");
     let _ = fs::remove_file(&log);
+    let tls = tls_files();
     let mut cmd = Command::new(mariadbd);
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
@@ -1038,6 +1129,9 @@ fn start_mariadbd(
         // A throwaway server: durability is not what the tests measure.
         .arg("--innodb-flush-log-at-trx-commit=0")
         .arg("--innodb-doublewrite=0")
+        .arg(format!("--ssl-ca={}", tls.join("ca.pem").display()))
+        .arg(format!("--ssl-cert={}", tls.join("server.pem").display()))
+        .arg(format!("--ssl-key={}", tls.join("server.key").display()))
         .args(kind.args());
     if is_root() {
         cmd.arg("--user=root");
@@ -1078,7 +1172,9 @@ fn wait_ready(child: &mut Child, dir: &Path, socket: &Path) -> Result<(), String
 
 /// Our server of this folder, if it is up and set up: its port.
 fn running(dir: &Path, socket: &Path) -> Option<u16> {
-    if !dir.join("ready").exists() {
+    // "ready" holds the harness generation: a server started by an older harness (without
+    // TLS) is restarted rather than reused.
+    if fs::read_to_string(dir.join("ready")).ok()?.trim() != READY_MARK {
         return None;
     }
     let pid = read_number(&dir.join("pid"))?;
