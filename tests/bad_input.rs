@@ -163,19 +163,7 @@ fn disk_full_by_file_size_limit() {
     grow(&app.db_path(), 4);
     let old = app.plant_old_backup();
     let mut cmd = app.cmd(&[]);
-    // RLIMIT_FSIZE of 1 MiB: any write past it fails with EFBIG, like a full disk would.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: 1 << 20,
-                rlim_max: 1 << 20,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    limit_file_size(&mut cmd, 1 << 20);
     let out = cmd.output().unwrap();
     assert_clean_failure(&app, &out, 1, "disk full", &old);
     assert_eq!(

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use common::mariadb::*;
@@ -209,19 +208,7 @@ fn disk_full_by_file_size_limit() {
     let app = db.app(Via::Tcp);
     let old = plant_old_sql_backup(&app);
     let mut cmd = app.cmd(&[]);
-    // RLIMIT_FSIZE of 1 MiB: any write past it fails with EFBIG, like a full disk would.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: 1 << 20,
-                rlim_max: 1 << 20,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    limit_file_size(&mut cmd, 1 << 20);
     let out = cmd.output().unwrap();
     assert_fails(&app, &out, &old, &["disk full"]);
 }
