@@ -31,6 +31,8 @@ pub struct Outcome {
     /// Things the user should know about a backup that still succeeded.
     pub warnings: Vec<String>,
     pub phases: Phases,
+    /// How the copy was made ("file copy", "file copy + WAL frames", "backup API", "dump").
+    pub method: &'static str,
 }
 
 /// Where the time went, for `--json` and the benchmarks. `check` runs alongside `flush`.
@@ -61,11 +63,12 @@ pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
     let staged = publish::staging_file(dir)?;
     let mut warnings = Vec::new();
     let mut phases = Phases::default();
+    let mut method = "dump";
     let copy_started = Instant::now();
     match conn {
         Connection::Sqlite { path } => {
             let source = sqlite::open_source(path, plan.busy_timeout)?;
-            sqlite::snapshot(
+            method = sqlite::snapshot(
                 &source,
                 path,
                 staged.as_file(),
@@ -144,6 +147,7 @@ pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
         dry_run: false,
         warnings,
         phases,
+        method,
     })
 }
 
@@ -181,6 +185,7 @@ fn dry_run(
         dry_run: true,
         warnings: Vec::new(),
         phases: Phases::default(),
+        method: "",
     })
 }
 

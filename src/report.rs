@@ -28,6 +28,7 @@ struct JsonOutcome<'a> {
     dry_run: bool,
     warnings: &'a [String],
     phases_ms: PhasesMs,
+    method: &'a str,
 }
 
 #[derive(Serialize)]
@@ -57,6 +58,7 @@ pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
                 deleted: outcome.deleted.iter().map(|p| rel(p)).collect(),
                 dry_run: outcome.dry_run,
                 warnings: &outcome.warnings,
+                method: outcome.method,
                 phases_ms: PhasesMs {
                     snapshot: outcome.phases.snapshot.as_millis(),
                     flush: outcome.phases.flush.as_millis(),
