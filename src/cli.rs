@@ -1,4 +1,4 @@
-//! The command-line interface, declared and nothing more; `options` checks and types it.
+//! The command-line interface: declared with clap, plus the few checks clap cannot express.
 
 use std::path::PathBuf;
 

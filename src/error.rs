@@ -76,7 +76,7 @@ pub enum Error {
     #[error("MySQL server {server}: {detail}")]
     Mysql { server: String, detail: String },
 
-    #[error("Le driver de base de données '{0}' n'est pas supporté pour le backup (db-backup handles sqlite, mysql and mariadb)")]
+    #[error("the database driver '{0}' is not supported for backups; db-backup handles sqlite, mysql and mariadb")]
     UnsupportedDriver(String),
 
     #[error("time zone '{zone}' (from {origin}) is not a known IANA zone name, e.g. UTC or Africa/Abidjan")]
