@@ -225,11 +225,7 @@ fn artisan_and_direct_calls_name_backups_the_same_way() {
             .env_clear()
             .output()
             .unwrap();
-        assert!(
-            direct.status.success(),
-            "{}",
-            String::from_utf8_lossy(&direct.stderr)
-        );
+        common::assert_success(&direct);
         let v: serde_json::Value = serde_json::from_slice(&direct.stdout).unwrap();
         let direct_name = v["created"]
             .as_str()

@@ -98,11 +98,7 @@ fn backups_under_writes(journal: &str, checkpoint_every: u32) {
     for _ in 0..3 {
         let before = commits.load(Ordering::Relaxed);
         let out = app.cmd(&["--keep=10", "--quiet"]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_success(&out);
         during.push(commits.load(Ordering::Relaxed) - before);
     }
     stop.store(true, Ordering::Relaxed);

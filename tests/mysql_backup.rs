@@ -116,11 +116,7 @@ fn password_never_shows_in_outputs_files_or_command_lines() {
     ] {
         let app = db.app(via);
         let (out, seen) = run_watching_command_lines(&app, args, &db.token);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_success(&out);
         assert!(seen.is_empty(), "password on a command line: {seen:?}");
         for text in [&out.stdout, &out.stderr] {
             assert!(

@@ -35,11 +35,7 @@ fn harness_starts_a_server() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
     // Its grants are the database's and nothing more.
     let grants = db.sql("SHOW GRANTS");
@@ -85,11 +81,7 @@ fn harness_comparison_passes_a_faithful_copy_and_catches_a_changed_bit() {
         .stdout(std::fs::File::create(&file).unwrap())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     // Its DEFINER clauses would name the source's user, who has no rights on the copy.
     let text = std::fs::read_to_string(&file).unwrap();
     let text = regex::Regex::new(r"DEFINER=`[^`]*`@`[^`]*`")

@@ -107,20 +107,12 @@ fn restore_a_file_made_by_the_real_mariadb_dump() {
         .stderr(Stdio::piped())
         .output()
         .expect("mariadb-dump (apt-get install mariadb-client)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     db.sql(
         "DELETE FROM scans; DELETE FROM inventaires; DROP TRIGGER IF EXISTS sorties_after_insert;",
     );
     let run = app.run(&["restore", dump.to_str().unwrap(), "--yes"]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     assert!(String::from_utf8_lossy(&run.stderr).contains("outside the backups folder"));
     let after = db.snapshot();
     assert_eq!(after.rows, before.rows);

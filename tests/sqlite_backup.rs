@@ -109,20 +109,12 @@ fn finds_the_app_from_the_project_root_and_from_a_subfolder() {
         .current_dir(app.root.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let sub = app.dir().join("app/Console/Commands");
     std::fs::create_dir_all(&sub).unwrap();
     let out = app.cmd(&["--quiet"]).current_dir(&sub).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert_eq!(app.backups().len(), 2);
     assert!(app.ok(&["--quiet"]).is_empty(), "--quiet prints nothing");
 }
@@ -149,11 +141,7 @@ fn app_dir_and_env_file_options() {
         .current_dir(elsewhere.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert_eq!(app.backups().len(), 1);
 }
 
@@ -185,11 +173,7 @@ fn real_environment_wins_over_env_file() {
         .env("DB_DATABASE", app.db_path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
 }
 
 #[test]
@@ -405,11 +389,7 @@ fn app_env_selects_its_own_env_file() {
     app.write_env("DB_CONNECTION=sqlite\nDB_DATABASE=database/missing.sqlite\n");
     std::fs::write(app.dir().join(".env.testing"), "DB_CONNECTION=sqlite\n").unwrap();
     let out = app.cmd(&[]).env("APP_ENV", "testing").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let out = app.run(&[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.sqlite"));
 }

@@ -115,6 +115,16 @@ impl App {
     }
 }
 
+/// Asserts a run succeeded, showing its stderr when it did not.
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Asserts the shape every failure must have: non-zero exit, one line on stderr naming `needle`,
 /// no new file under a final name, and the planted older backup untouched.
 pub fn assert_clean_failure(
