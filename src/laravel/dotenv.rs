@@ -143,6 +143,14 @@ struct RawValue {
     vars: Vec<usize>,
 }
 
+impl RawValue {
+    /// A `$` that may start a `${VAR}` reference: remembered for interpolation.
+    fn push_dollar(&mut self) {
+        self.vars.push(self.chars.len());
+        self.chars.push('$');
+    }
+}
+
 /// PHP's default `trim()` set: space, `\t`, `\n`, `\r`, NUL and `\v` — but not `\f`.
 fn is_php_trim_char(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r' | '\0' | '\x0B')
@@ -399,8 +407,7 @@ fn parse_value(value: &str) -> Result<RawValue, String> {
                 TokenKind::DoubleQuote => State::DoubleQuoted,
                 TokenKind::Hash => State::Comment,
                 TokenKind::Dollar => {
-                    out.vars.push(out.chars.len());
-                    out.chars.push('$');
+                    out.push_dollar();
                     State::Unquoted
                 }
                 // Includes leading whitespace that `trim` keeps (form feed), which phpdotenv
@@ -414,8 +421,7 @@ fn parse_value(value: &str) -> Result<RawValue, String> {
                 TokenKind::Hash => State::Comment,
                 _ if is_space => State::Whitespace { after_quote: false },
                 TokenKind::Dollar => {
-                    out.vars.push(out.chars.len());
-                    out.chars.push('$');
+                    out.push_dollar();
                     State::Unquoted
                 }
                 // Quotes and backslashes inside an unquoted value are literal (`a"b`, `C:\x`).
@@ -436,8 +442,7 @@ fn parse_value(value: &str) -> Result<RawValue, String> {
                 TokenKind::DoubleQuote => State::Whitespace { after_quote: true },
                 TokenKind::Backslash => State::Escape,
                 TokenKind::Dollar => {
-                    out.vars.push(out.chars.len());
-                    out.chars.push('$');
+                    out.push_dollar();
                     State::DoubleQuoted
                 }
                 _ => {
