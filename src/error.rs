@@ -8,6 +8,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_LOCKED: u8 = 75;
 /// Exit code for every other failure.
 pub const EXIT_FAILURE: u8 = 1;
+/// Exit code when the backup was made and published but deleting older ones failed.
+pub const EXIT_RETENTION: u8 = 3;
 
 /// Everything that can stop a run.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +72,7 @@ pub enum Error {
         detail: String,
     },
 
-    #[error("lost the connection to MySQL server {server} during the dump ({detail}); nothing was published, older backups are untouched")]
+    #[error("lost the connection to MySQL server {server} ({detail})")]
     MysqlLost { server: String, detail: String },
 
     #[error("MySQL server {server}: {detail}")]
@@ -105,13 +107,13 @@ pub enum Error {
         source: rusqlite::Error,
     },
 
-    #[error("the copy failed its integrity check ({0}); nothing was published, older backups are untouched")]
+    #[error("the copy failed its integrity check ({0})")]
     CheckFailed(String),
 
     #[error("another db-backup run is in progress on {0}; nothing was done (retry when it ends)")]
     AlreadyRunning(PathBuf),
 
-    #[error("disk full while writing {0}; nothing was published, older backups are untouched; free space and retry")]
+    #[error("disk full while writing {0}; free space and retry")]
     DiskFull(PathBuf),
 
     #[error("backup not found: {0} (give a path, or a name in the backups folder; see `db-backup list`)")]
@@ -145,6 +147,12 @@ pub enum Error {
     #[error("restore cancelled; nothing was changed")]
     Cancelled,
 
+    #[error("{0}; nothing was published, older backups are untouched")]
+    Unpublished(Box<Error>),
+
+    #[error("the backup {created} was made, but retention failed: {detail}; delete old backups by hand or fix the folder's permissions")]
+    RetentionFailed { created: PathBuf, detail: String },
+
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -158,7 +166,25 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::AlreadyRunning(_) => EXIT_LOCKED,
+            Error::RetentionFailed { .. } => EXIT_RETENTION,
+            Error::Unpublished(inner) => inner.exit_code(),
             _ => EXIT_FAILURE,
+        }
+    }
+
+    /// A failure while the backup was being made: nothing reached a final name.
+    pub fn unpublished(self) -> Error {
+        match self {
+            Error::Unpublished(_) => self,
+            other => Error::Unpublished(Box::new(other)),
+        }
+    }
+
+    /// The error itself, without the job's wording around it.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Unpublished(inner) => inner.root(),
+            other => other,
         }
     }
 

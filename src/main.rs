@@ -1,20 +1,12 @@
 //! `db-backup`: parse the command line, run, and turn any error into one line and an exit code.
 
-mod backup;
-mod catalog;
 mod cli;
-mod connection;
+mod cmd;
+mod engine;
 mod error;
-mod install;
 mod laravel;
-mod mysql;
-mod publish;
 mod report;
-mod restore;
-mod retention;
-mod run;
-mod sqlite;
-mod verify;
+mod store;
 
 use std::process::ExitCode;
 
@@ -24,14 +16,10 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let artisan = cli.output().artisan;
-    match run::run(cli) {
+    match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if artisan {
-                report::artisan_error(&e);
-            } else {
-                eprintln!("db-backup: error: {e}");
-            }
+            report::error(&e, artisan);
             ExitCode::from(e.exit_code())
         }
     }

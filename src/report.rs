@@ -1,12 +1,19 @@
-//! Showing results: one human line per file, or one JSON object for CI.
+//! Everything the user sees: result lines, JSON for CI, the original command's French lines,
+//! warnings, notes, the confirmation question and the progress bar. Nothing else prints.
 
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backup::Outcome;
-use crate::error::Error;
+use crate::cmd::backup::{Outcome, Progress};
+use crate::cmd::restore::Restored;
+use crate::cmd::verify::Verified;
+use crate::error::{Error, Result};
 use crate::laravel::Target;
+use crate::store::catalog::{self, Entry};
+use crate::store::Kind;
 
 /// How to print a run's results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,13 +25,68 @@ pub enum Style {
     Artisan,
 }
 
+/// One line on stdout. A reader that went away (`db-backup list | head`) ends the output
+/// quietly: the work is done, and a panic on a closed pipe would only add noise.
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// One line on stderr; a closed stderr is nothing we can report on.
+fn err(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Warnings go to stderr in every style (cron mail and Artisan's output show them); `--json`
+/// carries them too.
+pub fn warnings(list: &[String]) {
+    for w in list {
+        err(&format!("db-backup: warning: {w}"));
+    }
+}
+
+/// A note about what is about to happen, on stderr.
+pub fn note(text: &str) {
+    err(&format!("db-backup: note: {text}"));
+}
+
+/// A failure, as one line: the original command's French line under `--artisan`.
+pub fn error(e: &Error, artisan: bool) {
+    if artisan {
+        artisan_error(e);
+    } else {
+        err(&format!("db-backup: error: {e}"));
+    }
+}
+
+/// Asks a yes/no question on the terminal; refuses when there is no terminal to ask on.
+pub fn confirm(question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::NeedsConfirmation);
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(Error::io("cannot read the answer from", "stdin"))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "oui" | "o"))
+}
+
 #[derive(Serialize)]
 struct JsonOutcome<'a> {
     created: String,
-    path: &'a std::path::Path,
+    path: &'a Path,
     size_bytes: u64,
     duration_ms: u128,
     deleted: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention_failed: Option<&'a str>,
     dry_run: bool,
     warnings: &'a [String],
     phases_ms: PhasesMs,
@@ -39,14 +101,10 @@ struct PhasesMs {
     publish: u128,
 }
 
-/// Prints a backup's outcome on stdout.
+/// Prints a backup's outcome on stdout (warnings on stderr).
 pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
-    let rel = |p: &std::path::Path| app.display_path(p);
-    if style == Style::Text {
-        for w in &outcome.warnings {
-            eprintln!("db-backup: warning: {w}");
-        }
-    }
+    let rel = |p: &Path| app.display_path(p);
+    warnings(&outcome.warnings);
     match style {
         Style::Quiet => {}
         Style::Json => {
@@ -56,6 +114,7 @@ pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
                 size_bytes: outcome.size,
                 duration_ms: outcome.duration.as_millis(),
                 deleted: outcome.deleted.iter().map(|p| rel(p)).collect(),
+                retention_failed: outcome.retention_failed.as_deref(),
                 dry_run: outcome.dry_run,
                 warnings: &outcome.warnings,
                 method: outcome.method,
@@ -67,34 +126,34 @@ pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
                 },
             };
             // Serializing plain strings and numbers cannot fail.
-            println!("{}", serde_json::to_string(&json).unwrap_or_default());
+            out(&serde_json::to_string(&json).unwrap_or_default());
         }
         Style::Artisan => artisan(outcome),
         Style::Text if outcome.dry_run => {
-            println!(
+            out(&format!(
                 "would create {} (about {})",
                 rel(&outcome.created),
                 size(outcome.size)
-            );
+            ));
             for p in &outcome.deleted {
-                println!("would delete {}", rel(p));
+                out(&format!("would delete {}", rel(p)));
             }
         }
         Style::Text => {
-            println!(
+            out(&format!(
                 "created {} ({}, {})",
                 rel(&outcome.created),
                 size(outcome.size),
                 seconds(outcome.duration)
-            );
+            ));
             for p in &outcome.deleted {
-                println!("deleted {}", rel(p));
+                out(&format!("deleted {}", rel(p)));
             }
         }
     }
 }
 
-fn file_name(p: &std::path::Path) -> String {
+fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -102,53 +161,50 @@ fn file_name(p: &std::path::Path) -> String {
 
 /// The lines `php artisan db:backup` printed (see shared/reference/original-command.md).
 fn artisan(outcome: &Outcome) {
-    let kind = if outcome.created.extension().is_some_and(|e| e == "sql") {
-        "MySQL"
-    } else {
-        "SQLite"
+    let kind = match outcome.kind {
+        Kind::MysqlDump => "MySQL",
+        Kind::Sqlite => "SQLite",
     };
-    if outcome.dry_run {
-        println!(
-            "[dry-run] Backup {kind} créé: {}",
-            file_name(&outcome.created)
-        );
-    } else {
-        println!("Backup {kind} créé: {}", file_name(&outcome.created));
-    }
+    let dry = if outcome.dry_run { "[dry-run] " } else { "" };
+    out(&format!(
+        "{dry}Backup {kind} créé: {}",
+        file_name(&outcome.created)
+    ));
     for p in &outcome.deleted {
-        println!("Ancien backup supprimé: {}", file_name(p));
+        out(&format!("Ancien backup supprimé: {}", file_name(p)));
     }
-    println!("Backup créé avec succès !");
+    // A retention failure is reported as the error line that follows, not as a success.
+    if outcome.retention_failed.is_none() {
+        out("Backup créé avec succès !");
+    }
 }
 
 /// A failure as the original command reported it: one French line on stdout, in the form it
 /// used for that kind of failure. Where that form had no room for the reason, the reason goes
 /// to stderr so it is not lost.
-pub fn artisan_error(e: &Error) {
-    match e {
-        Error::DatabaseMissing(p) => {
-            println!(
-                "Le fichier de base de données n'existe pas: {}",
-                p.display()
-            )
-        }
-        Error::UnsupportedDriver(d) | Error::UnknownConnection(d) => {
-            println!("Le driver de base de données '{d}' n'est pas supporté pour le backup.")
-        }
+fn artisan_error(e: &Error) {
+    match e.root() {
+        Error::DatabaseMissing(p) => out(&format!(
+            "Le fichier de base de données n'existe pas: {}",
+            p.display()
+        )),
+        Error::UnsupportedDriver(d) | Error::UnknownConnection(d) => out(&format!(
+            "Le driver de base de données '{d}' n'est pas supporté pour le backup."
+        )),
         Error::MysqlAccess { .. }
         | Error::MysqlUnknownDb { .. }
         | Error::MysqlUnreachable { .. }
         | Error::MysqlPrivilege { .. }
         | Error::MysqlLost { .. }
-        | Error::Mysql { .. } => println!("Erreur lors de la création du dump MySQL: {e}"),
+        | Error::Mysql { .. } => out(&format!("Erreur lors de la création du dump MySQL: {e}")),
         Error::NotADatabase(_)
         | Error::DatabaseEmpty(_)
         | Error::DatabaseLocked { .. }
         | Error::Sqlite { .. } => {
-            println!("Impossible de copier le fichier de base de données");
-            eprintln!("db-backup: error: {e}");
+            out("Impossible de copier le fichier de base de données");
+            err(&format!("db-backup: error: {e}"));
         }
-        _ => println!("Erreur lors de la création du backup: {e}"),
+        _ => out(&format!("Erreur lors de la création du backup: {e}")),
     }
 }
 
@@ -178,15 +234,15 @@ impl DumpProgress {
     }
 
     /// Takes one progress event from the dump.
-    pub fn update(&mut self, p: crate::mysql::Progress) {
+    pub fn update(&mut self, p: Progress) {
         let Some(bar) = &self.bar else { return };
         match p {
-            crate::mysql::Progress::Table { name, index, total } => {
+            Progress::Table { name, index, total } => {
                 bar.set_length(total as u64);
                 bar.set_position(index as u64 + 1);
                 bar.set_message(name.to_string());
             }
-            crate::mysql::Progress::Written { rows, bytes } => {
+            Progress::Written { rows, bytes } => {
                 bar.set_message(format!("{rows} rows, {}", size(bytes)));
             }
         }
@@ -201,54 +257,81 @@ impl DumpProgress {
 }
 
 /// `db-backup list`.
-pub fn list(target: &Target, entries: &[crate::catalog::Entry], json: bool) {
+pub fn list(target: &Target, entries: &[Entry], json: bool) {
     if json {
-        println!("{}", serde_json::to_string(entries).unwrap_or_default());
+        out(&serde_json::to_string(entries).unwrap_or_default());
         return;
     }
     if entries.is_empty() {
-        println!("no backups in {}", target.display_path(&target.backups_dir));
+        out(&format!(
+            "no backups in {}",
+            target.display_path(&target.backups_dir)
+        ));
     }
     for e in entries {
-        println!(
+        out(&format!(
             "{}  {:<6}  {:>10}  {}",
             e.name,
-            e.kind,
+            e.kind.extension(),
             size(e.size_bytes),
-            crate::catalog::age(e.age_seconds)
-        );
+            catalog::age(e.age_seconds)
+        ));
     }
 }
 
 /// `db-backup verify`.
-pub fn verified(target: &Target, r: &crate::verify::Report, json: bool) {
+pub fn verified(target: &Target, v: &Verified, json: bool) {
+    warnings(&v.warnings);
     if json {
-        println!("{}", serde_json::to_string(r).unwrap_or_default());
+        out(&serde_json::to_string(v).unwrap_or_default());
         return;
     }
-    let rows: u64 = r.tables.iter().map(|(_, n)| n).sum();
-    println!(
+    let rows: u64 = v.tables.iter().map(|(_, n)| n).sum();
+    out(&format!(
         "ok: {} ({}, {} tables, {rows} rows)",
-        target.display_path(&r.file),
-        r.check,
-        r.tables.len()
-    );
-    for (t, n) in &r.tables {
-        println!("  {t}: {n}");
+        target.display_path(&v.file),
+        v.check,
+        v.tables.len()
+    ));
+    for (t, n) in &v.tables {
+        out(&format!("  {t}: {n}"));
     }
 }
 
 /// `db-backup restore`.
-pub fn restored(target: &Target, r: &crate::restore::Restored) {
-    println!(
+pub fn restored(target: &Target, r: &Restored) {
+    warnings(&r.warnings);
+    out(&format!(
         "safety backup of the previous data: {}",
         target.display_path(&r.safety)
-    );
+    ));
     let rows: u64 = r.tables.iter().map(|(_, n)| n).sum();
-    println!(
+    out(&format!(
         "restored {} ({} tables, {rows} rows)",
         target.display_path(&r.file),
         r.tables.len()
+    ));
+}
+
+/// `db-backup install-artisan --print`.
+pub fn install_files(files: &[(String, String)]) {
+    for (path, text) in files {
+        out(&format!("// ==> {path} <=="));
+        out(text.trim_end_matches('\n'));
+    }
+}
+
+/// `db-backup install-artisan`.
+pub fn installed(done: &crate::cmd::install::Installed) {
+    out(&format!("installed {}", done.path.display()));
+    if let Some(saved) = &done.saved {
+        out(&format!(
+            "the previous command was kept as {}",
+            saved.display()
+        ));
+    }
+    out(
+        "php artisan db:backup runs db-backup from the PATH, or the file named by DB_BACKUP_BINARY",
     );
 }
 

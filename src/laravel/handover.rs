@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::connection::{Connection, MysqlParams};
-use crate::error::{Error, Result};
-
+use super::connection::{mysql_params, MysqlSettings};
 use super::Target;
+use crate::engine::Connection;
+use crate::error::{Error, Result};
 
 /// The variable whose presence means "Laravel resolved this; do not read `.env`".
 pub const CONNECTION: &str = "DB_BACKUP_CONNECTION";
@@ -45,21 +45,17 @@ pub fn from_env(real: &HashMap<String, String>) -> Result<Option<Target>> {
                 path: in_app(PathBuf::from(d)),
             },
         },
-        "mysql" | "mariadb" => Connection::Mysql(MysqlParams {
-            host: Some(get("HOST"))
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "127.0.0.1".into()),
-            port: get("PORT").trim().parse().unwrap_or(3306),
-            socket: Some(get("SOCKET"))
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from),
+        "mysql" | "mariadb" => Connection::Mysql(mysql_params(MysqlSettings {
+            host: get("HOST"),
+            port: get("PORT"),
+            socket: get("SOCKET"),
             database: get("DATABASE"),
-            user: get("USERNAME"),
+            username: get("USERNAME"),
             password: get("PASSWORD"),
             ssl_ca: Some(get("SSL_CA"))
                 .filter(|s| !s.is_empty())
                 .map(|s| in_app(PathBuf::from(s))),
-        }),
+        })),
         "pgsql" | "sqlsrv" => return Err(Error::UnsupportedDriver(driver.clone())),
         other => return Err(Error::UnsupportedDriver(other.to_string())),
     };

@@ -1,6 +1,7 @@
 //! The Laravel app as Laravel itself sees it: where it is, its settings, its time zone.
 
 pub mod config;
+pub mod connection;
 pub mod dotenv;
 pub mod handover;
 
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 pub struct Target {
     /// The app's base folder; paths are shown relative to it.
     pub app_dir: PathBuf,
-    pub connection: crate::connection::Connection,
+    pub connection: crate::engine::Connection,
     /// `storage_path('app/backups')`.
     pub backups_dir: PathBuf,
     /// The app's time zone, in which backup names are stamped.
@@ -44,7 +45,7 @@ pub fn target(
     }
     let app = App::load(app_dir, env_file, cwd, real)?;
     Ok(Target {
-        connection: crate::connection::resolve(&app)?,
+        connection: connection::resolve(&app)?,
         backups_dir: app.backups_dir(),
         tz: app.time_zone()?,
         app_dir: app.dir,

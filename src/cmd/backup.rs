@@ -1,16 +1,20 @@
-//! The backup job: resolve, lock, snapshot, check, publish, then apply retention.
+//! `db-backup` / `db-backup backup`: lock, snapshot, check, publish, then apply retention.
 
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::connection::Connection;
+use crate::engine::{mysql, sqlite, Connection};
 use crate::error::{Error, Result};
 use crate::laravel::Target;
-use crate::{mysql, publish, report, retention, sqlite};
-use std::io::{BufWriter, Write};
+use crate::store::publish::{self, Lock};
+use crate::store::{retention, Kind};
+
+/// Where a dump is, for a progress display.
+pub type Progress<'a> = mysql::Progress<'a>;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -21,18 +25,21 @@ pub struct Plan {
 }
 
 /// What a run did (or, with `--dry-run`, would do).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     pub created: PathBuf,
     pub size: u64,
     pub duration: Duration,
     pub deleted: Vec<PathBuf>,
+    /// Retention failed after the backup was published: what could not be deleted, and why.
+    pub retention_failed: Option<String>,
     pub dry_run: bool,
     /// Things the user should know about a backup that still succeeded.
     pub warnings: Vec<String>,
     pub phases: Phases,
     /// How the copy was made ("file copy", "file copy + WAL frames", "backup API", "dump").
     pub method: &'static str,
+    pub kind: Kind,
 }
 
 /// Where the time went, for `--json` and the benchmarks. `check` runs alongside `flush`.
@@ -48,27 +55,71 @@ pub struct Phases {
     pub publish: Duration,
 }
 
-/// Runs one backup of the target's database into its backups folder.
-/// `progress`: whether to draw a progress bar (on a terminal, not quiet or JSON).
-pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
+/// Runs one backup of the target's database into its backups folder, under the folder's lock.
+pub fn run(target: &Target, plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Outcome> {
+    if plan.dry_run {
+        return dry_run(target, plan);
+    }
+    publish::ensure_dir(&target.backups_dir)?;
+    let lock = Lock::acquire(&target.backups_dir)?;
+    run_locked(target, plan, &lock, progress)
+}
+
+/// A backup for a caller that already holds the folder's lock (restore's safety backup).
+pub fn run_locked(
+    target: &Target,
+    plan: &Plan,
+    _lock: &Lock,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Outcome> {
     let started = Instant::now();
     let (conn, dir, tz) = (&target.connection, target.backups_dir.as_path(), target.tz);
-    if plan.dry_run {
-        return dry_run(conn, dir, plan, tz, started);
-    }
-    publish::ensure_dir(dir)?;
-    let _lock = publish::Lock::acquire(dir)?;
     publish::remove_stale(dir)?;
 
     let staged = publish::staging_file(dir)?;
     let mut warnings = Vec::new();
     let mut phases = Phases::default();
-    let mut method = "dump";
+    let method = stage(conn, &staged, plan, &mut phases, &mut warnings, progress)
+        .map_err(Error::unpublished)?;
+    let size = staged
+        .as_file()
+        .metadata()
+        .map_err(Error::io("cannot read", staged.path()))?
+        .len();
+    let mut last = None;
+    let t = Instant::now();
+    let kind = conn.kind();
+    let created = publish::publish(staged, dir, || name_after(tz, kind, &mut last))?;
+    phases.publish = t.elapsed();
+    let (deleted, retention_failed) = apply_retention(dir, plan.keep, &created);
+    Ok(Outcome {
+        created,
+        size,
+        duration: started.elapsed(),
+        deleted,
+        retention_failed,
+        dry_run: false,
+        warnings,
+        phases,
+        method,
+        kind,
+    })
+}
+
+/// Copies the database into the staged file and makes it durable and checked; says how.
+fn stage(
+    conn: &Connection,
+    staged: &tempfile::NamedTempFile,
+    plan: &Plan,
+    phases: &mut Phases,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<&'static str> {
     let copy_started = Instant::now();
     match conn {
         Connection::Sqlite { path } => {
             let source = sqlite::open_source(path, plan.busy_timeout)?;
-            method = sqlite::snapshot(
+            let method = sqlite::snapshot(
                 &source,
                 path,
                 staged.as_file(),
@@ -95,20 +146,20 @@ pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
                 .unwrap_or_else(|_| Err(std::io::Error::other("flush thread panicked")));
             checked?;
             phases.flush = flushed.map_err(Error::io("cannot flush", staged.path()))?;
+            Ok(method)
         }
         Connection::Mysql(params) => {
             let mut out = BufWriter::with_capacity(1 << 20, staged.as_file());
-            let mut bar = report::DumpProgress::new(progress);
             mysql::dump(
                 params,
                 &mut out,
                 staged.path(),
                 &mut |w| warnings.push(w),
-                &mut |p| bar.update(p),
+                progress,
             )?;
-            bar.finish();
             out.flush()
                 .map_err(Error::io("cannot write", staged.path()))?;
+            drop(out);
             phases.snapshot = copy_started.elapsed();
             let t = Instant::now();
             staged
@@ -116,48 +167,43 @@ pub fn run(target: &Target, plan: &Plan, progress: bool) -> Result<Outcome> {
                 .sync_all()
                 .map_err(Error::io("cannot flush", staged.path()))?;
             phases.flush = t.elapsed();
+            Ok("dump")
         }
     }
-    let size = staged
-        .as_file()
-        .metadata()
-        .map_err(Error::io("cannot read", staged.path()))?
-        .len();
-    let mut last = None;
-    let t = Instant::now();
-    let created = publish::publish(staged, dir, || name_after(tz, conn.extension(), &mut last))?;
-    phases.publish = t.elapsed();
-
-    let protect = created.file_name().and_then(|n| n.to_str());
-    let doomed = retention::to_delete(&retention::scan(dir)?, plan.keep, protect);
-    let mut deleted = Vec::new();
-    for b in doomed {
-        let path = dir.join(&b.name);
-        std::fs::remove_file(&path).map_err(Error::io("cannot delete old backup", &path))?;
-        deleted.push(path);
-    }
-    if !deleted.is_empty() {
-        publish::sync_dir(dir)?;
-    }
-    Ok(Outcome {
-        created,
-        size,
-        duration: started.elapsed(),
-        deleted,
-        dry_run: false,
-        warnings,
-        phases,
-        method,
-    })
 }
 
-fn dry_run(
-    conn: &Connection,
-    dir: &Path,
-    plan: &Plan,
-    tz: Tz,
-    started: Instant,
-) -> Result<Outcome> {
+/// Deletes the backups beyond `keep`, never the one just made. A failure here comes after a
+/// good backup was published, so it is reported as such rather than failing the run as a whole.
+fn apply_retention(dir: &Path, keep: u32, created: &Path) -> (Vec<PathBuf>, Option<String>) {
+    let protect = created.file_name().and_then(|n| n.to_str());
+    let mut deleted = Vec::new();
+    let doomed = match retention::scan(dir) {
+        Ok(all) => retention::to_delete(&all, keep, protect),
+        Err(e) => return (deleted, Some(e.to_string())),
+    };
+    for b in doomed {
+        let path = dir.join(&b.name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => deleted.push(path),
+            Err(e) => {
+                return (
+                    deleted,
+                    Some(format!("cannot delete old backup {}: {e}", path.display())),
+                )
+            }
+        }
+    }
+    if !deleted.is_empty() {
+        if let Err(e) = publish::sync_dir(dir) {
+            return (deleted, Some(e.to_string()));
+        }
+    }
+    (deleted, None)
+}
+
+fn dry_run(target: &Target, plan: &Plan) -> Result<Outcome> {
+    let started = Instant::now();
+    let (conn, dir) = (&target.connection, target.backups_dir.as_path());
     let size = match conn {
         Connection::Sqlite { path } => {
             // Opening proves the source is there and is a database, as a real run would.
@@ -170,7 +216,8 @@ fn dry_run(
             0
         }
     };
-    let name = retention::file_name(now_in(tz), conn.extension());
+    let kind = conn.kind();
+    let name = retention::file_name(now_in(target.tz), kind);
     let mut existing = retention::scan(dir)?;
     existing.extend(retention::parse(&name));
     let deleted = retention::to_delete(&existing, plan.keep, Some(&name))
@@ -182,10 +229,12 @@ fn dry_run(
         size,
         duration: started.elapsed(),
         deleted,
+        retention_failed: None,
         dry_run: true,
         warnings: Vec::new(),
         phases: Phases::default(),
         method: "",
+        kind,
     })
 }
 
@@ -195,12 +244,12 @@ fn now_in(tz: Tz) -> NaiveDateTime {
 
 /// The name for "now". After a same-second collision it is called again, so it first waits for
 /// the clock to pass the second it last used: a backup's name is always a time it really ran.
-fn name_after(tz: Tz, extension: &str, last: &mut Option<i64>) -> String {
+fn name_after(tz: Tz, kind: Kind, last: &mut Option<i64>) -> String {
     let mut now = Utc::now();
     while last.is_some_and(|l| now.timestamp() <= l) {
         std::thread::sleep(Duration::from_millis(20));
         now = Utc::now();
     }
     *last = Some(now.timestamp());
-    retention::file_name(now.with_timezone(&tz).naive_local(), extension)
+    retention::file_name(now.with_timezone(&tz).naive_local(), kind)
 }

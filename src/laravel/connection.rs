@@ -1,81 +1,61 @@
-//! Which database to back up, resolved from the app's settings as Laravel would.
+//! Which database to back up, resolved from the app's settings as Laravel would; the one place
+//! that builds a connection, whether from `.env` or from the Artisan bridge's handover.
 
-use std::fmt;
 use std::path::PathBuf;
 
+use super::{config, App};
+use crate::engine::{Connection, MysqlParams};
 use crate::error::{Error, Result};
-use crate::laravel::{config, App};
 
-/// The database the app uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Connection {
-    /// A SQLite database file (absolute path).
-    Sqlite { path: PathBuf },
-    /// A MySQL or MariaDB database.
-    Mysql(MysqlParams),
-}
-
-/// Where and how to reach a MySQL/MariaDB database.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MysqlParams {
+/// A MySQL connection's settings as Laravel's config holds them, before PDO's rules apply.
+#[derive(Default)]
+pub struct MysqlSettings {
     pub host: String,
-    pub port: u16,
-    /// A Unix socket, which Laravel prefers over host and port when `DB_SOCKET` is set.
-    pub socket: Option<PathBuf>,
+    pub port: String,
+    pub socket: String,
     pub database: String,
-    pub user: String,
+    pub username: String,
     pub password: String,
-    /// A CA file (`MYSQL_ATTR_SSL_CA`): connect with TLS and verify the server against it.
+    /// `MYSQL_ATTR_SSL_CA`, already resolved against the app folder.
     pub ssl_ca: Option<PathBuf>,
 }
 
-// Hand-written so a password can never reach a log through `{:?}`.
-impl fmt::Debug for MysqlParams {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MysqlParams")
-            .field("server", &self.server())
-            .field("database", &self.database)
-            .field("user", &self.user)
-            .field("password", &"<hidden>")
-            .field("ssl_ca", &self.ssl_ca)
-            .finish()
+/// The one place connection parameters are built, for `.env` and Artisan handovers alike.
+pub fn mysql_params(s: MysqlSettings) -> MysqlParams {
+    let host = if s.host.is_empty() {
+        "127.0.0.1".to_string()
+    } else {
+        s.host
+    };
+    let socket = Some(s.socket)
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| pdo_socket(&host));
+    MysqlParams {
+        port: s.port.trim().parse().unwrap_or(3306),
+        host,
+        socket,
+        database: s.database,
+        user: s.username,
+        password: s.password,
+        ssl_ca: s.ssl_ca,
     }
 }
 
-impl MysqlParams {
-    /// PDO (which Laravel uses) takes `localhost` to mean the server's Unix socket, not TCP; do
-    /// the same when one of the usual sockets exists, so we reach the server the app reaches.
-    pub fn like_pdo(mut self) -> MysqlParams {
-        if self.socket.is_none() && self.host.eq_ignore_ascii_case("localhost") {
-            self.socket = [
-                "/run/mysqld/mysqld.sock",
-                "/var/run/mysqld/mysqld.sock",
-                "/tmp/mysql.sock",
-            ]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists());
-        }
-        self
+/// PDO (which Laravel uses) takes `localhost` to mean the server's Unix socket, not TCP; do the
+/// same when one of the usual sockets exists, so we reach the server the app reaches.
+fn pdo_socket(host: &str) -> Option<PathBuf> {
+    if !host.eq_ignore_ascii_case("localhost") {
+        return None;
     }
-
-    /// The server as shown in messages: `host:port` or `unix:/path`.
-    pub fn server(&self) -> String {
-        match &self.socket {
-            Some(s) => format!("unix:{}", s.display()),
-            None => format!("{}:{}", self.host, self.port),
-        }
-    }
-}
-
-impl Connection {
-    /// The file extension of this kind of backup, as the old command named them.
-    pub fn extension(&self) -> &'static str {
-        match self {
-            Connection::Sqlite { .. } => "sqlite",
-            Connection::Mysql(_) => "sql",
-        }
-    }
+    [
+        "/run/mysqld/mysqld.sock",
+        "/var/run/mysqld/mysqld.sock",
+        "/tmp/mysql.sock",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 /// Resolves the default connection: `DB_CONNECTION`, else the default in `config/database.php`.
@@ -100,9 +80,11 @@ pub fn resolve(app: &App) -> Result<Connection> {
         .to_string();
     match driver.as_str() {
         "sqlite" => sqlite(app),
-        "mysql" | "mariadb" => {
-            mysql(app, &name, url.as_ref()).map(|p| Connection::Mysql(p.like_pdo()))
-        }
+        "mysql" | "mariadb" => Ok(Connection::Mysql(mysql_params(mysql(
+            app,
+            &name,
+            url.as_ref(),
+        )))),
         "pgsql" | "sqlsrv" => Err(Error::UnsupportedDriver(driver)),
         _ => Err(Error::UnknownConnection(name)),
     }
@@ -148,7 +130,7 @@ fn redact(raw: &str) -> String {
 
 /// The MySQL settings: the separate keys (with the defaults written in the app's config), with
 /// the URL's parts laid over them.
-fn mysql(app: &App, name: &str, url: Option<&url::Url>) -> Result<MysqlParams> {
+fn mysql(app: &App, name: &str, url: Option<&url::Url>) -> MysqlSettings {
     let php = app.dir.join("config/database.php");
     let setting = |key: &str, laravel_default: &str| -> String {
         app.env
@@ -156,14 +138,12 @@ fn mysql(app: &App, name: &str, url: Option<&url::Url>) -> Result<MysqlParams> {
             .or_else(|| config::connection_default(&php, name, key))
             .unwrap_or_else(|| laravel_default.to_string())
     };
-    let mut p = MysqlParams {
+    let mut s = MysqlSettings {
         host: setting("DB_HOST", "127.0.0.1"),
-        port: setting("DB_PORT", "3306").trim().parse().unwrap_or(3306),
-        socket: Some(setting("DB_SOCKET", ""))
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from),
+        port: setting("DB_PORT", "3306"),
+        socket: setting("DB_SOCKET", ""),
         database: setting("DB_DATABASE", "laravel"),
-        user: setting("DB_USERNAME", "root"),
+        username: setting("DB_USERNAME", "root"),
         password: setting("DB_PASSWORD", ""),
         ssl_ca: app
             .env
@@ -173,28 +153,28 @@ fn mysql(app: &App, name: &str, url: Option<&url::Url>) -> Result<MysqlParams> {
     };
     if let Some(u) = url {
         if let Some(h) = u.host_str().filter(|h| !h.is_empty()) {
-            p.host = h.trim_matches(['[', ']']).to_string();
+            s.host = h.trim_matches(['[', ']']).to_string();
         }
         if let Some(port) = u.port() {
-            p.port = port;
+            s.port = port.to_string();
         }
         if !u.username().is_empty() {
-            p.user = decode(u.username());
+            s.username = decode(u.username());
         }
         if let Some(pw) = u.password() {
-            p.password = decode(pw);
+            s.password = decode(pw);
         }
         let db = u.path().trim_start_matches('/');
         if !db.is_empty() {
-            p.database = decode(db);
+            s.database = decode(db);
         }
         for (k, v) in u.query_pairs() {
             if k == "unix_socket" && !v.is_empty() {
-                p.socket = Some(PathBuf::from(v.as_ref()));
+                s.socket = v.into_owned();
             }
         }
     }
-    Ok(p)
+    s
 }
 
 fn decode(s: &str) -> String {

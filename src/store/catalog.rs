@@ -6,15 +6,15 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::{retention, Kind};
 use crate::error::{Error, Result};
-use crate::retention;
 
 /// One backup file as `list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub name: String,
-    /// "sqlite" or "sql".
-    pub kind: &'static str,
+    /// `sqlite` or `sql` in JSON.
+    pub kind: Kind,
     pub size_bytes: u64,
     /// The time in the name, app time zone.
     pub taken_at: String,
@@ -34,7 +34,7 @@ pub fn list(dir: &Path, tz: Tz) -> Result<Vec<Entry>> {
                 .map_err(Error::io("cannot read", &path))?
                 .len();
             Ok(Entry {
-                kind: kind_of(&path),
+                kind: Kind::of_path(&path),
                 size_bytes,
                 taken_at: b.taken_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 age_seconds: (now - b.taken_at).num_seconds(),
@@ -42,15 +42,6 @@ pub fn list(dir: &Path, tz: Tz) -> Result<Vec<Entry>> {
             })
         })
         .collect()
-}
-
-/// "sqlite" or "sql", by extension.
-pub fn kind_of(path: &Path) -> &'static str {
-    if path.extension().is_some_and(|e| e == "sql") {
-        "sql"
-    } else {
-        "sqlite"
-    }
 }
 
 /// A backup the user named: a path, or a bare name inside the backups folder; `latest` picks
@@ -127,7 +118,7 @@ mod tests {
         let names: Vec<_> = l.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names[0], "database_backup_2026-01-03_000000.sqlite");
         assert_eq!(l.len(), 3);
-        assert_eq!(l[1].kind, "sql");
+        assert_eq!(l[1].kind, Kind::MysqlDump);
         assert_eq!(l[0].taken_at, "2026-01-03 00:00:00");
         let (p, outside) = locate(d, None, true, d).unwrap();
         assert_eq!(p, d.join("database_backup_2026-01-03_000000.sqlite"));

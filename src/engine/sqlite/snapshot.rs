@@ -1,33 +1,14 @@
-//! SQLite snapshots: one consistent copy through SQLite's own backup API, checked before use.
+//! One consistent copy of the live database, made inside a single read transaction.
 
 use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::Connection;
 
+use super::{classify, dest_error, source_error, system_errno};
 use crate::error::{Error, Result};
-
-/// Opens the live database read-only, refusing what is not a usable SQLite file.
-pub fn open_source(path: &Path, busy_timeout: Duration) -> Result<Connection> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::DatabaseMissing(path.to_path_buf()),
-        _ => Error::io("cannot read", path)(e),
-    })?;
-    if !meta.is_file() {
-        return Err(Error::NotADatabase(path.to_path_buf()));
-    }
-    if meta.len() == 0 {
-        return Err(Error::DatabaseEmpty(path.to_path_buf()));
-    }
-    // Read-only: we never write to, checkpoint, or change the journal mode of the app's file.
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| source_error(path, e, 0))?;
-    conn.busy_timeout(busy_timeout)
-        .map_err(|e| source_error(path, e, 0))?;
-    Ok(conn)
-}
 
 /// Copies the whole source into `dest` (an empty file) as one snapshot; says how.
 ///
@@ -198,70 +179,4 @@ fn copy_into(source: &Connection, src_path: &Path, dest: &Path, secs: u64) -> Re
         )));
     }
     out.close().map_err(|(_, e)| dest_err(e))
-}
-
-/// `PRAGMA quick_check` on a finished copy: the gate before anything is published.
-pub fn quick_check(path: &Path) -> Result<()> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| dest_error(path, e))?;
-    let mut stmt = conn
-        .prepare("PRAGMA quick_check")
-        .map_err(|e| Error::CheckFailed(e.to_string()))?;
-    let problems: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| Error::CheckFailed(e.to_string()))?;
-    if problems.len() == 1 && problems[0] == "ok" {
-        Ok(())
-    } else {
-        Err(Error::CheckFailed(problems.join("; ")))
-    }
-}
-
-fn code(e: &rusqlite::Error) -> Option<ErrorCode> {
-    e.sqlite_error_code()
-}
-
-fn source_error(path: &Path, e: rusqlite::Error, secs: u64) -> Error {
-    match code(&e) {
-        Some(ErrorCode::NotADatabase) => Error::NotADatabase(path.to_path_buf()),
-        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => Error::DatabaseLocked {
-            path: path.to_path_buf(),
-            seconds: secs,
-        },
-        Some(ErrorCode::CannotOpen) if !path.exists() => Error::DatabaseMissing(path.to_path_buf()),
-        _ => Error::Sqlite {
-            path: path.to_path_buf(),
-            source: e,
-        },
-    }
-}
-
-fn dest_error(path: &Path, e: rusqlite::Error) -> Error {
-    match code(&e) {
-        Some(ErrorCode::DiskFull) => Error::DiskFull(path.to_path_buf()),
-        _ => Error::Sqlite {
-            path: path.to_path_buf(),
-            source: e,
-        },
-    }
-}
-
-/// A failed backup step may come from either side: an I/O failure while the copy's connection
-/// saw ENOSPC/EFBIG is a full disk (SQLite only calls ENOSPC "full"), other I/O failures are the
-/// copy's, the rest the source's.
-fn classify(src: &Path, dest: &Path, e: rusqlite::Error, secs: u64, errno: i32) -> Error {
-    if crate::error::is_disk_full(&std::io::Error::from_raw_os_error(errno)) {
-        return Error::DiskFull(dest.to_path_buf());
-    }
-    match code(&e) {
-        Some(ErrorCode::DiskFull) | Some(ErrorCode::SystemIoFailure) => dest_error(dest, e),
-        _ => source_error(src, e, secs),
-    }
-}
-
-/// The errno behind the destination's last failed write.
-fn system_errno(conn: &Connection) -> i32 {
-    // SAFETY: the handle is valid while `conn` lives; the call only reads a field.
-    unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) }
 }

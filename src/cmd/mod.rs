@@ -1,14 +1,21 @@
-//! Turns parsed arguments into a run of the right job.
+//! The subcommands, one file each: typed options in, an outcome out. This file turns the parsed
+//! command line into a call and hands the outcome to `report`, the only place that prints.
+
+pub mod backup;
+pub mod install;
+pub mod list;
+pub mod restore;
+pub mod verify;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::backup::{self, Plan};
 use crate::cli::{AppArgs, BackupArgs, Cli, Command, OutputArgs};
 use crate::error::{Error, Result};
 use crate::laravel::{self, Target};
 use crate::report::{self, Style};
-use crate::{catalog, install, restore, verify};
+use crate::store::catalog;
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Result<()> {
@@ -20,25 +27,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::InstallArtisan { print }) => install_command(&app, print),
         Some(Command::List { json }) => {
             let target = load_target(&app)?;
-            report::list(
-                &target,
-                &catalog::list(&target.backups_dir, target.tz)?,
-                json,
-            );
+            report::list(&target, &list::run(&target)?, json);
             Ok(())
         }
         Some(Command::Verify { file, latest, json }) => {
             let target = load_target(&app)?;
-            let (path, outside) =
-                catalog::locate(&target.backups_dir, file.as_deref(), latest, &cwd()?)?;
-            if outside {
-                eprintln!(
-                    "db-backup: note: {} is outside the backups folder",
-                    path.display()
-                );
-            }
-            let report = verify::sqlite_or_sql(&target, &path)?;
-            report::verified(&target, &report, json);
+            let path = locate(&target, file.as_deref(), latest, "")?;
+            report::verified(&target, &verify::run(&target, &path)?, json);
             Ok(())
         }
         Some(Command::Restore {
@@ -47,56 +42,66 @@ pub fn run(cli: Cli) -> Result<()> {
             busy_timeout,
         }) => {
             let target = load_target(&app)?;
-            let (path, outside) =
-                catalog::locate(&target.backups_dir, Some(&file), false, &cwd()?)?;
-            if outside {
-                eprintln!(
-                    "db-backup: note: restoring {}, which is outside the backups folder",
-                    path.display()
-                );
-            }
-            let done = restore::run(&target, &path, yes, Duration::from_secs(busy_timeout))?;
-            report::restored(&target, &done);
+            let file = locate(&target, Some(&file), false, "restoring ")?;
+            let req = restore::Request {
+                file,
+                yes,
+                busy_timeout: Duration::from_secs(busy_timeout),
+            };
+            let mut bar = report::DumpProgress::new(false);
+            let done = restore::run(&target, &req, &mut report::confirm, &mut |p| bar.update(p));
+            bar.finish();
+            report::restored(&target, &done?);
             Ok(())
         }
     }
 }
 
+/// The backup a user named (or the newest), with a note when it lies outside the backups folder.
+fn locate(target: &Target, file: Option<&Path>, latest: bool, doing: &str) -> Result<PathBuf> {
+    let (path, outside) = catalog::locate(&target.backups_dir, file, latest, &cwd()?)?;
+    if outside {
+        report::note(&format!(
+            "{doing}{}, which is outside the backups folder",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
 fn install_command(args: &AppArgs, print: bool) -> Result<()> {
     if print {
-        for (path, text) in install::drop_in_files() {
-            println!("// ==> {path} <==");
-            print!("{text}");
-        }
+        report::install_files(&install::drop_in_files());
         return Ok(());
     }
-    let cwd = std::env::current_dir().map_err(Error::io("cannot read the current folder", "."))?;
-    let dir = laravel::find_app_dir(args.app_dir.as_deref(), &cwd)?;
-    let done = install::install(&dir)?;
-    println!("installed {}", done.path.display());
-    if let Some(saved) = done.saved {
-        println!("the previous command was kept as {}", saved.display());
-    }
-    println!(
-        "php artisan db:backup runs db-backup from the PATH, or the file named by DB_BACKUP_BINARY"
-    );
+    let dir = laravel::find_app_dir(args.app_dir.as_deref(), &cwd()?)?;
+    report::installed(&install::install(&dir)?);
     Ok(())
 }
 
 fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) -> Result<()> {
     let target = load_target(app_args)?;
-    let plan = Plan {
+    let plan = backup::Plan {
         keep: args.keep,
         dry_run: args.dry_run,
         busy_timeout: Duration::from_secs(args.busy_timeout),
     };
     let style = style(output);
-    let outcome = backup::run(&target, &plan, style == Style::Text)?;
+    let mut bar = report::DumpProgress::new(style == Style::Text);
+    let outcome = backup::run(&target, &plan, &mut |p| bar.update(p));
+    bar.finish();
+    let outcome = outcome?;
     report::backup(&target, &outcome, style);
-    Ok(())
+    match outcome.retention_failed {
+        Some(detail) => Err(Error::RetentionFailed {
+            created: outcome.created,
+            detail,
+        }),
+        None => Ok(()),
+    }
 }
 
-fn cwd() -> Result<std::path::PathBuf> {
+fn cwd() -> Result<PathBuf> {
     std::env::current_dir().map_err(Error::io("cannot read the current folder", "."))
 }
 

@@ -1,42 +1,33 @@
-//! Proving a backup restores: integrity and contents, without touching the live database.
+//! Proving a SQLite copy sound: the quick check before publishing, the full check on `verify`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
-use serde::Serialize;
 
+use super::dest_error;
+use crate::engine::Contents;
 use crate::error::{Error, Result};
 
-/// What a verified backup holds.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub file: PathBuf,
-    pub kind: &'static str,
-    /// What proved it sound, e.g. "integrity_check ok".
-    pub check: String,
-    /// Every table with its row count.
-    pub tables: Vec<(String, u64)>,
-}
-
-/// Verifies a backup of either kind.
-/// A `.sql` dump is loaded into a scratch database on the app's server, which must therefore
-/// be a MySQL/MariaDB app.
-pub fn sqlite_or_sql(target: &crate::laravel::Target, path: &Path) -> Result<Report> {
-    match (crate::catalog::kind_of(path), &target.connection) {
-        ("sqlite", _) => sqlite(path),
-        (_, crate::connection::Connection::Mysql(params)) => {
-            crate::mysql::load::verify(params, path, &mut |w| eprintln!("db-backup: warning: {w}"))
-        }
-        (_, _) => Err(Error::WrongKind {
-            file: path.to_path_buf(),
-            file_kind: "MySQL (.sql)",
-            driver: "SQLite, so there is no server to load it into",
-        }),
+/// `PRAGMA quick_check` on a finished copy: the gate before anything is published.
+pub fn quick_check(path: &Path) -> Result<()> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| dest_error(path, e))?;
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check")
+        .map_err(|e| Error::CheckFailed(e.to_string()))?;
+    let problems: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| Error::CheckFailed(e.to_string()))?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        Ok(())
+    } else {
+        Err(Error::CheckFailed(problems.join("; ")))
     }
 }
 
 /// A SQLite backup: opened read-only, `PRAGMA integrity_check`, then every table counted.
-pub fn sqlite(path: &Path) -> Result<Report> {
+pub fn integrity(path: &Path) -> Result<Contents> {
     let bad = |detail: String| Error::BadBackup {
         file: path.to_path_buf(),
         detail,
@@ -70,9 +61,7 @@ pub fn sqlite(path: &Path) -> Result<Report> {
             .map_err(|e| bad(format!("table {name}: {e}")))?;
         tables.push((name, n as u64));
     }
-    Ok(Report {
-        file: path.to_path_buf(),
-        kind: "sqlite",
+    Ok(Contents {
         check: "integrity_check ok".into(),
         tables,
     })

@@ -7,7 +7,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Row};
 use regex::bytes::Regex;
 
-use super::encode::Kind;
+use super::encode::Encoding;
 use super::Fail;
 
 /// A base table and how to dump its rows.
@@ -17,7 +17,7 @@ pub struct Table {
     pub engine: Option<String>,
     /// Columns whose values are dumped (generated columns are left out: the server recomputes
     /// them), with how each value is written.
-    pub columns: Vec<(String, Kind)>,
+    pub columns: Vec<(String, Encoding)>,
     pub triggers: Vec<String>,
 }
 
@@ -42,7 +42,7 @@ pub fn read(conn: &mut Conn, db: &str) -> Result<Schema, Fail> {
          WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
         (db,),
     )?;
-    let mut columns: BTreeMap<String, Vec<(String, Kind)>> = BTreeMap::new();
+    let mut columns: BTreeMap<String, Vec<(String, Encoding)>> = BTreeMap::new();
     let mut all_columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let rows: Vec<(String, String, String, String)> = conn.exec(
         "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS \
@@ -59,7 +59,7 @@ pub fn read(conn: &mut Conn, db: &str) -> Result<Schema, Fail> {
             columns
                 .entry(table)
                 .or_default()
-                .push((column, Kind::of(&data_type)));
+                .push((column, Encoding::of(&data_type)));
         }
     }
     let mut triggers: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -11,22 +11,22 @@ use crate::error::{Error, Result};
 /// package, class in the drop-in). Laravel loads one class per file from app/Console/Commands.
 const COMMANDS: [(&str, &str, &str); 4] = [
     (
-        include_str!("../php-bridge/src/BackupCommand.php"),
+        include_str!("../../php-bridge/src/BackupCommand.php"),
         "BackupCommand",
         "BackupDatabase",
     ),
     (
-        include_str!("../php-bridge/src/ListCommand.php"),
+        include_str!("../../php-bridge/src/ListCommand.php"),
         "ListCommand",
         "BackupList",
     ),
     (
-        include_str!("../php-bridge/src/VerifyCommand.php"),
+        include_str!("../../php-bridge/src/VerifyCommand.php"),
         "VerifyCommand",
         "BackupVerify",
     ),
     (
-        include_str!("../php-bridge/src/RestoreCommand.php"),
+        include_str!("../../php-bridge/src/RestoreCommand.php"),
         "RestoreCommand",
         "RestoreDatabase",
     ),

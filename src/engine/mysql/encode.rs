@@ -4,7 +4,7 @@ use mysql::Value;
 
 /// How a column's values must be written, decided once per column from its declared type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum Encoding {
     /// Numbers the server already prints exactly (integers, DECIMAL, YEAR): written bare.
     Number,
     /// FLOAT: widened to double and printed in full, so the reloaded value is bit-exact.
@@ -21,30 +21,30 @@ pub enum Kind {
     Time,
 }
 
-impl Kind {
+impl Encoding {
     /// The kind for an `information_schema.COLUMNS.DATA_TYPE`.
-    pub fn of(data_type: &str) -> Kind {
+    pub fn of(data_type: &str) -> Encoding {
         match data_type.to_ascii_lowercase().as_str() {
             "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "decimal"
-            | "numeric" | "year" | "double" | "real" | "double precision" => Kind::Number,
-            "float" => Kind::Float,
+            | "numeric" | "year" | "double" | "real" | "double precision" => Encoding::Number,
+            "float" => Encoding::Float,
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "bit"
             | "geometry" | "point" | "linestring" | "polygon" | "multipoint"
             | "multilinestring" | "multipolygon" | "geometrycollection" | "geomcollection" => {
-                Kind::Binary
+                Encoding::Binary
             }
-            "date" => Kind::Date,
-            "datetime" | "timestamp" => Kind::DateTime,
-            "time" => Kind::Time,
+            "date" => Encoding::Date,
+            "datetime" | "timestamp" => Encoding::DateTime,
+            "time" => Encoding::Time,
             // char, varchar, *text, enum, set, json (never binary: MySQL refuses binary JSON),
             // uuid, inet4/6 and anything new: text is what the server itself accepts back.
-            _ => Kind::Text,
+            _ => Encoding::Text,
         }
     }
 }
 
 /// Appends `value` as a SQL literal for a column of `kind`.
-pub fn literal(out: &mut Vec<u8>, value: &Value, kind: Kind) {
+pub fn literal(out: &mut Vec<u8>, value: &Value, kind: Encoding) {
     match value {
         Value::NULL => out.extend_from_slice(b"NULL"),
         Value::Int(i) => {
@@ -66,7 +66,7 @@ pub fn literal(out: &mut Vec<u8>, value: &Value, kind: Kind) {
             push_padded(out, u64::from(*mo), 2);
             out.push(b'-');
             push_padded(out, u64::from(*d), 2);
-            if kind != Kind::Date {
+            if kind != Encoding::Date {
                 out.push(b' ');
                 push_clock(out, u64::from(*h), *mi, *s, *us);
             }
@@ -81,9 +81,9 @@ pub fn literal(out: &mut Vec<u8>, value: &Value, kind: Kind) {
             out.push(b'\'');
         }
         Value::Bytes(b) => match kind {
-            Kind::Binary => hex(out, b),
+            Encoding::Binary => hex(out, b),
             // DECIMAL and friends arrive as their exact decimal text.
-            Kind::Number | Kind::Float if is_plain_number(b) => out.extend_from_slice(b),
+            Encoding::Number | Encoding::Float if is_plain_number(b) => out.extend_from_slice(b),
             _ => quoted(out, b),
         },
     }
@@ -186,7 +186,7 @@ pub fn ident(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn lit(v: Value, k: Kind) -> String {
+    fn lit(v: Value, k: Encoding) -> String {
         let mut out = Vec::new();
         literal(&mut out, &v, k);
         String::from_utf8_lossy(&out).into_owned()
@@ -196,7 +196,7 @@ mod tests {
     fn strings_escape_every_dangerous_byte() {
         let s = b"a\0b'c\"d\\e\r\nf\x1ag\xF0\x9F\x98\x80".to_vec();
         assert_eq!(
-            lit(Value::Bytes(s), Kind::Text),
+            lit(Value::Bytes(s), Encoding::Text),
             "'a\\0b\\'c\\\"d\\\\e\\r\\nf\\Zg\u{1F600}'"
         );
     }
@@ -204,46 +204,46 @@ mod tests {
     #[test]
     fn binary_is_hex_and_empty_is_not_null() {
         assert_eq!(
-            lit(Value::Bytes(vec![0, 255, 16]), Kind::Binary),
+            lit(Value::Bytes(vec![0, 255, 16]), Encoding::Binary),
             "0x00FF10"
         );
-        assert_eq!(lit(Value::Bytes(vec![]), Kind::Binary), "''");
-        assert_eq!(lit(Value::NULL, Kind::Binary), "NULL");
+        assert_eq!(lit(Value::Bytes(vec![]), Encoding::Binary), "''");
+        assert_eq!(lit(Value::NULL, Encoding::Binary), "NULL");
     }
 
     #[test]
     fn floats_round_trip_bit_exact() {
         for f in [0.1f32, 1.175_494_4e-38, f32::MAX, 16_777_216.0, -0.0, 1e-45] {
-            let text = lit(Value::Float(f), Kind::Float);
+            let text = lit(Value::Float(f), Encoding::Float);
             let back: f64 = text.parse().unwrap();
             assert_eq!((back as f32).to_bits(), f.to_bits(), "{f} -> {text}");
             assert_eq!(back, f64::from(f), "no double rounding for {f}");
         }
-        let d = lit(Value::Double(0.1 + 0.2), Kind::Number);
+        let d = lit(Value::Double(0.1 + 0.2), Encoding::Number);
         assert_eq!(d.parse::<f64>().unwrap(), 0.1 + 0.2);
-        assert_eq!(lit(Value::Double(1e300), Kind::Number), "1e300");
+        assert_eq!(lit(Value::Double(1e300), Encoding::Number), "1e300");
     }
 
     #[test]
     fn dates_and_times() {
         assert_eq!(
-            lit(Value::Date(2026, 11, 25, 0, 0, 0, 0), Kind::Date),
+            lit(Value::Date(2026, 11, 25, 0, 0, 0, 0), Encoding::Date),
             "'2026-11-25'"
         );
         assert_eq!(
-            lit(Value::Date(0, 0, 0, 0, 0, 0, 0), Kind::DateTime),
+            lit(Value::Date(0, 0, 0, 0, 0, 0, 0), Encoding::DateTime),
             "'0000-00-00 00:00:00'"
         );
         assert_eq!(
-            lit(Value::Date(2026, 1, 2, 3, 4, 5, 60), Kind::DateTime),
+            lit(Value::Date(2026, 1, 2, 3, 4, 5, 60), Encoding::DateTime),
             "'2026-01-02 03:04:05.000060'"
         );
         assert_eq!(
-            lit(Value::Time(true, 34, 22, 59, 59, 0), Kind::Time),
+            lit(Value::Time(true, 34, 22, 59, 59, 0), Encoding::Time),
             "'-838:59:59'"
         );
         assert_eq!(
-            lit(Value::Time(false, 0, 1, 2, 3, 500_000), Kind::Time),
+            lit(Value::Time(false, 0, 1, 2, 3, 500_000), Encoding::Time),
             "'01:02:03.500000'"
         );
     }
@@ -251,16 +251,16 @@ mod tests {
     #[test]
     fn integers_at_their_limits() {
         assert_eq!(
-            lit(Value::Int(i64::MIN), Kind::Number),
+            lit(Value::Int(i64::MIN), Encoding::Number),
             "-9223372036854775808"
         );
-        assert_eq!(lit(Value::Int(0), Kind::Number), "0");
+        assert_eq!(lit(Value::Int(0), Encoding::Number), "0");
         assert_eq!(
-            lit(Value::UInt(u64::MAX), Kind::Number),
+            lit(Value::UInt(u64::MAX), Encoding::Number),
             "18446744073709551615"
         );
         assert_eq!(
-            lit(Value::Date(2026, 1, 2, 0, 0, 0, 0), Kind::Date),
+            lit(Value::Date(2026, 1, 2, 0, 0, 0, 0), Encoding::Date),
             "'2026-01-02'"
         );
     }
@@ -268,7 +268,7 @@ mod tests {
     #[test]
     fn decimals_are_bare_and_idents_are_quoted() {
         assert_eq!(
-            lit(Value::Bytes(b"-12.500".to_vec()), Kind::Number),
+            lit(Value::Bytes(b"-12.500".to_vec()), Encoding::Number),
             "-12.500"
         );
         assert_eq!(ident("we`ird name"), "`we``ird name`");

@@ -11,10 +11,9 @@ use mysql::prelude::Queryable;
 use mysql::Conn;
 
 use super::script::Statements;
-use super::{connect, explain, Fail};
-use crate::connection::MysqlParams;
+use super::{connect, explain, Fail, MysqlParams};
+use crate::engine::Contents;
 use crate::error::{Error, Result};
-use crate::verify::Report;
 
 /// Set by SIGINT/SIGTERM while a load runs: the load stops at the next statement and cleans up.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -212,7 +211,7 @@ fn table_counts(conn: &mut Conn, db: &str) -> Result<Vec<(String, u64)>, Fail> {
 
 /// Loads the dump into a scratch database on the app's server (a unique name, dropped
 /// afterwards even on failure or Ctrl-C) and reports its tables.
-pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -> Result<Report> {
+pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -> Result<Contents> {
     catch_interrupts();
     // Named after the app's database, so an admin can tell whose it is; unique per run.
     let tag: String = params
@@ -256,9 +255,7 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
     let result = load(&mut conn, file, warn).and_then(|_| table_counts(&mut conn, &scratch));
     drop_scratch(conn, params, &scratch, warn);
     let tables = result.map_err(fail)?;
-    Ok(Report {
-        file: file.to_path_buf(),
-        kind: "sql",
+    Ok(Contents {
         check: format!("loaded into a scratch database on {}", params.server()),
         tables,
     })

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use chrono::NaiveDateTime;
 use regex::Regex;
 
+use super::Kind;
 use crate::error::{Error, Result};
 
 /// Exactly the names `php artisan db:backup` wrote; nothing else is ever a deletion candidate.
@@ -24,9 +25,9 @@ pub struct Backup {
     pub taken_at: NaiveDateTime,
 }
 
-/// The file name for a backup taken at `at` (app time zone) with this extension.
-pub fn file_name(at: NaiveDateTime, extension: &str) -> String {
-    format!("database_backup_{}.{extension}", at.format(STAMP))
+/// The file name for a backup of this kind taken at `at` (app time zone).
+pub fn file_name(at: NaiveDateTime, kind: Kind) -> String {
+    format!("database_backup_{}.{}", at.format(STAMP), kind.extension())
 }
 
 /// Parses a backup file name; `None` for anything that is not exactly one (or not a real date).
@@ -88,10 +89,10 @@ mod tests {
     fn names_round_trip() {
         let at = NaiveDateTime::parse_from_str("2026-11-24_032344", STAMP).unwrap();
         assert_eq!(
-            file_name(at, "sqlite"),
+            file_name(at, Kind::Sqlite),
             "database_backup_2026-11-24_032344.sqlite"
         );
-        assert_eq!(parse(&file_name(at, "sql")).unwrap().taken_at, at);
+        assert_eq!(parse(&file_name(at, Kind::MysqlDump)).unwrap().taken_at, at);
     }
 
     #[test]

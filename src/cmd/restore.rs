@@ -1,0 +1,104 @@
+//! `db-backup restore`: check the backup, take a safety backup, then put the backup back over
+//! the live database — all under the backups folder's lock, so no cron backup runs meanwhile.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::backup::{self, Plan, Progress};
+use crate::engine::{mysql, sqlite, Connection};
+use crate::error::{Error, Result};
+use crate::laravel::Target;
+use crate::store::{publish, Kind};
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub file: PathBuf,
+    /// Skip the confirmation question.
+    pub yes: bool,
+    /// How long SQLite writers may hold the database before we give up.
+    pub busy_timeout: Duration,
+}
+
+/// What a restore did.
+#[derive(Debug)]
+pub struct Restored {
+    pub file: PathBuf,
+    /// The backup of the live database taken just before, to undo the restore.
+    pub safety: PathBuf,
+    pub tables: Vec<(String, u64)>,
+    /// Things the user should know about a restore that still succeeded.
+    pub warnings: Vec<String>,
+}
+
+/// Restores `req.file` over the app's live database. Unless `req.yes`, `confirm` is asked with
+/// the question to put to the user and must return true to go on.
+pub fn run(
+    target: &Target,
+    req: &Request,
+    confirm: &mut dyn FnMut(&str) -> Result<bool>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Restored> {
+    let file = req.file.as_path();
+    let kind = Kind::of_path(file);
+    let expected = target.connection.kind();
+    if kind != expected {
+        return Err(Error::WrongKind {
+            file: file.to_path_buf(),
+            file_kind: kind.label(),
+            driver: match expected {
+                Kind::Sqlite => "SQLite",
+                Kind::MysqlDump => "MySQL/MariaDB",
+            },
+        });
+    }
+    // Refuse a bad backup before the live database is touched.
+    let tables = match &target.connection {
+        Connection::Sqlite { .. } => sqlite::integrity(file)?.tables,
+        Connection::Mysql(_) => {
+            mysql::load::precheck(file)?;
+            Vec::new()
+        }
+    };
+    if !req.yes {
+        let question = format!(
+            "Restore {} over {}? A safety backup of the current data is taken first.",
+            file.display(),
+            target.connection.describe()
+        );
+        if !confirm(&question)? {
+            return Err(Error::Cancelled);
+        }
+    }
+    // The lock is held from the safety backup to the end: a backup taken meanwhile would copy a
+    // half-restored database, and its retention could rotate good backups out.
+    publish::ensure_dir(&target.backups_dir)?;
+    let lock = publish::Lock::acquire(&target.backups_dir)?;
+    let plan = Plan {
+        // Never deletes anything: the safety copy is kept whatever --keep says.
+        keep: u32::MAX,
+        dry_run: false,
+        busy_timeout: req.busy_timeout,
+    };
+    let safety = backup::run_locked(target, &plan, &lock, progress)?;
+    let mut warnings = safety.warnings;
+    let restored = match &target.connection {
+        Connection::Sqlite { path } => {
+            sqlite::restore(file, path, req.busy_timeout).map(|()| tables)
+        }
+        Connection::Mysql(params) => mysql::load::restore(params, file, &mut |w| warnings.push(w)),
+    };
+    drop(lock);
+    match restored {
+        Ok(tables) => Ok(Restored {
+            file: file.to_path_buf(),
+            safety: safety.created,
+            tables,
+            warnings,
+        }),
+        Err(e) => Err(Error::RestoreFailed {
+            source: Box::new(e),
+            safety: safety.created,
+        }),
+    }
+}

@@ -1,0 +1,50 @@
+//! `db-backup verify`: proving a backup restores, without touching the live database.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::engine::{mysql, sqlite, Connection};
+use crate::error::{Error, Result};
+use crate::laravel::Target;
+use crate::store::Kind;
+
+/// What a verified backup holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub file: PathBuf,
+    pub kind: Kind,
+    /// What proved it sound, e.g. "integrity_check ok".
+    pub check: String,
+    /// Every table with its row count.
+    pub tables: Vec<(String, u64)>,
+    /// Things the user should know about a check that still passed.
+    pub warnings: Vec<String>,
+}
+
+/// Verifies a backup of either kind. A `.sql` dump is loaded into a scratch database on the
+/// app's server, which must therefore be a MySQL/MariaDB app.
+pub fn run(target: &Target, path: &Path) -> Result<Verified> {
+    let kind = Kind::of_path(path);
+    let mut warnings = Vec::new();
+    let contents = match (kind, &target.connection) {
+        (Kind::Sqlite, _) => sqlite::integrity(path)?,
+        (Kind::MysqlDump, Connection::Mysql(params)) => {
+            mysql::load::verify(params, path, &mut |w| warnings.push(w))?
+        }
+        (Kind::MysqlDump, Connection::Sqlite { .. }) => {
+            return Err(Error::WrongKind {
+                file: path.to_path_buf(),
+                file_kind: kind.label(),
+                driver: "SQLite, so there is no server to load it into",
+            })
+        }
+    };
+    Ok(Verified {
+        file: path.to_path_buf(),
+        kind,
+        check: contents.check,
+        tables: contents.tables,
+        warnings,
+    })
+}

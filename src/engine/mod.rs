@@ -1,0 +1,47 @@
+//! The database engines: how each kind of database is copied, checked and put back. Engines know
+//! nothing of the terminal or of Laravel; warnings and progress leave them through callbacks.
+
+pub mod mysql;
+pub mod sqlite;
+
+use std::path::PathBuf;
+
+pub use mysql::MysqlParams;
+
+use crate::store::Kind;
+
+/// The database the app uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// A SQLite database file (absolute path).
+    Sqlite { path: PathBuf },
+    /// A MySQL or MariaDB database.
+    Mysql(MysqlParams),
+}
+
+impl Connection {
+    /// The kind of backup this database gives.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Connection::Sqlite { .. } => Kind::Sqlite,
+            Connection::Mysql(_) => Kind::MysqlDump,
+        }
+    }
+
+    /// The database as named in a question to the user: its file, or `database 'x' on host:port`.
+    pub fn describe(&self) -> String {
+        match self {
+            Connection::Sqlite { path } => path.display().to_string(),
+            Connection::Mysql(p) => format!("database '{}' on {}", p.database, p.server()),
+        }
+    }
+}
+
+/// What a checked backup holds.
+#[derive(Debug, Clone)]
+pub struct Contents {
+    /// What proved it sound, e.g. "integrity_check ok".
+    pub check: String,
+    /// Every table with its row count.
+    pub tables: Vec<(String, u64)>,
+}

@@ -1,0 +1,148 @@
+//! MySQL/MariaDB in our own code: connecting, dumping one consistent snapshot into a file the
+//! stock `mysql` and `mariadb` clients load, and loading such files back.
+
+pub mod dump;
+mod encode;
+pub mod load;
+mod params;
+pub mod schema;
+mod script;
+
+use std::time::Duration;
+
+use mysql::{Conn, OptsBuilder, SslOpts};
+
+use crate::error::Error;
+pub use dump::{dump, Progress};
+pub use params::MysqlParams;
+
+/// A server that has not completed the connection and login in this time is reported
+/// unreachable (a port that accepts TCP but never speaks must not hang a cron job).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// While dumping, the server streams rows continuously: silence this long means it is gone.
+pub const DUMP_READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What went wrong inside the dump, before it is put in the user's terms.
+#[derive(Debug)]
+pub enum Fail {
+    Db(mysql::Error),
+    Io(std::io::Error),
+    /// The server hid something a privilege would show.
+    Hidden(String),
+    /// A statement of a script failed (1-based line where it starts).
+    AtLine(usize, mysql::Error),
+    /// Ctrl-C or SIGTERM during a load.
+    Interrupted,
+    /// No complete answer from the server within this time.
+    Timeout(Duration),
+}
+
+impl From<mysql::Error> for Fail {
+    fn from(e: mysql::Error) -> Fail {
+        Fail::Db(e)
+    }
+}
+
+impl From<std::io::Error> for Fail {
+    fn from(e: std::io::Error) -> Fail {
+        Fail::Io(e)
+    }
+}
+
+/// Proves the settings reach the database (for `--dry-run`).
+pub fn probe(params: &MysqlParams) -> Result<(), Error> {
+    connect(params, Some(DUMP_READ_TIMEOUT))
+        .map(drop)
+        .map_err(|f| explain(f, params, std::path::Path::new("-"), false))
+}
+
+/// Connects with the app's settings; TLS when the app configures a CA.
+pub fn connect(params: &MysqlParams, read_timeout: Option<Duration>) -> Result<Conn, Fail> {
+    let mut opts = OptsBuilder::new()
+        .user(Some(&params.user))
+        .pass(Some(&params.password))
+        .db_name(Some(&params.database))
+        // Respect the host/socket the app uses; never switch transports behind its back.
+        .prefer_socket(false)
+        .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
+        .read_timeout(read_timeout)
+        .write_timeout(read_timeout);
+    opts = match &params.socket {
+        Some(s) => opts.socket(Some(s.to_string_lossy())),
+        None => opts
+            .ip_or_hostname(Some(&params.host))
+            .tcp_port(params.port),
+    };
+    if let Some(ca) = &params.ssl_ca {
+        opts = opts.ssl_opts(SslOpts::default().with_root_cert_path(Some(ca.clone())));
+    }
+    // The crate's timeouts cover the TCP connect and each read, but the session's read timeout
+    // must stay long (or off, for restores); so the whole handshake gets its own deadline here.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Conn::new(opts));
+    });
+    match rx.recv_timeout(CONNECT_TIMEOUT) {
+        Ok(conn) => Ok(conn?),
+        Err(_) => Err(Fail::Timeout(CONNECT_TIMEOUT)),
+    }
+}
+
+/// Puts a failure in the user's terms: which server, which user, what to check.
+pub(crate) fn explain(f: Fail, p: &MysqlParams, dest: &std::path::Path, connected: bool) -> Error {
+    let server = p.server();
+    let detail = |e: &dyn std::fmt::Display| e.to_string().replace('\n', " ");
+    match f {
+        Fail::Io(e) => Error::io("cannot write", dest)(e),
+        Fail::Interrupted => Error::Interrupted,
+        Fail::Timeout(t) => Error::MysqlUnreachable {
+            server,
+            detail: format!("no answer within {} s (timed out)", t.as_secs()),
+        },
+        Fail::AtLine(line, e) => match explain(Fail::Db(e), p, dest, connected) {
+            Error::Mysql { server, detail } => Error::Mysql {
+                server,
+                detail: format!("{} line {line}: {detail}", dest.display()),
+            },
+            other => other,
+        },
+        Fail::Hidden(what) => Error::MysqlPrivilege {
+            user: p.user.clone(),
+            db: p.database.clone(),
+            detail: format!("the server hides {what}"),
+        },
+        Fail::Db(mysql::Error::MySqlError(e)) => match e.code {
+            1045 | 1698 => Error::MysqlAccess {
+                server,
+                user: p.user.clone(),
+            },
+            1049 => Error::MysqlUnknownDb {
+                server,
+                db: p.database.clone(),
+                user: p.user.clone(),
+            },
+            1044 | 1142 | 1143 | 1227 | 1370 => Error::MysqlPrivilege {
+                user: p.user.clone(),
+                db: p.database.clone(),
+                detail: e.message.replace('\n', " "),
+            },
+            // Killed, shut down or interrupted while we were reading.
+            1053 | 1317 | 1927 | 2006 | 2013 => Error::MysqlLost {
+                server,
+                detail: detail(&e),
+            },
+            _ => Error::Mysql {
+                server,
+                detail: detail(&e),
+            },
+        },
+        Fail::Db(e) if !connected => Error::MysqlUnreachable {
+            server,
+            detail: detail(&e),
+        },
+        Fail::Db(e) => Error::MysqlLost {
+            server,
+            detail: detail(&e),
+        },
+    }
+}
