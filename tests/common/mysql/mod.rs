@@ -71,6 +71,20 @@ impl Flavor {
         }
     }
 
+    /// SHOW CREATE TABLE with the column collations written one way. MySQL prints a column
+    /// that inherits the table's collation as `COLLATE c` and one declared with it as
+    /// `CHARACTER SET cs COLLATE c`: the same column (a collation names its character set),
+    /// but every copy made from SHOW CREATE TABLE text — mysqldump's too — has the second.
+    fn same_collations(self, create: &str) -> String {
+        match self {
+            Flavor::MariaDb => create.to_string(),
+            Flavor::MySql => regex::Regex::new(r" CHARACTER SET \w+ COLLATE ")
+                .unwrap()
+                .replace_all(create, " COLLATE ")
+                .into_owned(),
+        }
+    }
+
     /// Its stock dump tool.
     fn dump(self) -> &'static str {
         match self {
@@ -485,9 +499,10 @@ impl TestDb {
         for (what, mut answer) in asks.into_iter().zip(answers) {
             let (kind, name) = what.split_once(' ').unwrap();
             match kind {
-                "table" => snap
-                    .schema
-                    .push(format!("TABLE {}", col(&first(&answer), 1))),
+                "table" => snap.schema.push(format!(
+                    "TABLE {}",
+                    self.server.flavor.same_collations(&col(&first(&answer), 1))
+                )),
                 "view" => {
                     // A view whose definer lacks rights prints `db`.`table`.`column`: drop our
                     // database's name so that source and copy compare.
