@@ -156,7 +156,9 @@ fn harness_server_is_the_one_promised(server: &'static Server) {
             assert!(version.starts_with("9.7."), "{version}");
             assert_eq!(tls, "caching_sha2_password\n");
             assert_eq!(
-                db.sql("SELECT @@log_bin, @@gtid_mode, @@enforce_gtid_consistency, @@collation_server"),
+                db.sql(
+                    "SELECT @@log_bin, @@gtid_mode, @@enforce_gtid_consistency, @@collation_server"
+                ),
                 "1\tON\tON\tutf8mb4_0900_ai_ci\n"
             );
         }
@@ -208,8 +210,8 @@ fn harness_stock_mysqldump_head_with_gtids() {
             "{line:?} is not at the head of the stock dump"
         );
     }
-    let purged = regex::Regex::new(r"(?m)^SET @@GLOBAL.GTID_PURGED=/\*!80000 '\+'\*/ '([^']*)';$")
-        .unwrap();
+    let purged =
+        regex::Regex::new(r"(?m)^SET @@GLOBAL.GTID_PURGED=/\*!80000 '\+'\*/ '([^']*)';$").unwrap();
     let set = &purged
         .captures(&text)
         .expect("SET @@GLOBAL.GTID_PURGED in the stock dump")[1];

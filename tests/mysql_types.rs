@@ -49,8 +49,10 @@ fn decimals_at_their_limits(server: &'static Server) {
     let max = format!("{}.{}", "9".repeat(35), "9".repeat(30));
     let tiny = format!("0.{}1", "0".repeat(29));
     let big = "9".repeat(65);
-    check(server, &format!(
-        "CREATE TABLE decs (id INT PRIMARY KEY, d DECIMAL(65,30), d0 DECIMAL(65,0),
+    check(
+        server,
+        &format!(
+            "CREATE TABLE decs (id INT PRIMARY KEY, d DECIMAL(65,30), d0 DECIMAL(65,0),
            s DECIMAL(5,5), m DECIMAL(10,2), u DECIMAL(12,4) UNSIGNED);
          INSERT INTO decs VALUES
            (1, {max}, {big}, 0.99999, 12345678.90, 99999999.9999),
@@ -59,7 +61,8 @@ fn decimals_at_their_limits(server: &'static Server) {
            (4, -{tiny}, -1, -0.00001, -0.01, 1),
            (5, 0, 0, 0, 0, 0),
            (6, NULL, NULL, NULL, NULL, NULL);"
-    ));
+        ),
+    );
 }
 
 test_on_both!(floats_and_doubles_bit_exact);
@@ -163,8 +166,10 @@ fn strings_with_every_awkward_character(server: &'static Server) {
     rows.push("100, NULL, NULL, NULL, NULL, NULL, NULL".into());
     // Other character sets: every latin1 byte, BMP text in utf8mb3, utf16 with an emoji.
     let latin1: Vec<u8> = (0u8..=255).collect();
-    check(server, &format!(
-        "CREATE TABLE strings (id INT PRIMARY KEY, c CHAR(200), v VARCHAR(300), tt TINYTEXT,
+    check(
+        server,
+        &format!(
+            "CREATE TABLE strings (id INT PRIMARY KEY, c CHAR(200), v VARCHAR(300), tt TINYTEXT,
            t TEXT, mt MEDIUMTEXT, lt LONGTEXT) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
          {}
          CREATE TABLE charsets (id INT PRIMARY KEY, l1 VARCHAR(300) CHARACTER SET latin1,
@@ -175,13 +180,14 @@ fn strings_with_every_awkward_character(server: &'static Server) {
            (1, {l}, {l}, {u3}, {u16}, {a}, {b}),
            (2, '', '', '', '', '', ''),
            (3, NULL, NULL, NULL, NULL, NULL, NULL);",
-        insert("strings", &rows),
-        l = text(&latin1, "latin1"),
-        u3 = text("é ü 中文 Ω".as_bytes(), "utf8mb4"),
-        u16 = text("utf16 💊 é".as_bytes(), "utf8mb4"),
-        a = text(&(0u8..=127).collect::<Vec<u8>>(), "ascii"),
-        b = text("Case Sensitive É é".as_bytes(), "utf8mb4"),
-    ));
+            insert("strings", &rows),
+            l = text(&latin1, "latin1"),
+            u3 = text("é ü 中文 Ω".as_bytes(), "utf8mb4"),
+            u16 = text("utf16 💊 é".as_bytes(), "utf8mb4"),
+            a = text(&(0u8..=127).collect::<Vec<u8>>(), "ascii"),
+            b = text("Case Sensitive É é".as_bytes(), "utf8mb4"),
+        ),
+    );
 }
 
 test_on_both!(binaries_with_every_byte);
@@ -229,12 +235,15 @@ fn binaries_with_every_byte(server: &'static Server) {
         row(6, &bad_utf8[..], &bad_utf8),
         row(7, &noise[..16], &noise),
     ];
-    check(server, &format!(
-        "CREATE TABLE bins (id INT PRIMARY KEY, b16 BINARY(16), vb VARBINARY(300), tb TINYBLOB,
+    check(
+        server,
+        &format!(
+            "CREATE TABLE bins (id INT PRIMARY KEY, b16 BINARY(16), vb VARBINARY(300), tb TINYBLOB,
            bl BLOB, mb MEDIUMBLOB, lb LONGBLOB);
          {}",
-        insert("bins", &rows)
-    ));
+            insert("bins", &rows)
+        ),
+    );
 }
 
 test_on_both!(temporal_types_with_fractions_negative_times_and_zero_dates);
@@ -362,11 +371,14 @@ fn json_columns(server: &'static Server) {
         .collect();
     rows.push("100, NULL, '{}'".into());
     // MySQL takes no literal default on a JSON column, only an expression.
-    check(server, &format!(
-        "CREATE TABLE docs (id INT PRIMARY KEY, j JSON, meta JSON NOT NULL DEFAULT ('{{}}'));
+    check(
+        server,
+        &format!(
+            "CREATE TABLE docs (id INT PRIMARY KEY, j JSON, meta JSON NOT NULL DEFAULT ('{{}}'));
          {}",
-        insert("docs", &rows)
-    ));
+            insert("docs", &rows)
+        ),
+    );
 }
 
 test_on_both!(geometries);
@@ -398,12 +410,14 @@ fn generated_columns_are_recomputed_not_inserted(server: &'static Server) {
     };
     let (_db, dump, _copy) = check(
         server,
-        &format!("CREATE TABLE gen (id INT PRIMARY KEY, price DECIMAL(10,2) NOT NULL, qty INT NOT NULL,
+        &format!(
+            "CREATE TABLE gen (id INT PRIMARY KEY, price DECIMAL(10,2) NOT NULL, qty INT NOT NULL,
            total DECIMAL(12,2) AS (price * qty) STORED,
            label VARCHAR(60) AS (CONCAT('gen-marker-v:', id)) VIRTUAL,
            label_s VARCHAR(60) AS (CONCAT('gen-marker-s:', id)) {persistent},
            INDEX (total), INDEX (label));
-         INSERT INTO gen (id, price, qty) VALUES (1, 9.99, 3), (2, 0.5, 1000), (3, 0, 0);"),
+         INSERT INTO gen (id, price, qty) VALUES (1, 9.99, 3), (2, 0.5, 1000), (3, 0, 0);"
+        ),
     );
     let inserts = statements(&dump, "INSERT INTO `gen`");
     assert!(!inserts.is_empty(), "no INSERT for `gen` in the dump");
@@ -569,7 +583,11 @@ fn mysql_generated_invisible_primary_key() {
          INSERT INTO gipk VALUES ('d', 4);",
     );
     let keys = |d: &TestDb| d.admin_sql("SELECT my_row_id, name FROM gipk ORDER BY my_row_id");
-    assert_eq!(keys(&db), "1\ta\n3\tc\n4\td\n", "the hidden key, with its gap");
+    assert_eq!(
+        keys(&db),
+        "1\ta\n3\tc\n4\td\n",
+        "the hidden key, with its gap"
+    );
     let (_dump, copy) = round_trip(&db);
     assert_eq!(keys(&copy), keys(&db));
     copy.admin_sql("INSERT INTO gipk VALUES ('e', 5)");
@@ -608,12 +626,17 @@ fn default_expressions_are_ordinary_values(server: &'static Server) {
     // The source really holds what the test means: computed defaults and an ON UPDATE stamp.
     let row3 = db.sql("SELECT uid, CAST(tags AS CHAR), n FROM stamped WHERE id = 3");
     assert!(
-        regex::Regex::new(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\t\[\]\t42\n$")
-            .unwrap()
-            .is_match(&row3),
+        regex::Regex::new(
+            r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\t\[\]\t42\n$"
+        )
+        .unwrap()
+        .is_match(&row3),
         "{row3}"
     );
-    assert_eq!(db.sql("SELECT updated IS NOT NULL FROM stamped WHERE id = 2"), "1\n");
+    assert_eq!(
+        db.sql("SELECT updated IS NOT NULL FROM stamped WHERE id = 2"),
+        "1\n"
+    );
     let inserts = statements(&dump, "INSERT INTO `stamped`");
     assert!(!inserts.is_empty(), "no INSERT for `stamped` in the dump");
 }

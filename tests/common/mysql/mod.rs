@@ -143,7 +143,11 @@ impl Server {
         c.arg("--no-defaults").arg(format!("--user={user}"));
         // An external server is reached the way its URL says; DB_BACKUP_TEST_*_SOCKET only
         // feeds the `Via::Socket` tests.
-        match self.client_socket.as_ref().filter(|_| self.label != "external") {
+        match self
+            .client_socket
+            .as_ref()
+            .filter(|_| self.label != "external")
+        {
             Some(s) => c
                 .arg("--protocol=socket")
                 .arg(format!("--socket={}", s.display())),
@@ -184,7 +188,10 @@ impl Server {
 
     pub fn socket(&self) -> &Path {
         self.socket.as_deref().unwrap_or_else(|| {
-            panic!("this test needs the server's Unix socket: set DB_BACKUP_TEST_{}_SOCKET", self.flavor.name().to_uppercase())
+            panic!(
+                "this test needs the server's Unix socket: set DB_BACKUP_TEST_{}_SOCKET",
+                self.flavor.name().to_uppercase()
+            )
         })
     }
 
@@ -976,4 +983,3 @@ pub fn pipe(mut cmd: Command, input: &[u8]) -> std::io::Result<Output> {
     let _ = writer.join();
     out
 }
-

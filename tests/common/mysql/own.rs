@@ -100,9 +100,9 @@ fn external(flavor: Flavor, var: &str, url: &str) -> Server {
     let re =
         regex::Regex::new(r"^(?:mysql|mariadb)://([^:@/]+)(?::([^@/]*))?@([^:/]+)(?::(\d+))?/?$")
             .unwrap();
-    let c = re.captures(url).unwrap_or_else(|| {
-        panic!("{var}={url:?}: expected mysql://user:password@host:port")
-    });
+    let c = re
+        .captures(url)
+        .unwrap_or_else(|| panic!("{var}={url:?}: expected mysql://user:password@host:port"));
     let socket_var = var.replace("_URL", "_SOCKET");
     let server = Server {
         flavor,
@@ -277,7 +277,10 @@ impl Place {
         let (dir, root) = match flavor {
             Flavor::MariaDb => (harness_dir().join(kind.name()), None),
             Flavor::MySql => {
-                assert!(is_root(), "the MySQL test server runs in a chroot: run the tests as root");
+                assert!(
+                    is_root(),
+                    "the MySQL test server runs in a chroot: run the tests as root"
+                );
                 let root = chroot();
                 (root.join("srv").join(kind.name()), Some(root))
             }
@@ -293,7 +296,9 @@ impl Place {
     /// A path in its folder as the server and its stock programs see it.
     fn inside(&self, name: &str) -> PathBuf {
         match &self.root {
-            Some(root) => Path::new("/").join(self.dir.strip_prefix(root).unwrap()).join(name),
+            Some(root) => Path::new("/")
+                .join(self.dir.strip_prefix(root).unwrap())
+                .join(name),
             None => self.dir.join(name),
         }
     }
@@ -314,7 +319,9 @@ impl Place {
         let data = self.inside("data").display().to_string();
         // A chrooted server names its folder as seen from inside: its root says whose it is.
         let same_root = match &self.root {
-            Some(root) => fs::read_link(format!("/proc/{pid}/root")).ok() == root.canonicalize().ok(),
+            Some(root) => {
+                fs::read_link(format!("/proc/{pid}/root")).ok() == root.canonicalize().ok()
+            }
             None => true,
         };
         same_root && cmdline.contains(self.daemon()) && cmdline.contains(&data)
