@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use common::mysql::*;
 
-/// A long-lived stock client (`mariadb` or `mysql`) fed through a pipe: transfer number q puts q units out
-/// of product 3 (a `sorties` row) and into product 2 (a `receptions` row) in one transaction,
-/// every couple of milliseconds. The client echoes q after each COMMIT, so `commits` counts
-/// what the server really committed.
+/// A long-lived stock client (`mariadb` or `mysql`) fed through a pipe: transfer number q puts
+/// q units out of product 3 (a `sorties` row) and into product 2 (a `receptions` row) in one
+/// transaction, every couple of milliseconds. The client echoes q after each COMMIT, so
+/// `commits` counts what the server really committed.
 struct Writer {
     stop: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
