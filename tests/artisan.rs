@@ -277,10 +277,11 @@ fn composer_package_is_auto_discovered() {
     assert_eq!(app.backups().len(), 1);
 }
 
-#[test]
-fn artisan_backup_on_mariadb_with_retention() {
-    use common::mariadb::{TestDb, Via};
-    let db = TestDb::new();
+test_on_both!(artisan_backup_on_a_mysql_server_with_retention);
+/// On MariaDB 10.11 and on MySQL 9.7 (where Laravel's PHP logs in with caching_sha2_password).
+fn artisan_backup_on_a_mysql_server_with_retention(server: &'static common::mysql::Server) {
+    use common::mysql::{TestDb, Via};
+    let db = TestDb::on(server);
     let app = LaravelApp::sqlite();
     app.edit_env(|e| e.replace("DB_CONNECTION=sqlite\n", "") + &db.env_text(Via::Tcp));
     app.artisan_ok(&["migrate", "--seed", "--force"]);
@@ -298,7 +299,7 @@ fn artisan_backup_on_mariadb_with_retention() {
     );
     assert!(outs[2].contains("Ancien backup supprimé: "), "{}", outs[2]);
     // The newest file restores the migrated, seeded stock tables with the stock client.
-    let copy = TestDb::new();
+    let copy = TestDb::on(server);
     copy.load(&app.backups_dir().join(names.last().unwrap()));
     db.assert_same_as(&copy);
 }

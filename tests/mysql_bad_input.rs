@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::mariadb::*;
+use common::mysql::*;
 use common::*;
 
 /// Runs db-backup on `app` with an older backup planted; returns the output and how long it took.
@@ -35,9 +35,9 @@ fn set_grants(db: &TestDb, privileges: &str) {
     );
 }
 
-#[test]
-fn wrong_password() {
-    let db = TestDb::new();
+test_on_both!(wrong_password);
+fn wrong_password(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
     let app = App::bare(
         &db.env_text(Via::Tcp)
@@ -52,9 +52,9 @@ fn wrong_password() {
     );
 }
 
-#[test]
-fn closed_port_fails_fast() {
-    let db = TestDb::new();
+test_on_both!(closed_port_fails_fast);
+fn closed_port_fails_fast(server: &'static Server) {
+    let db = TestDb::on(server);
     let port = closed_port();
     let app = App::bare(&db.env_text(Via::Tcp).replace(
         &format!("DB_PORT={}\n", db.server.port),
@@ -65,13 +65,13 @@ fn closed_port_fails_fast() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 
-#[test]
-fn server_that_never_answers_times_out() {
+test_on_both!(server_that_never_answers_times_out);
+fn server_that_never_answers_times_out(server: &'static Server) {
     // A local listener that accepts TCP connections (the kernel completes the handshake) and
     // never says a word: without a bounded connect/read timeout the backup would hang forever.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let db = TestDb::new();
+    let db = TestDb::on(server);
     let app = App::bare(&db.env_text(Via::Tcp).replace(
         &format!("DB_PORT={}\n", db.server.port),
         &format!("DB_PORT={port}\n"),
@@ -82,9 +82,9 @@ fn server_that_never_answers_times_out() {
     drop(silent);
 }
 
-#[test]
-fn unknown_database() {
-    let db = TestDb::new();
+test_on_both!(unknown_database);
+fn unknown_database(server: &'static Server) {
+    let db = TestDb::on(server);
     db.server
         .admin_sql(None, &format!("DROP DATABASE `{}`", db.name));
     let app = db.app(Via::Tcp);
@@ -92,10 +92,10 @@ fn unknown_database() {
     assert_fails(&app, &out, &old, &["database", &db.name]);
 }
 
-#[test]
-fn missing_show_view_privilege() {
+test_on_both!(missing_show_view_privilege);
+fn missing_show_view_privilege(server: &'static Server) {
     // SELECT alone reads the tables, but SHOW CREATE VIEW needs SHOW VIEW (error 1142).
-    let db = TestDb::new();
+    let db = TestDb::on(server);
     stock_objects(&db);
     set_grants(&db, "SELECT");
     let app = db.app(Via::Tcp);
@@ -103,12 +103,12 @@ fn missing_show_view_privilege() {
     assert_fails(&app, &out, &old, &["SHOW VIEW"]);
 }
 
-#[test]
-fn missing_trigger_privilege_is_never_silent() {
+test_on_both!(missing_trigger_privilege_is_never_silent);
+fn missing_trigger_privilege_is_never_silent(server: &'static Server) {
     // Without TRIGGER the server hides the triggers (SHOW TRIGGERS and information_schema just
     // return nothing), so a dump would silently lack them. Either refusing or warning is fine;
     // saying nothing is not.
-    let db = TestDb::new();
+    let db = TestDb::on(server);
     stock_objects(&db);
     set_grants(&db, "SELECT, SHOW VIEW, LOCK TABLES, EVENT, EXECUTE");
     let app = db.app(Via::Tcp);
@@ -125,12 +125,12 @@ fn missing_trigger_privilege_is_never_silent() {
     }
 }
 
-#[test]
-fn routine_whose_body_the_user_cannot_read() {
+test_on_both!(routine_whose_body_the_user_cannot_read);
+fn routine_whose_body_the_user_cannot_read(server: &'static Server) {
     // A procedure defined by another account: the app's user (ALL on the database) sees it in
     // information_schema, but SHOW CREATE PROCEDURE gives a NULL body unless it is the definer
     // or may SELECT mysql.proc. The backup must not drop it silently.
-    let db = TestDb::new();
+    let db = TestDb::on(server);
     stock_objects(&db);
     db.admin_sql("CREATE PROCEDURE admin_only_proc() SELECT 42");
     let app = db.app(Via::Tcp);
@@ -138,14 +138,15 @@ fn routine_whose_body_the_user_cannot_read() {
     assert_fails(&app, &out, &old, &["admin_only_proc"]);
 }
 
-#[test]
-fn connection_killed_mid_dump() {
-    let db = TestDb::new();
+test_on_both!(connection_killed_mid_dump);
+fn connection_killed_mid_dump(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
-    db.sql(
+    db.sql(&format!(
         "CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(200) NOT NULL);
-         INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 150) FROM seq_1_to_300000;",
-    );
+         INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 150) FROM {};",
+        numbers(300_000)
+    ));
     let app = db.app(Via::Tcp);
     let old = plant_old_sql_backup(&app);
     let mut child = app
@@ -200,9 +201,9 @@ fn connection_killed_mid_dump() {
     assert_fails(&app, &out, &old, &["connection"]);
 }
 
-#[test]
-fn disk_full_by_file_size_limit() {
-    let db = TestDb::new();
+test_on_both!(disk_full_by_file_size_limit);
+fn disk_full_by_file_size_limit(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
     filler(&db, 40_000); // ~4 MB of dump
     let app = db.app(Via::Tcp);
@@ -213,9 +214,9 @@ fn disk_full_by_file_size_limit() {
     assert_fails(&app, &out, &old, &["disk full"]);
 }
 
-#[test]
-fn second_run_at_the_same_time() {
-    let db = TestDb::new();
+test_on_both!(second_run_at_the_same_time);
+fn second_run_at_the_same_time(server: &'static Server) {
+    let db = TestDb::on(server);
     let app = db.app(Via::Tcp);
     let old = plant_old_sql_backup(&app);
     let lock = std::fs::File::create(app.backups_dir().join(".db-backup.lock")).unwrap();

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::mariadb::*;
+use common::mysql::*;
 
-/// A long-lived stock `mariadb` client fed through a pipe: transfer number q puts q units out
-/// of product 3 (a `sorties` row) and into product 2 (a `receptions` row) in one transaction,
-/// every couple of milliseconds. The client echoes q after each COMMIT, so `commits` counts
-/// what the server really committed.
+/// A long-lived stock client (`mariadb` or `mysql`) fed through a pipe: transfer number q puts
+/// q units out of product 3 (a `sorties` row) and into product 2 (a `receptions` row) in one
+/// transaction, every couple of milliseconds. The client echoes q after each COMMIT, so
+/// `commits` counts what the server really committed.
 struct Writer {
     stop: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
@@ -108,18 +108,19 @@ fn transfers(db: &TestDb) -> ((u64, u64), (u64, u64)) {
     ((v[0], v[1]), (v[2], v[3]))
 }
 
-#[test]
-fn consistent_snapshot_under_concurrent_transfers() {
-    let db = TestDb::new();
+test_on_both!(consistent_snapshot_under_concurrent_transfers);
+fn consistent_snapshot_under_concurrent_transfers(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
     // ~200k rows in the two tables the writer touches, so that each takes a while to dump and
     // a dump that reads them at different moments sees different states.
-    db.sql(
+    db.sql(&format!(
         "INSERT INTO receptions (product_id, quantity, received_at, note)
-           SELECT 1 + seq % 3, 1 + seq % 97, '2026-01-01', REPEAT('r', 40) FROM seq_1_to_100000;
+           SELECT 1 + seq % 3, 1 + seq % 97, '2026-01-01', REPEAT('r', 40) FROM {n};
          INSERT INTO sorties (product_id, quantity, left_at, note)
-           SELECT 1 + seq % 3, 1 + seq % 89, '2026-01-02', REPEAT('s', 40) FROM seq_1_to_100000;",
-    );
+           SELECT 1 + seq % 3, 1 + seq % 89, '2026-01-02', REPEAT('s', 40) FROM {n};",
+        n = numbers(100_000)
+    ));
     let writer = Writer::start(&db);
     let start = std::time::Instant::now();
     while writer.commits() < 20 {
@@ -146,7 +147,7 @@ fn consistent_snapshot_under_concurrent_transfers() {
     assert_eq!(names.len(), 2, "{names:?}");
     let mut seen = Vec::new();
     for (n, (before, after)) in names.iter().zip(&runs) {
-        let copy = TestDb::new();
+        let copy = TestDb::on(server);
         copy.load(&app.backups_dir().join(n));
         let ((n_out, s_out), (n_in, s_in)) = transfers(&copy);
         assert_eq!((n_out, s_out), (n_in, s_in), "{n} holds half a transfer");
@@ -168,9 +169,9 @@ fn consistent_snapshot_under_concurrent_transfers() {
     );
 }
 
-#[test]
-fn myisam_table_gives_a_warning_and_still_succeeds() {
-    let db = TestDb::new();
+test_on_both!(myisam_table_gives_a_warning_and_still_succeeds);
+fn myisam_table_gives_a_warning_and_still_succeeds(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
     db.sql(
         "CREATE TABLE legacy_logs (id INT PRIMARY KEY, line VARCHAR(100)) ENGINE=MyISAM;
@@ -192,7 +193,7 @@ fn myisam_table_gives_a_warning_and_still_succeeds() {
         !err.lines().any(|l| l.contains("products")),
         "only the MyISAM table is named: {err}"
     );
-    let copy = TestDb::new();
+    let copy = TestDb::on(server);
     copy.load(&only_backup(&app));
     db.assert_same_as(&copy);
 }

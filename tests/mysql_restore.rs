@@ -1,13 +1,14 @@
-//! verify and restore of `.sql` backups against a real MariaDB: our dumps and mariadb-dump's.
+//! verify and restore of `.sql` backups against real MariaDB 10.11 and MySQL 9.7 servers: our
+//! dumps, and the stock dump tools' (`mariadb-dump`, `mysqldump` with GTIDs).
 
 mod common;
 
 use std::process::Stdio;
 
-use common::mariadb::*;
+use common::mysql::*;
 
-fn dbs_like(prefix: &str) -> Vec<String> {
-    server()
+fn dbs_like(server: &Server, prefix: &str) -> Vec<String> {
+    server
         .admin_sql(
             None,
             &format!("SHOW DATABASES LIKE '{}%'", prefix.replace('_', "\\_")),
@@ -18,9 +19,9 @@ fn dbs_like(prefix: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn verify_loads_into_a_scratch_database_and_drops_it() {
-    let db = TestDb::new();
+test_on_both!(verify_loads_into_a_scratch_database_and_drops_it);
+fn verify_loads_into_a_scratch_database_and_drops_it(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
     // What the README asks of an admin: the app's user may own scratch databases.
     db.admin_sql(&format!(
@@ -35,13 +36,13 @@ fn verify_loads_into_a_scratch_database_and_drops_it() {
     );
     assert!(out.contains("loaded into a scratch database"), "{out}");
     assert!(out.contains("  products: "), "{out}");
-    let left = dbs_like(&format!("dbbackup_verify_{}_", db.name));
+    let left = dbs_like(server, &format!("dbbackup_verify_{}_", db.name));
     assert!(left.is_empty(), "scratch database left behind: {left:?}");
 }
 
-#[test]
-fn verify_fails_on_a_broken_dump_and_still_drops_the_scratch_database() {
-    let db = TestDb::new();
+test_on_both!(verify_fails_on_a_broken_dump_and_still_drops_the_scratch_database);
+fn verify_fails_on_a_broken_dump_and_still_drops_the_scratch_database(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
     // What the README asks of an admin: the app's user may own scratch databases.
     db.admin_sql(&format!(
@@ -56,13 +57,13 @@ fn verify_fails_on_a_broken_dump_and_still_drops_the_scratch_database() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line "), "the failing line is named: {err}");
-    let left = dbs_like(&format!("dbbackup_verify_{}_", db.name));
+    let left = dbs_like(server, &format!("dbbackup_verify_{}_", db.name));
     assert!(left.is_empty(), "scratch database left behind: {left:?}");
 }
 
-#[test]
-fn restore_round_trip_on_mariadb() {
-    let db = TestDb::new();
+test_on_both!(restore_round_trip);
+fn restore_round_trip(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
     let before = db.snapshot();
     let (app, file) = backup(&db, Via::Tcp);
@@ -76,7 +77,7 @@ fn restore_round_trip_on_mariadb() {
     assert_eq!(after.checksums, before.checksums);
     // The safety backup holds the changed state.
     let safety = app.backups().into_iter().find(|n| *n != name).unwrap();
-    let undo = TestDb::new();
+    let undo = TestDb::on(server);
     undo.load(&app.backups_dir().join(safety));
     assert!(undo
         .sql("SELECT stock FROM products")
@@ -86,7 +87,7 @@ fn restore_round_trip_on_mariadb() {
 
 #[test]
 fn restore_a_file_made_by_the_real_mariadb_dump() {
-    let db = TestDb::new();
+    let db = TestDb::on(mariadb());
     stock_objects(&db);
     // Raw binary bytes in a BLOB, as mariadb-dump writes them without --hex-blob.
     db.sql("CREATE TABLE scans (id INT PRIMARY KEY, doc BLOB); INSERT INTO scans VALUES (1, UNHEX('00FF27225C0D0A1A80C3'));");
@@ -95,7 +96,7 @@ fn restore_a_file_made_by_the_real_mariadb_dump() {
     let dump = app.root.path().join("from-mariadb-dump.sql");
     let out = db
         .server
-        .program("mariadb-dump", &db.user, &db.password)
+        .dump_tool(&db.user, &db.password)
         .args([
             "--single-transaction",
             "--routines",
@@ -119,9 +120,39 @@ fn restore_a_file_made_by_the_real_mariadb_dump() {
     assert_eq!(after.checksums, before.checksums);
 }
 
+/// The MySQL side of the test above: a file from the stock `mysqldump` 9.7, taken as its manual
+/// says for InnoDB on a server with GTIDs (see `stock_mysqldump`), so it turns the binary log
+/// off for its session (`SET @@SESSION.SQL_LOG_BIN= 0`) and sets `@@GLOBAL.GTID_PURGED` —
+/// statements the app's account may not run. Restoring it into the app's database must work
+/// all the same.
 #[test]
-fn a_truncated_dump_is_refused_before_anything_changes() {
-    let db = TestDb::new();
+fn restore_a_file_made_by_the_real_mysqldump() {
+    let db = TestDb::on(mysql());
+    stock_objects(&db);
+    // Raw binary bytes in a BLOB, as mysqldump writes them without --hex-blob.
+    db.sql("CREATE TABLE scans (id INT PRIMARY KEY, doc BLOB); INSERT INTO scans VALUES (1, UNHEX('00FF27225C0D0A1A80C3'));");
+    let before = db.snapshot();
+    let app = db.app(Via::Tcp);
+    let dump = app.root.path().join("from-mysqldump.sql");
+    stock_mysqldump(&db, &dump);
+    let text = String::from_utf8_lossy(&std::fs::read(&dump).unwrap()).into_owned();
+    for what in ["SET @@SESSION.SQL_LOG_BIN= 0;", "SET @@GLOBAL.GTID_PURGED="] {
+        assert!(text.contains(what), "no {what} in the stock dump");
+    }
+    db.sql(
+        "DELETE FROM scans; DELETE FROM inventaires; DROP TRIGGER IF EXISTS sorties_after_insert;",
+    );
+    let run = app.run(&["restore", dump.to_str().unwrap(), "--yes"]);
+    common::assert_success(&run);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("outside the backups folder"));
+    let after = db.snapshot();
+    assert_eq!(after.rows, before.rows);
+    assert_eq!(after.checksums, before.checksums);
+}
+
+test_on_both!(a_truncated_dump_is_refused_before_anything_changes);
+fn a_truncated_dump_is_refused_before_anything_changes(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
     let (app, file) = backup(&db, Via::Tcp);
     let bytes = std::fs::read(&file).unwrap();
@@ -139,9 +170,9 @@ fn a_truncated_dump_is_refused_before_anything_changes() {
     assert_eq!(db.snapshot().rows, before.rows);
 }
 
-#[test]
-fn the_server_gone_during_a_restore_names_the_safety_backup() {
-    let db = TestDb::new();
+test_on_both!(the_server_gone_during_a_restore_names_the_safety_backup);
+fn the_server_gone_during_a_restore_names_the_safety_backup(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
     filler(&db, 200_000);
     let (app, file) = backup(&db, Via::Tcp);
@@ -185,9 +216,9 @@ fn the_server_gone_during_a_restore_names_the_safety_backup() {
     assert_eq!(app.backups().len(), 2, "the safety backup exists");
 }
 
-#[test]
-fn restore_refuses_a_sqlite_backup_for_a_mysql_app() {
-    let db = TestDb::new();
+test_on_both!(restore_refuses_a_sqlite_backup_for_a_mysql_app);
+fn restore_refuses_a_sqlite_backup_for_a_mysql_app(server: &'static Server) {
+    let db = TestDb::on(server);
     let app = db.app(Via::Tcp);
     std::fs::create_dir_all(app.backups_dir()).unwrap();
     std::fs::write(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::mariadb::*;
+use common::mysql::*;
 
 /// Runs db-backup on `app` with an older backup planted.
 fn run_failing(app: &common::App) -> (std::process::Output, (std::path::PathBuf, Vec<u8>), ()) {
@@ -15,9 +15,9 @@ fn require_tls(db: &TestDb) {
     db.admin_sql(&format!("ALTER USER '{}'@'%' REQUIRE SSL", db.user));
 }
 
-#[test]
-fn a_user_that_requires_tls_is_backed_up_over_tls() {
-    let db = TestDb::new();
+test_on_both!(a_user_that_requires_tls_is_backed_up_over_tls);
+fn a_user_that_requires_tls_is_backed_up_over_tls(server: &'static Server) {
+    let db = TestDb::on(server);
     stock_objects(&db);
     require_tls(&db);
     let env = format!(
@@ -27,14 +27,14 @@ fn a_user_that_requires_tls_is_backed_up_over_tls() {
     );
     let app = common::App::bare(&env);
     app.ok(&[]);
-    let copy = TestDb::new();
+    let copy = TestDb::on(server);
     copy.load(&only_backup(&app));
     db.assert_same_as(&copy);
 }
 
-#[test]
-fn without_the_ca_the_server_refuses_and_a_wrong_ca_is_a_tls_error() {
-    let db = TestDb::new();
+test_on_both!(without_the_ca_the_server_refuses_and_a_wrong_ca_is_a_tls_error);
+fn without_the_ca_the_server_refuses_and_a_wrong_ca_is_a_tls_error(server: &'static Server) {
+    let db = TestDb::on(server);
     require_tls(&db);
     // No MYSQL_ATTR_SSL_CA: plain text, which this user may not use.
     let app = db.app(Via::Tcp);

@@ -1,15 +1,17 @@
 //! Exact on every type: each test fills a table with the awkward values of a type family, backs
-//! it up with db-backup, loads the file into a fresh database with the stock `mariadb` client
-//! and compares every row (as exact text, see `exact_expr`) and CHECKSUM TABLE (the stored
-//! bytes) with the source — `round_trip` in tests/common/mariadb.rs.
+//! it up with db-backup, loads the file into a fresh database with the server's own stock client
+//! (`mariadb`, or MySQL 9.7's `mysql`) and compares every row (as exact text, see `exact_expr`)
+//! and CHECKSUM TABLE (the stored bytes) with the source — `round_trip` in
+//! tests/common/mysql/. Every test runs on MariaDB 10.11 and on MySQL 9.7 (`test_on_both!`);
+//! the few about one server's own types run on that one.
 
 mod common;
 
-use common::mariadb::*;
+use common::mysql::*;
 
 /// A fresh database holding what `sql` makes, round-tripped; returns the dump's text and copy.
-fn check(sql: &str) -> (TestDb, String, TestDb) {
-    let db = TestDb::new();
+fn check(server: &'static Server, sql: &str) -> (TestDb, String, TestDb) {
+    let db = TestDb::on(server);
     db.sql(sql);
     let (dump, copy) = round_trip(&db);
     (db, dump, copy)
@@ -20,9 +22,10 @@ fn insert(table: &str, rows: &[String]) -> String {
     format!("INSERT INTO {table} VALUES\n({});\n", rows.join("),\n("))
 }
 
-#[test]
-fn integers_at_their_limits() {
+test_on_both!(integers_at_their_limits);
+fn integers_at_their_limits(server: &'static Server) {
     let (_db, _dump, copy) = check(
+        server,
         "CREATE TABLE ints (id INT PRIMARY KEY,
            t TINYINT, tu TINYINT UNSIGNED, s SMALLINT, su SMALLINT UNSIGNED,
            m MEDIUMINT, mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED,
@@ -41,13 +44,15 @@ fn integers_at_their_limits() {
     assert_eq!(copy.sql("SELECT id FROM counters ORDER BY id"), "0\n1\n5\n");
 }
 
-#[test]
-fn decimals_at_their_limits() {
+test_on_both!(decimals_at_their_limits);
+fn decimals_at_their_limits(server: &'static Server) {
     let max = format!("{}.{}", "9".repeat(35), "9".repeat(30));
     let tiny = format!("0.{}1", "0".repeat(29));
     let big = "9".repeat(65);
-    check(&format!(
-        "CREATE TABLE decs (id INT PRIMARY KEY, d DECIMAL(65,30), d0 DECIMAL(65,0),
+    check(
+        server,
+        &format!(
+            "CREATE TABLE decs (id INT PRIMARY KEY, d DECIMAL(65,30), d0 DECIMAL(65,0),
            s DECIMAL(5,5), m DECIMAL(10,2), u DECIMAL(12,4) UNSIGNED);
          INSERT INTO decs VALUES
            (1, {max}, {big}, 0.99999, 12345678.90, 99999999.9999),
@@ -56,9 +61,11 @@ fn decimals_at_their_limits() {
            (4, -{tiny}, -1, -0.00001, -0.01, 1),
            (5, 0, 0, 0, 0, 0),
            (6, NULL, NULL, NULL, NULL, NULL);"
-    ));
+        ),
+    );
 }
 
+test_on_both!(floats_and_doubles_bit_exact);
 /// FLOAT bit-exactness, researched on MariaDB 10.11: a FLOAT column *prints* with 6 significant
 /// digits (`SELECT f` shows 16777200 for 16777216, 0.333333 for 0.3333333432674408), so a dump
 /// of the text protocol's value is lossy — and mariadb-dump 10.11 does lose them. Any text that
@@ -68,10 +75,9 @@ fn decimals_at_their_limits() {
 /// patterns; the server parses the literal to the nearest double, then rounds to float, and
 /// neither step moves a value that is already a float). The comparison reads FLOAT through
 /// `CAST(f AS DOUBLE)` and also compares CHECKSUM TABLE, a hash of the stored bytes. DOUBLE
-/// prints shortest-round-trip, so it is exact as printed. -0.0 cannot be tested: MariaDB
-/// stores it as +0.
-#[test]
-fn floats_and_doubles_bit_exact() {
+/// prints shortest-round-trip, so it is exact as printed. Row 9 holds -0.0: MariaDB stores it
+/// as +0, MySQL keeps the sign (and prints `-0`).
+fn floats_and_doubles_bit_exact(server: &'static Server) {
     let mut rows = vec![
         "1, 0.1, 0.1, 1.2346, 1234.567891".to_string(),
         "2, 1.17549435e-38, 2.2250738585072014e-308, -999.9999, -99999999999999.999999".into(),
@@ -104,7 +110,7 @@ fn floats_and_doubles_bit_exact() {
             rows.push(format!("{id}, {:e}, {d:e}, NULL, NULL", f as f64));
         }
     }
-    let (db, _dump, _copy) = check(&format!(
+    let (db, _dump, _copy) = check(server, &format!(
         "CREATE TABLE floats (id INT PRIMARY KEY, f FLOAT, d DOUBLE, f74 FLOAT(7,4), d206 DOUBLE(20,6));
          {}",
         insert("floats", &rows)
@@ -116,9 +122,10 @@ fn floats_and_doubles_bit_exact() {
     );
 }
 
-#[test]
-fn bits() {
+test_on_both!(bits);
+fn bits(server: &'static Server) {
     check(
+        server,
         "CREATE TABLE bits (id INT PRIMARY KEY, b1 BIT(1), b7 BIT(7), b64 BIT(64),
            flag BIT(1) NOT NULL DEFAULT b'1');
          INSERT INTO bits (id, b1, b7, b64) VALUES
@@ -149,8 +156,8 @@ fn nasty_texts() -> Vec<Vec<u8>> {
     ]
 }
 
-#[test]
-fn strings_with_every_awkward_character() {
+test_on_both!(strings_with_every_awkward_character);
+fn strings_with_every_awkward_character(server: &'static Server) {
     let mut rows = Vec::new();
     for (i, s) in nasty_texts().iter().enumerate() {
         let v = text(s, "utf8mb4");
@@ -159,8 +166,10 @@ fn strings_with_every_awkward_character() {
     rows.push("100, NULL, NULL, NULL, NULL, NULL, NULL".into());
     // Other character sets: every latin1 byte, BMP text in utf8mb3, utf16 with an emoji.
     let latin1: Vec<u8> = (0u8..=255).collect();
-    check(&format!(
-        "CREATE TABLE strings (id INT PRIMARY KEY, c CHAR(200), v VARCHAR(300), tt TINYTEXT,
+    check(
+        server,
+        &format!(
+            "CREATE TABLE strings (id INT PRIMARY KEY, c CHAR(200), v VARCHAR(300), tt TINYTEXT,
            t TEXT, mt MEDIUMTEXT, lt LONGTEXT) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
          {}
          CREATE TABLE charsets (id INT PRIMARY KEY, l1 VARCHAR(300) CHARACTER SET latin1,
@@ -171,17 +180,18 @@ fn strings_with_every_awkward_character() {
            (1, {l}, {l}, {u3}, {u16}, {a}, {b}),
            (2, '', '', '', '', '', ''),
            (3, NULL, NULL, NULL, NULL, NULL, NULL);",
-        insert("strings", &rows),
-        l = text(&latin1, "latin1"),
-        u3 = text("é ü 中文 Ω".as_bytes(), "utf8mb4"),
-        u16 = text("utf16 💊 é".as_bytes(), "utf8mb4"),
-        a = text(&(0u8..=127).collect::<Vec<u8>>(), "ascii"),
-        b = text("Case Sensitive É é".as_bytes(), "utf8mb4"),
-    ));
+            insert("strings", &rows),
+            l = text(&latin1, "latin1"),
+            u3 = text("é ü 中文 Ω".as_bytes(), "utf8mb4"),
+            u16 = text("utf16 💊 é".as_bytes(), "utf8mb4"),
+            a = text(&(0u8..=127).collect::<Vec<u8>>(), "ascii"),
+            b = text("Case Sensitive É é".as_bytes(), "utf8mb4"),
+        ),
+    );
 }
 
-#[test]
-fn binaries_with_every_byte() {
+test_on_both!(binaries_with_every_byte);
+fn binaries_with_every_byte(server: &'static Server) {
     let all: Vec<u8> = (0u8..=255).collect();
     let rev: Vec<u8> = (0u8..=255).rev().collect();
     let mut x: u32 = 12345;
@@ -225,17 +235,21 @@ fn binaries_with_every_byte() {
         row(6, &bad_utf8[..], &bad_utf8),
         row(7, &noise[..16], &noise),
     ];
-    check(&format!(
-        "CREATE TABLE bins (id INT PRIMARY KEY, b16 BINARY(16), vb VARBINARY(300), tb TINYBLOB,
+    check(
+        server,
+        &format!(
+            "CREATE TABLE bins (id INT PRIMARY KEY, b16 BINARY(16), vb VARBINARY(300), tb TINYBLOB,
            bl BLOB, mb MEDIUMBLOB, lb LONGBLOB);
          {}",
-        insert("bins", &rows)
-    ));
+            insert("bins", &rows)
+        ),
+    );
 }
 
-#[test]
-fn temporal_types_with_fractions_negative_times_and_zero_dates() {
+test_on_both!(temporal_types_with_fractions_negative_times_and_zero_dates);
+fn temporal_types_with_fractions_negative_times_and_zero_dates(server: &'static Server) {
     check(
+        server,
         "SET SESSION sql_mode = ''; SET SESSION time_zone = '+00:00';
          CREATE TABLE temporal (id INT PRIMARY KEY, d DATE, dt DATETIME, dt3 DATETIME(3),
            dt6 DATETIME(6), t TIME, t6 TIME(6), ts TIMESTAMP NULL DEFAULT NULL,
@@ -261,13 +275,13 @@ fn temporal_types_with_fractions_negative_times_and_zero_dates() {
     );
 }
 
-/// The source server runs in Europe/Paris (odd_server): the night summer time ends, 00:30 UTC
+test_on_both!(timestamps_keep_their_instant_across_time_zones);
+/// The source server runs in Europe/Paris (`Server::odd`): the night summer time ends, 00:30 UTC
 /// and 01:30 UTC both print as 02:30 there. The dump must be read and written in UTC (the
 /// header's TIME_ZONE='+00:00'), and the copy is loaded by a client whose session is at -08:00:
 /// every TIMESTAMP must still be the same instant, every DATETIME the same wall-clock text.
-#[test]
-fn timestamps_keep_their_instant_across_time_zones() {
-    let db = TestDb::on(odd_server());
+fn timestamps_keep_their_instant_across_time_zones(server: &'static Server) {
+    let db = TestDb::on(server.odd());
     db.sql(
         "SET time_zone = '+00:00';
          CREATE TABLE instants (id INT PRIMARY KEY, ts TIMESTAMP(6) NULL DEFAULT NULL,
@@ -295,23 +309,24 @@ fn timestamps_keep_their_instant_across_time_zones() {
     );
 
     let (_app, file) = backup(&db, Via::Tcp);
-    let copy = TestDb::new();
+    let copy = TestDb::on(server);
     copy.load_with(&file, &["--init-command=SET time_zone = '-08:00'"]);
     db.assert_same_as(&copy);
     assert_eq!(instants(&copy), src);
     // And back into a server whose own zone is Europe/Paris.
-    let back = TestDb::on(odd_server());
+    let back = TestDb::on(server.odd());
     back.load(&file);
     db.assert_same_as(&back);
     assert_eq!(instants(&back), src);
 }
 
+test_on_both!(year_enum_and_set);
 /// No 4-byte characters in the ENUM/SET *definitions*: MariaDB keeps column metadata in
 /// utf8mb3, so SHOW CREATE TABLE and information_schema show such a member as '?', and no dump
 /// can bring it back (mariadb-dump loses it too). 4-byte characters in the values are fine.
-#[test]
-fn year_enum_and_set() {
+fn year_enum_and_set(server: &'static Server) {
     check(
+        server,
         "SET SESSION sql_mode = '';
          CREATE TABLE choices (id INT PRIMARY KEY, y YEAR,
            e ENUM('a', 'b''quote', 'c\\\\back', 'é', 'Ω中', ' spaced ', 'DEFAULT'),
@@ -331,8 +346,8 @@ fn year_enum_and_set() {
     );
 }
 
-#[test]
-fn json_columns() {
+test_on_both!(json_columns);
+fn json_columns(server: &'static Server) {
     let docs = [
         r#"{"name": "Paracétamol 💊", "quote": "it's \"quoted\"", "bs": "C:\\temp\\new", "nul": "\u0000", "n": 1.0e2, "arr": [1, 2.50, null, true],   "spaces" :  1 }"#,
         "[]",
@@ -355,16 +370,21 @@ fn json_columns() {
         })
         .collect();
     rows.push("100, NULL, '{}'".into());
-    check(&format!(
-        "CREATE TABLE docs (id INT PRIMARY KEY, j JSON, meta JSON NOT NULL DEFAULT '{{}}');
+    // MySQL takes no literal default on a JSON column, only an expression.
+    check(
+        server,
+        &format!(
+            "CREATE TABLE docs (id INT PRIMARY KEY, j JSON, meta JSON NOT NULL DEFAULT ('{{}}'));
          {}",
-        insert("docs", &rows)
-    ));
+            insert("docs", &rows)
+        ),
+    );
 }
 
-#[test]
-fn geometries() {
+test_on_both!(geometries);
+fn geometries(server: &'static Server) {
     check(
+        server,
         "CREATE TABLE places (id INT PRIMARY KEY, loc POINT NOT NULL, g GEOMETRY NULL,
            poly POLYGON NULL, ls LINESTRING NULL, mp MULTIPOINT NULL, gc GEOMETRYCOLLECTION NULL,
            SPATIAL INDEX (loc)) ENGINE=InnoDB;
@@ -381,15 +401,23 @@ fn geometries() {
     );
 }
 
-#[test]
-fn generated_columns_are_recomputed_not_inserted() {
+test_on_both!(generated_columns_are_recomputed_not_inserted);
+fn generated_columns_are_recomputed_not_inserted(server: &'static Server) {
+    // MariaDB's own word for STORED, which MySQL does not know.
+    let persistent = match server.flavor {
+        Flavor::MariaDb => "PERSISTENT",
+        Flavor::MySql => "STORED",
+    };
     let (_db, dump, _copy) = check(
-        "CREATE TABLE gen (id INT PRIMARY KEY, price DECIMAL(10,2) NOT NULL, qty INT NOT NULL,
+        server,
+        &format!(
+            "CREATE TABLE gen (id INT PRIMARY KEY, price DECIMAL(10,2) NOT NULL, qty INT NOT NULL,
            total DECIMAL(12,2) AS (price * qty) STORED,
            label VARCHAR(60) AS (CONCAT('gen-marker-v:', id)) VIRTUAL,
-           label_s VARCHAR(60) AS (CONCAT('gen-marker-s:', id)) PERSISTENT,
+           label_s VARCHAR(60) AS (CONCAT('gen-marker-s:', id)) {persistent},
            INDEX (total), INDEX (label));
-         INSERT INTO gen (id, price, qty) VALUES (1, 9.99, 3), (2, 0.5, 1000), (3, 0, 0);",
+         INSERT INTO gen (id, price, qty) VALUES (1, 9.99, 3), (2, 0.5, 1000), (3, 0, 0);"
+        ),
     );
     let inserts = statements(&dump, "INSERT INTO `gen`");
     assert!(!inserts.is_empty(), "no INSERT for `gen` in the dump");
@@ -401,19 +429,21 @@ fn generated_columns_are_recomputed_not_inserted() {
     }
 }
 
-#[test]
-fn invisible_columns_keep_their_values() {
+test_on_both!(invisible_columns_keep_their_values);
+fn invisible_columns_keep_their_values(server: &'static Server) {
     // SELECT * and INSERT without a column list both skip INVISIBLE columns.
     check(
+        server,
         "CREATE TABLE hidden (id INT PRIMARY KEY, name VARCHAR(20),
            secret VARCHAR(20) INVISIBLE, n INT INVISIBLE NOT NULL DEFAULT 7);
          INSERT INTO hidden (id, name, secret, n) VALUES (1, 'a', 'kept', 1), (2, 'b', NULL, 9), (3, 'c', 'x', 0);",
     );
 }
 
-#[test]
-fn odd_identifiers() {
+test_on_both!(odd_identifiers);
+fn odd_identifiers(server: &'static Server) {
     check(
+        server,
         "CREATE TABLE `ré``ception stock` (`id` INT PRIMARY KEY, `quantité reçue` INT,
            `select` VARCHAR(10), `a``b` INT, `col.with.dots` INT, `中文` VARCHAR(10), `\"dq\"` INT,
            `trailing$` INT, KEY `index ``odd`` name` (`quantité reçue`));
@@ -431,9 +461,10 @@ fn odd_identifiers() {
     );
 }
 
-#[test]
-fn empty_tables() {
+test_on_both!(empty_tables);
+fn empty_tables(server: &'static Server) {
     check(
+        server,
         "CREATE TABLE empty_plain (id INT PRIMARY KEY);
          CREATE TABLE empty_ai (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT) AUTO_INCREMENT=1000;
          CREATE TABLE empty_no_key (b LONGBLOB);
@@ -443,14 +474,18 @@ fn empty_tables() {
     );
 }
 
-#[test]
-fn big_tables_are_split_into_inserts_of_about_1_mib() {
+test_on_both!(big_tables_are_split_into_inserts_of_about_1_mib);
+fn big_tables_are_split_into_inserts_of_about_1_mib(server: &'static Server) {
     let (_db, dump, _copy) = check(
-        "CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(200) NOT NULL);
-         INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 100 + seq % 100) FROM seq_1_to_25000;
-         -- One row bigger than the cap, full of bytes that need escaping.
-         CREATE TABLE huge_row (id INT PRIMARY KEY, b LONGBLOB);
-         INSERT INTO huge_row VALUES (1, REPEAT(0x00FF5C270D0A1A22, 1 << 19)), (2, 'small');",
+        server,
+        &format!(
+            "CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(200) NOT NULL);
+             INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 100 + seq % 100) FROM {};
+             -- One row bigger than the cap, full of bytes that need escaping.
+             CREATE TABLE huge_row (id INT PRIMARY KEY, b LONGBLOB);
+             INSERT INTO huge_row VALUES (1, REPEAT(0x00FF5C270D0A1A22, 1 << 19)), (2, 'small');",
+            numbers(25_000)
+        ),
     );
     let inserts = statements(&dump, "INSERT INTO `big`");
     let longest = inserts.iter().map(|s| s.len()).max().unwrap_or(0);
@@ -465,14 +500,14 @@ fn big_tables_are_split_into_inserts_of_about_1_mib() {
     );
 }
 
-/// The source server's global sql_mode has NO_BACKSLASH_ESCAPES and ANSI_QUOTES (odd_server),
+test_on_both!(server_with_no_backslash_escapes_and_ansi_quotes);
+/// The source server's global sql_mode has NO_BACKSLASH_ESCAPES and ANSI_QUOTES (`Server::odd`),
 /// so every session that does not set its own sees `\` as an ordinary character and `"` as an
 /// identifier quote; the objects below were created that way and must come back identical —
 /// defaults, view text, and the sql_mode a trigger and a function run under — in a normal
 /// server and in an equally odd one.
-#[test]
-fn server_with_no_backslash_escapes_and_ansi_quotes() {
-    let db = TestDb::on(odd_server());
+fn server_with_no_backslash_escapes_and_ansi_quotes(server: &'static Server) {
+    let db = TestDb::on(server.odd());
     db.sql(
         r#"CREATE TABLE paths (id INT PRIMARY KEY, p VARCHAR(100) DEFAULT 'C:\temp\new',
              q VARCHAR(100) NOT NULL DEFAULT 'it''s') DEFAULT CHARSET=utf8mb4;
@@ -490,7 +525,7 @@ fn server_with_no_backslash_escapes_and_ansi_quotes() {
     let behaviour = |d: &TestDb| {
         d.admin_sql("INSERT INTO paths (id) VALUES (10); SELECT HEX(p), HEX(q), HEX(bs()) FROM paths WHERE id = 10; DELETE FROM paths WHERE id = 10;")
     };
-    for copy in [TestDb::new(), TestDb::on(odd_server())] {
+    for copy in [TestDb::on(server), TestDb::on(server.odd())] {
         copy.load(&file);
         db.assert_same_as(&copy);
         assert_eq!(behaviour(&copy), behaviour(&db));
@@ -501,6 +536,7 @@ fn server_with_no_backslash_escapes_and_ansi_quotes() {
 #[test]
 fn mariadb_only_types() {
     check(
+        mariadb(),
         "CREATE TABLE net (id INT PRIMARY KEY, u UUID, i6 INET6, i4 INET4);
          INSERT INTO net VALUES
            (1, '123e4567-e89b-12d3-a456-426655440000', '2001:db8::ff00:42:8329', '192.0.2.1'),
@@ -508,4 +544,99 @@ fn mariadb_only_types() {
            (3, 'ffffffff-ffff-ffff-ffff-ffffffffffff', '::ffff:192.0.2.128', '255.255.255.255'),
            (4, NULL, NULL, NULL);",
     );
+}
+
+/// MySQL's own: the utf8mb4_0900 collations (its default since 8.0) beside utf8mb4_bin, with
+/// values that those collations call equal; a POINT column restricted to SRID 4326 (latitude
+/// first) with its spatial index; native JSON with emoji, big and negative-zero numbers.
+#[test]
+fn mysql_only_types() {
+    check(
+        mysql(),
+        r#"CREATE TABLE native (id INT PRIMARY KEY,
+             ai VARCHAR(100) COLLATE utf8mb4_0900_ai_ci, cs VARCHAR(100) COLLATE utf8mb4_0900_as_cs,
+             bin VARCHAR(100) COLLATE utf8mb4_bin, pt POINT NOT NULL SRID 4326, doc JSON,
+             UNIQUE KEY (bin), SPATIAL INDEX (pt)) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci;
+           INSERT INTO native VALUES
+             (1, 'Straße', 'Straße', 'Straße', ST_GeomFromText('POINT(48.8566 2.3522)', 4326),
+                 '{"emoji": "💊📦", "key 🔑": [1, "é", null], "big": 18446744073709551615,
+                   "neg": -9223372036854775808, "f": 0.1, "z": -0.0, "e": 1e308}'),
+             (2, 'strasse', 'strasse', 'strasse', ST_SRID(POINT(151.2093, -33.8688), 4326),
+                 JSON_OBJECT('nested', JSON_ARRAY(JSON_OBJECT(), JSON_ARRAY()), 'text', 'a\'b"c\\d')),
+             (3, 'É', 'É', 'É', ST_GeomFromText('POINT(-90 -180)', 4326), '"just a string 😀"'),
+             (4, 'e', 'e', 'e', ST_GeomFromText('POINT(90 180)', 4326), NULL);"#,
+    );
+}
+
+/// A table made while `sql_generate_invisible_primary_key` is ON (MySQL ≥ 8.0.30) gets a hidden
+/// `my_row_id BIGINT UNSIGNED AUTO_INCREMENT INVISIBLE` primary key: its values (with the gap
+/// a DELETE leaves) must come back, and the copy must go on numbering after them.
+#[test]
+fn mysql_generated_invisible_primary_key() {
+    let db = TestDb::on(mysql());
+    // Setting it needs SESSION_VARIABLES_ADMIN: an admin's (or the server's global) setting.
+    db.admin_sql(
+        "SET SESSION sql_generate_invisible_primary_key = ON;
+         CREATE TABLE gipk (name VARCHAR(20), qty INT);
+         INSERT INTO gipk VALUES ('a', 1), ('b', 2), ('c', 3);
+         DELETE FROM gipk WHERE name = 'b';
+         INSERT INTO gipk VALUES ('d', 4);",
+    );
+    let keys = |d: &TestDb| d.admin_sql("SELECT my_row_id, name FROM gipk ORDER BY my_row_id");
+    assert_eq!(
+        keys(&db),
+        "1\ta\n3\tc\n4\td\n",
+        "the hidden key, with its gap"
+    );
+    let (_dump, copy) = round_trip(&db);
+    assert_eq!(keys(&copy), keys(&db));
+    copy.admin_sql("INSERT INTO gipk VALUES ('e', 5)");
+    assert_eq!(
+        copy.admin_sql("SELECT my_row_id FROM gipk WHERE name = 'e'"),
+        "5\n"
+    );
+}
+
+test_on_both!(default_expressions_are_ordinary_values);
+/// Columns whose default is CURRENT_TIMESTAMP or an expression hold ordinary stored values, to
+/// be dumped like any other: the defaults were computed when the rows were written, a reload
+/// must not compute them again. (Since MySQL 8.0.13, information_schema.COLUMNS.EXTRA says
+/// `DEFAULT_GENERATED` for such columns, `DEFAULT_GENERATED on update CURRENT_TIMESTAMP(6)`
+/// with ON UPDATE; it is not `VIRTUAL GENERATED` or `STORED GENERATED`.)
+fn default_expressions_are_ordinary_values(server: &'static Server) {
+    let (db, dump, _copy) = check(
+        server,
+        "SET SESSION time_zone = '+00:00';
+         CREATE TABLE stamped (id INT PRIMARY KEY,
+           created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+           updated DATETIME(6) NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+           uid CHAR(36) NOT NULL DEFAULT (UUID()),
+           tags JSON NOT NULL DEFAULT (JSON_ARRAY()),
+           day DATE NOT NULL DEFAULT (CURRENT_DATE),
+           n INT NOT NULL DEFAULT (6 * 7),
+           note VARCHAR(20) NULL) DEFAULT CHARSET=utf8mb4;
+         INSERT INTO stamped VALUES
+           (1, '2001-02-03 04:05:06', '1999-12-31 23:59:59.999999', 'not-a-uuid-1',
+               JSON_ARRAY('💊', 1), '2000-01-01', 1, 'explicit'),
+           (2, '2002-02-02 02:02:02', NULL, 'not-a-uuid-2', JSON_OBJECT(), '2000-01-02', 2, NULL);
+         INSERT INTO stamped (id, note) VALUES (3, 'defaults'), (4, 'to update');
+         UPDATE stamped SET note = 'updated', updated = '2010-10-10 10:10:10.101010' WHERE id = 4;
+         UPDATE stamped SET note = 'on update' WHERE id = 2;",
+    );
+    // The source really holds what the test means: computed defaults and an ON UPDATE stamp.
+    let row3 = db.sql("SELECT uid, CAST(tags AS CHAR), n FROM stamped WHERE id = 3");
+    assert!(
+        regex::Regex::new(
+            r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\t\[\]\t42\n$"
+        )
+        .unwrap()
+        .is_match(&row3),
+        "{row3}"
+    );
+    assert_eq!(
+        db.sql("SELECT updated IS NOT NULL FROM stamped WHERE id = 2"),
+        "1\n"
+    );
+    let inserts = statements(&dump, "INSERT INTO `stamped`");
+    assert!(!inserts.is_empty(), "no INSERT for `stamped` in the dump");
 }

@@ -9,7 +9,27 @@ use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
-pub mod mariadb;
+pub mod mysql;
+
+/// Makes each `fn name(server: &'static Server)` (tests/common/mysql/) two tests,
+/// `name::mariadb` and `name::mysql`: the same assertions on MariaDB 10.11 and on MySQL 9.7.
+/// Written just above the function: `test_on_both!(name);`.
+#[macro_export]
+macro_rules! test_on_both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn mariadb() {
+                super::$name($crate::common::mysql::mariadb())
+            }
+
+            #[test]
+            fn mysql() {
+                super::$name($crate::common::mysql::mysql())
+            }
+        }
+    )+};
+}
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_db-backup");
 

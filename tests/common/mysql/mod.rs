@@ -1,42 +1,36 @@
-//! MySQL/MariaDB side of the harness: a throwaway MariaDB server, one fresh database (and user)
-//! per test, and exact comparisons made with the stock `mariadb` client — never with the engine
-//! under test.
+//! MySQL side of the harness: real MariaDB 10.11 and MySQL 9.7 servers, one fresh database (and
+//! user) per test, and exact comparisons made with each server's own stock client (`mariadb`,
+//! or MySQL 9.7's `mysql` inside its chroot) — never with the engine under test.
 //!
-//! **Which server.** With `DB_BACKUP_TEST_MYSQL_URL=mysql://root:pw@127.0.0.1:3306` (plus, for
-//! the socket tests, `DB_BACKUP_TEST_MYSQL_SOCKET=/path/to/mysqld.sock`) the tests use that
-//! server and its admin account. Otherwise the first test that needs it starts our own
-//! `mariadbd` (`mariadb-install-db` into `<target>/test-mariadb/<kind>/data`, a private socket
-//! there and a free 127.0.0.1 port). nextest runs every test in its own process, so the server
-//! is shared: a file lock (`<kind>/lock`) makes the processes start it once, the next ones find
-//! it through its `pid`/`port`/`ready` files and a handshake on its socket, and it keeps running
-//! for later tests and later runs. `scripts/test` stops it at the end; by hand:
-//! `kill $(cat target/test-mariadb/*/pid)`.
+//! **Both servers, one suite.** A test written as `fn name(server: &'static Server)` with
+//! `test_on_both!(name)` above it (tests/common/mod.rs) runs twice, as `name::mariadb` and
+//! `name::mysql`, with the same assertions. `mariadb()` and `mysql()` below are the one place a
+//! server is picked; `Server::odd` gives the same flavor's server with hostile settings.
 //!
-//! Two kinds of own server: `server()` (ordinary settings, utf8mb4) and `odd_server()` (global
-//! `sql_mode` with ANSI_QUOTES and NO_BACKSLASH_ESCAPES, `time_zone` Europe/Paris, latin1 server
-//! charset) for the tests that need hostile server-wide settings without disturbing the tests
-//! running in parallel. The odd server is always our own, even with an external URL.
+//! **Which server.** With `DB_BACKUP_TEST_MARIADB_URL=mysql://root:pw@127.0.0.1:3306` (or
+//! `DB_BACKUP_TEST_MYSQL_URL=…` for the MySQL side; plus `…_SOCKET=/path/to/mysqld.sock` for
+//! the socket tests) the tests use that server and its admin account. Otherwise the first test
+//! that needs one starts our own (own.rs): MariaDB from the Debian packages, MySQL 9.7 from a
+//! Debian sid chroot under `<target>/test-mysql/root` (made by scripts/mysql-chroot). They keep
+//! running for later tests and runs; scripts/test stops them at the end.
 //!
 //! Missing server binaries fail the test with instructions; nothing is ever skipped silently.
 #![allow(dead_code)]
 
+mod own;
+
 use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use super::App;
 
-pub const MISSING_BINARIES: &str = "MariaDB server binaries not found: apt-get install mariadb-server mariadb-client (or set DB_BACKUP_TEST_MYSQL_URL)";
-
-/// Root password of our own servers (they listen on 127.0.0.1 only and live in target/).
-const ROOT_PASSWORD: &str = "harness-Root-pw-7";
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The CA that signed our servers' TLS certificates (for `MYSQL_ATTR_SSL_CA`).
+pub fn tls_ca() -> PathBuf {
+    own::tls_ca()
+}
 
 /// How the app's `.env` reaches the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,46 +46,108 @@ pub enum Via {
     DatabaseUrl,
 }
 
-/// A MariaDB (or MySQL) server and its admin account.
+/// Which server software.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// MariaDB 10.11, from this machine's Debian packages.
+    MariaDb,
+    /// MySQL 9.7, from Debian sid in a chroot: GTIDs and the binary log on, caching_sha2_password.
+    MySql,
+}
+
+impl Flavor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::MariaDb => "mariadb",
+            Flavor::MySql => "mysql",
+        }
+    }
+
+    /// Its stock command-line client.
+    fn client(self) -> &'static str {
+        match self {
+            Flavor::MariaDb => "mariadb",
+            Flavor::MySql => "mysql",
+        }
+    }
+
+    /// SHOW CREATE TABLE with the column collations written one way. MySQL prints a column
+    /// that inherits the table's collation as `COLLATE c` and one declared with it as
+    /// `CHARACTER SET cs COLLATE c`: the same column (a collation names its character set),
+    /// but every copy made from SHOW CREATE TABLE text — mysqldump's too — has the second.
+    fn same_collations(self, create: &str) -> String {
+        match self {
+            Flavor::MariaDb => create.to_string(),
+            Flavor::MySql => regex::Regex::new(r" CHARACTER SET \w+ COLLATE ")
+                .unwrap()
+                .replace_all(create, " COLLATE ")
+                .into_owned(),
+        }
+    }
+
+    /// Its stock dump tool.
+    fn dump(self) -> &'static str {
+        match self {
+            Flavor::MariaDb => "mariadb-dump",
+            Flavor::MySql => "mysqldump",
+        }
+    }
+}
+
+/// The MariaDB server the tests share: `DB_BACKUP_TEST_MARIADB_URL`'s, else our own.
+pub fn mariadb() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| own::main(Flavor::MariaDb))
+}
+
+/// The MySQL 9.7 server the tests share: `DB_BACKUP_TEST_MYSQL_URL`'s, else our own.
+pub fn mysql() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| own::main(Flavor::MySql))
+}
+
+/// A MariaDB or MySQL server and its admin account.
+#[derive(Clone, Debug)]
 pub struct Server {
+    pub flavor: Flavor,
     /// `main`, `odd` or `external`.
     pub label: &'static str,
     pub host: String,
     pub port: u16,
+    /// The socket as the app sees it.
     pub socket: Option<PathBuf>,
     pub user: String,
     pub password: String,
-}
-
-/// The server the tests share: `DB_BACKUP_TEST_MYSQL_URL`'s, else our own.
-pub fn server() -> &'static Server {
-    static S: OnceLock<Server> = OnceLock::new();
-    S.get_or_init(|| match std::env::var("DB_BACKUP_TEST_MYSQL_URL") {
-        Ok(url) if !url.is_empty() => external(&url),
-        _ => own(Kind::Main),
-    })
-}
-
-/// Our own second server with hostile global settings (see the module comment).
-pub fn odd_server() -> &'static Server {
-    static S: OnceLock<Server> = OnceLock::new();
-    S.get_or_init(|| own(Kind::Odd))
+    /// MySQL: the chroot its stock programs run in (they see the socket from inside).
+    root: Option<PathBuf>,
+    /// The socket as the stock programs see it.
+    client_socket: Option<PathBuf>,
 }
 
 impl Server {
-    /// A stock `mariadb` client logged in as `user`; the password goes through `MYSQL_PWD`,
-    /// never the command line.
+    /// A stock client (`mariadb`, or MySQL's `mysql`) logged in as `user`; the password goes
+    /// through `MYSQL_PWD`, never the command line.
     pub fn client(&self, user: &str, password: &str) -> Command {
-        self.program("mariadb", user, password)
+        self.program(self.flavor.client(), user, password)
     }
 
-    /// Another stock MariaDB program (`mariadb-dump`, …) connected the same way.
+    /// The stock dump tool (`mariadb-dump`, or MySQL's `mysqldump`) connected the same way.
+    pub fn dump_tool(&self, user: &str, password: &str) -> Command {
+        self.program(self.flavor.dump(), user, password)
+    }
+
+    /// Another stock program of this server's flavor (`mysql_tzinfo_to_sql`, …), connected
+    /// to it as `user`.
     pub fn program(&self, name: &str, user: &str, password: &str) -> Command {
-        let mut c = Command::new(bin(name));
+        let mut c = self.command(name);
         c.arg("--no-defaults").arg(format!("--user={user}"));
-        // An external server is reached the way its URL says; DB_BACKUP_TEST_MYSQL_SOCKET only
+        // An external server is reached the way its URL says; DB_BACKUP_TEST_*_SOCKET only
         // feeds the `Via::Socket` tests.
-        match self.socket.as_ref().filter(|_| self.label != "external") {
+        match self
+            .client_socket
+            .as_ref()
+            .filter(|_| self.label != "external")
+        {
             Some(s) => c
                 .arg("--protocol=socket")
                 .arg(format!("--socket={}", s.display())),
@@ -107,6 +163,19 @@ impl Server {
         c
     }
 
+    /// A stock program of this flavor, not yet connected: from the host's MariaDB packages,
+    /// or run inside the MySQL chroot.
+    pub fn command(&self, name: &str) -> Command {
+        match &self.root {
+            Some(root) => {
+                let mut c = Command::new("chroot");
+                c.arg(root).arg(format!("/usr/bin/{name}"));
+                c
+            }
+            None => Command::new(own::bin(name)),
+        }
+    }
+
     /// The client logged in as the admin account.
     pub fn admin(&self) -> Command {
         self.client(&self.user, &self.password)
@@ -119,8 +188,61 @@ impl Server {
 
     pub fn socket(&self) -> &Path {
         self.socket.as_deref().unwrap_or_else(|| {
-            panic!("this test needs the server's Unix socket: set DB_BACKUP_TEST_MYSQL_SOCKET")
+            panic!(
+                "this test needs the server's Unix socket: set DB_BACKUP_TEST_{}_SOCKET",
+                self.flavor.name().to_uppercase()
+            )
         })
+    }
+
+    /// A host file as this server's stock client sees it (for `source`): MySQL's runs in its
+    /// chroot, so it gets a copy there, removed when the returned value is dropped.
+    pub fn client_file(&self, file: &Path) -> ClientFile {
+        let Some(root) = &self.root else {
+            return ClientFile {
+                path: file.to_path_buf(),
+                copy: None,
+            };
+        };
+        let name = format!("db-backup-test-{:016x}.sql", rand::random::<u64>());
+        let copy = root.join("tmp").join(&name);
+        fs::copy(file, &copy).unwrap();
+        ClientFile {
+            path: Path::new("/tmp").join(name),
+            copy: Some(copy),
+        }
+    }
+
+    /// The same server and account, reached over TCP only.
+    pub fn over_tcp(&self) -> Server {
+        Server {
+            socket: None,
+            client_socket: None,
+            ..self.clone()
+        }
+    }
+
+    /// The same flavor's own server with hostile global settings: `sql_mode` with ANSI_QUOTES
+    /// and NO_BACKSLASH_ESCAPES, `time_zone` Europe/Paris, latin1 server charset — for the
+    /// tests that need them without disturbing the tests running in parallel. Always our own,
+    /// even with an external URL.
+    pub fn odd(&self) -> &'static Server {
+        own::odd(self.flavor)
+    }
+}
+
+/// See `Server::client_file`.
+pub struct ClientFile {
+    /// The path to give the stock client.
+    pub path: PathBuf,
+    copy: Option<PathBuf>,
+}
+
+impl Drop for ClientFile {
+    fn drop(&mut self) {
+        if let Some(copy) = &self.copy {
+            let _ = fs::remove_file(copy);
+        }
     }
 }
 
@@ -137,9 +259,9 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// A fresh database on the shared server.
-    pub fn new() -> TestDb {
-        TestDb::on(server())
+    /// Another fresh database on the same server (for the restored copy).
+    pub fn sibling(&self) -> TestDb {
+        TestDb::on(self.server)
     }
 
     pub fn on(server: &'static Server) -> TestDb {
@@ -235,8 +357,8 @@ impl TestDb {
         App::bare(&self.env_text(via))
     }
 
-    /// Loads a dump into this database the stock way, as admin:
-    /// `mariadb --no-defaults -u root --socket=S dbname < file.sql`.
+    /// Loads a dump into this database the stock way, as admin, with the server's own client:
+    /// `mariadb --no-defaults -u root --socket=S dbname < file.sql` (MySQL: `mysql …`).
     pub fn load(&self, dump: &Path) {
         self.load_with(dump, &[]);
     }
@@ -246,7 +368,7 @@ impl TestDb {
         let mut c = self.server.admin();
         c.args(extra).arg(&self.name);
         c.stdin(File::open(dump).unwrap());
-        let out = c.output().expect("run mariadb");
+        let out = c.output().expect("run the stock client");
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             panic!(
@@ -384,9 +506,10 @@ impl TestDb {
         for (what, mut answer) in asks.into_iter().zip(answers) {
             let (kind, name) = what.split_once(' ').unwrap();
             match kind {
-                "table" => snap
-                    .schema
-                    .push(format!("TABLE {}", col(&first(&answer), 1))),
+                "table" => snap.schema.push(format!(
+                    "TABLE {}",
+                    self.server.flavor.same_collations(&col(&first(&answer), 1))
+                )),
                 "view" => {
                     // A view whose definer lacks rights prints `db`.`table`.`column`: drop our
                     // database's name so that source and copy compare.
@@ -492,7 +615,7 @@ pub fn only_backup(app: &App) -> PathBuf {
 pub fn round_trip(db: &TestDb) -> (String, TestDb) {
     let (_app, file) = backup(db, Via::Tcp);
     let dump = String::from_utf8_lossy(&fs::read(&file).unwrap()).into_owned();
-    let copy = TestDb::new();
+    let copy = db.sibling();
     copy.load(&file);
     db.assert_same_as(&copy);
     (dump, copy)
@@ -507,6 +630,31 @@ pub fn statements<'a>(dump: &'a str, prefix: &str) -> Vec<&'a str> {
             &rest[..end]
         })
         .collect()
+}
+
+/// Writes to `file` what an admin gets from the stock `mysqldump` 9.7 on our MySQL server, which
+/// has GTIDs on: `mysqldump --single-transaction --routines --triggers --events db`, run as the
+/// admin account (with GTIDs on it needs RELOAD for its FLUSH TABLES WITH READ LOCK, and
+/// PROCESS for the tablespaces, which an app's account lacks). The file turns the binary log
+/// off for its session and sets `@@GLOBAL.GTID_PURGED` (see the harness test that shows its
+/// head).
+pub fn stock_mysqldump(db: &TestDb, file: &Path) {
+    let s = db.server;
+    assert_eq!(s.flavor, Flavor::MySql, "mysqldump is MySQL's tool");
+    let out = s
+        .dump_tool(&s.user, &s.password)
+        .args([
+            "--single-transaction",
+            "--routines",
+            "--triggers",
+            "--events",
+            &db.name,
+        ])
+        .stdout(File::create(file).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run mysqldump");
+    super::assert_success(&out);
 }
 
 /// Plants an older `.sql` backup with known content, to prove a failing run leaves it alone.
@@ -619,12 +767,33 @@ pub fn stock_objects(db: &TestDb) {
     );
 }
 
-/// Adds `rows` rows of ~100 bytes to a `filler` table (MariaDB's seq_1_to_N sequence engine).
+/// Adds `rows` rows of ~100 bytes to a `filler` table.
 pub fn filler(db: &TestDb, rows: u64) {
     db.sql(&format!(
         "CREATE TABLE IF NOT EXISTS filler (id INT UNSIGNED NOT NULL PRIMARY KEY, label VARCHAR(120) NOT NULL) ENGINE=InnoDB;
-         INSERT INTO filler SELECT seq, CONCAT('filler row ', seq, ' ', REPEAT(CHAR(97 + seq % 26), 80)) FROM seq_1_to_{rows};"
+         INSERT INTO filler SELECT seq, CONCAT('filler row ', seq, ' ', REPEAT(CHAR(97 + seq % 26), 80)) FROM {};",
+        numbers(rows)
     ));
+}
+
+/// A derived table `numbers` whose column `seq` holds 1 to `n`, in SQL that both servers run
+/// (MariaDB's seq_1_to_N tables do not exist in MySQL, whose recursive CTEs stop at 1000 rows
+/// by default): a cross join of digit tables.
+pub fn numbers(n: u64) -> String {
+    let digits = (0..10)
+        .map(|d| format!("SELECT {d} AS d"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let width = n.saturating_sub(1).to_string().len();
+    let value = (0..width)
+        .map(|i| format!("{}*d{i}.d", 10u64.pow(i as u32)))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let from = (0..width)
+        .map(|i| format!("({digits}) AS d{i}"))
+        .collect::<Vec<_>>()
+        .join(" CROSS JOIN ");
+    format!("(SELECT 1 + {value} AS seq FROM {from} WHERE {value} < {n}) AS numbers")
 }
 
 /// Backtick-quotes an identifier.
@@ -787,10 +956,10 @@ fn run_sql(mut cmd: Command, db: Option<&str>, sql: &str) -> String {
     if let Some(db) = db {
         cmd.arg(format!("--database={db}"));
     }
-    let out = pipe(cmd, sql.as_bytes()).expect("run the mariadb client");
+    let out = pipe(cmd, sql.as_bytes()).expect("run the stock client");
     if !out.status.success() {
         panic!(
-            "mariadb client failed ({}): {}\nSQL: {}",
+            "the stock client failed ({}): {}\nSQL: {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim(),
             short(sql)
@@ -813,443 +982,4 @@ pub fn pipe(mut cmd: Command, input: &[u8]) -> std::io::Result<Output> {
     let out = child.wait_with_output();
     let _ = writer.join();
     out
-}
-
-// ---------------------------------------------------------------------------------------------
-// Starting and finding the servers.
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Main,
-    Odd,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Main => "main",
-            Kind::Odd => "odd",
-        }
-    }
-
-    fn args(self) -> &'static [&'static str] {
-        match self {
-            Kind::Main => &[
-                "--character-set-server=utf8mb4",
-                "--collation-server=utf8mb4_unicode_ci",
-                "--innodb-buffer-pool-size=128M",
-            ],
-            Kind::Odd => &[
-                "--character-set-server=latin1",
-                "--collation-server=latin1_swedish_ci",
-                "--sql-mode=ANSI_QUOTES,NO_BACKSLASH_ESCAPES,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION",
-                "--innodb-buffer-pool-size=32M",
-            ],
-        }
-    }
-}
-
-/// `mysql://user:password@host:port` (password percent-decoded).
-fn external(url: &str) -> Server {
-    bin("mariadb");
-    let re =
-        regex::Regex::new(r"^(?:mysql|mariadb)://([^:@/]+)(?::([^@/]*))?@([^:/]+)(?::(\d+))?/?$")
-            .unwrap();
-    let c = re.captures(url).unwrap_or_else(|| {
-        panic!("DB_BACKUP_TEST_MYSQL_URL={url:?}: expected mysql://user:password@host:port")
-    });
-    let server = Server {
-        label: "external",
-        host: c[3].to_string(),
-        port: c.get(4).map_or(3306, |p| p.as_str().parse().unwrap()),
-        socket: std::env::var_os("DB_BACKUP_TEST_MYSQL_SOCKET").map(PathBuf::from),
-        user: percent_decode(&c[1]),
-        password: c
-            .get(2)
-            .map_or(String::new(), |p| percent_decode(p.as_str())),
-    };
-    server.admin_sql(None, "SELECT 1");
-    server
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 3 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// Where our servers live: `<target>/test-mariadb/`.
-pub fn harness_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent (the target dir)")
-        .join("test-mariadb")
-}
-
-/// What "ready" says for a server this harness can reuse.
-const READY_MARK: &str = "tls-1";
-
-/// The CA that signed our servers' TLS certificates (for `MYSQL_ATTR_SSL_CA`).
-pub fn tls_ca() -> PathBuf {
-    harness_dir().join("tls/ca.pem")
-}
-
-/// A CA, and a server certificate for 127.0.0.1/localhost that it signed, made once with the
-/// `openssl` command; every test server speaks TLS with it (and plain text too).
-fn tls_files() -> PathBuf {
-    let dir = harness_dir().join("tls");
-    if dir.join("server.pem").exists() {
-        return dir;
-    }
-    let tmp = harness_dir().join(format!("tls.{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).unwrap();
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(&tmp)
-            .output()
-            .expect("openssl is needed for the TLS test server: apt-get install openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    fs::write(
-        tmp.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "3650",
-        "-subj",
-        "/CN=db-backup test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "3650",
-        "-out",
-        "server.pem",
-        "-extfile",
-        "server.ext",
-    ]);
-    // Another process may have won the race: either set of files is as good.
-    if fs::rename(&tmp, &dir).is_err() {
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    dir
-}
-
-/// Finds our own server of this kind, or starts it; the file lock serialises the test
-/// processes, so only the first one starts it.
-fn own(kind: Kind) -> Server {
-    let mariadbd = bin("mariadbd");
-    let install_db = bin("mariadb-install-db");
-    bin("mariadb");
-    let dir = harness_dir().join(kind.name());
-    fs::create_dir_all(&dir).unwrap();
-    let lock = File::create(dir.join("lock")).unwrap();
-    lock.lock().expect("lock the test server's folder");
-
-    let socket = socket_path(&dir);
-    let make = |port| Server {
-        label: kind.name(),
-        host: "127.0.0.1".into(),
-        port,
-        socket: Some(socket.clone()),
-        user: "root".into(),
-        password: ROOT_PASSWORD.into(),
-    };
-    if let Some(port) = running(&dir, &socket) {
-        return make(port);
-    }
-
-    stop_stale(&dir);
-    let data = dir.join("data");
-    let _ = fs::remove_dir_all(&data);
-    let _ = fs::remove_dir_all(dir.join("tmp"));
-    let _ = fs::remove_file(&socket);
-    fs::create_dir_all(dir.join("tmp")).unwrap();
-
-    let mut install = Command::new(&install_db);
-    install
-        .arg("--no-defaults")
-        .arg("--auth-root-authentication-method=normal")
-        .arg("--skip-test-db")
-        .arg("--skip-name-resolve")
-        .arg(format!("--datadir={}", data.display()));
-    if is_root() {
-        install.arg("--user=root");
-    }
-    let out = install.output().expect("run mariadb-install-db");
-    if !out.status.success() {
-        panic!(
-            "mariadb-install-db failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    let mut tries = 0;
-    let (child, port) = loop {
-        tries += 1;
-        let port = closed_port();
-        let mut child = start_mariadbd(&mariadbd, kind, &dir, &data, &socket, port);
-        match wait_ready(&mut child, &dir, &socket) {
-            Ok(()) => break (child, port),
-            Err(log) if tries < 4 && log.contains("Bind on TCP/IP port") => continue,
-            Err(log) => panic!("mariadbd did not start (port {port}); error log:\n{log}"),
-        }
-    };
-
-    // The root account gets a password and loses its network twins; no anonymous users.
-    let root = Server {
-        password: String::new(),
-        ..make(port)
-    };
-    run_sql(
-        root.client("root", ""),
-        None,
-        &format!(
-            "DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost');
-             FLUSH PRIVILEGES;
-             ALTER USER 'root'@'localhost' IDENTIFIED BY '{ROOT_PASSWORD}';"
-        ),
-    );
-    let server = make(port);
-    if kind == Kind::Odd {
-        // A zone with DST: a dump read in the server's zone instead of UTC cannot tell apart the
-        // two instants that both print as 02:30 on the night summer time ends.
-        let zone = Path::new("/usr/share/zoneinfo/Europe/Paris");
-        assert!(
-            zone.exists(),
-            "{} missing: apt-get install tzdata",
-            zone.display()
-        );
-        let tz = Command::new(bin("mariadb-tzinfo-to-sql"))
-            .arg(zone)
-            .arg("Europe/Paris")
-            .output()
-            .expect("run mariadb-tzinfo-to-sql");
-        assert!(
-            tz.status.success(),
-            "{}",
-            String::from_utf8_lossy(&tz.stderr)
-        );
-        run_sql(
-            server.admin(),
-            Some("mysql"),
-            &String::from_utf8_lossy(&tz.stdout),
-        );
-        server.admin_sql(None, "SET GLOBAL time_zone = 'Europe/Paris';");
-    }
-
-    fs::write(dir.join("pid"), format!("{}\n", child.id())).unwrap();
-    fs::write(dir.join("port"), format!("{port}\n")).unwrap();
-    fs::write(dir.join("ready"), READY_MARK).unwrap();
-    // The server outlives this test process on purpose (its own session, stdio not ours).
-    drop(child);
-    drop(lock);
-    server
-}
-
-fn start_mariadbd(
-    mariadbd: &Path,
-    kind: Kind,
-    dir: &Path,
-    data: &Path,
-    socket: &Path,
-    port: u16,
-) -> Child {
-    let log = dir.join("error.log");
-    let _ = fs::remove_file(&log);
-    let tls = tls_files();
-    let mut cmd = Command::new(mariadbd);
-    cmd.arg("--no-defaults")
-        .arg(format!("--datadir={}", data.display()))
-        .arg(format!("--socket={}", socket.display()))
-        .arg(format!("--port={port}"))
-        .arg("--bind-address=127.0.0.1")
-        .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
-        .arg(format!("--log-error={}", log.display()))
-        .arg(format!("--tmpdir={}", dir.join("tmp").display()))
-        .arg("--skip-name-resolve")
-        .arg("--skip-log-bin")
-        .arg("--event-scheduler=OFF")
-        .arg("--max-connections=300")
-        // A throwaway server: durability is not what the tests measure.
-        .arg("--innodb-flush-log-at-trx-commit=0")
-        .arg("--innodb-doublewrite=0")
-        .arg(format!("--ssl-ca={}", tls.join("ca.pem").display()))
-        .arg(format!("--ssl-cert={}", tls.join("server.pem").display()))
-        .arg(format!("--ssl-key={}", tls.join("server.key").display()))
-        .args(kind.args());
-    if is_root() {
-        cmd.arg("--user=root");
-    }
-    cmd.current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // Its own session: nextest's process-group handling of this test must not reach it.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    cmd.spawn().expect("start mariadbd")
-}
-
-/// Waits until the server greets on its socket; Err(error log) if it exits or takes too long.
-fn wait_ready(child: &mut Child, dir: &Path, socket: &Path) -> Result<(), String> {
-    let start = Instant::now();
-    let log = || fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-    loop {
-        if answers(socket) {
-            return Ok(());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("mariadbd exited ({status})\n{}", log()));
-        }
-        if start.elapsed() > READY_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("not ready after {READY_TIMEOUT:?}\n{}", log()));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Our server of this folder, if it is up and set up: its port.
-fn running(dir: &Path, socket: &Path) -> Option<u16> {
-    // "ready" holds the harness generation: a server started by an older harness (without
-    // TLS) is restarted rather than reused.
-    if fs::read_to_string(dir.join("ready")).ok()?.trim() != READY_MARK {
-        return None;
-    }
-    let pid = read_number(&dir.join("pid"))?;
-    let port = read_number(&dir.join("port"))?;
-    (is_our_mariadbd(pid as u32, dir) && answers(socket)).then_some(port as u16)
-}
-
-/// Kills what is left of a previous server of this folder (crashed set-up, stuck shutdown).
-fn stop_stale(dir: &Path) {
-    let _ = fs::remove_file(dir.join("ready"));
-    if let Some(pid) = read_number(&dir.join("pid")) {
-        let pid = pid as u32;
-        if is_our_mariadbd(pid, dir) {
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-            let start = Instant::now();
-            while is_our_mariadbd(pid, dir) && start.elapsed() < Duration::from_secs(20) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-    let _ = fs::remove_file(dir.join("pid"));
-    let _ = fs::remove_file(dir.join("port"));
-}
-
-fn is_our_mariadbd(pid: u32, dir: &Path) -> bool {
-    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let cmdline = String::from_utf8_lossy(&cmdline);
-    cmdline.contains("mariadbd") && cmdline.contains(&dir.join("data").display().to_string())
-}
-
-/// True when a MariaDB server greets on this socket (protocol version 10 handshake).
-fn answers(socket: &Path) -> bool {
-    let Ok(mut s) = UnixStream::connect(socket) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut head = [0u8; 5];
-    s.read_exact(&mut head).is_ok() && head[4] == 10
-}
-
-/// The socket goes in the server's folder unless that path is too long for sun_path.
-fn socket_path(dir: &Path) -> PathBuf {
-    let p = dir.join("mysqld.sock");
-    if p.as_os_str().len() < 100 {
-        return p;
-    }
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    dir.hash(&mut h);
-    std::env::temp_dir().join(format!("db-backup-test-mariadb-{:x}.sock", h.finish()))
-}
-
-fn read_number(path: &Path) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// A MariaDB program: on PATH, or in the sbin folders that are often not on PATH.
-pub fn bin(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let extra = ["/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"];
-    std::env::split_paths(&path)
-        .chain(extra.iter().map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| {
-            p.metadata()
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
-        .unwrap_or_else(|| panic!("{MISSING_BINARIES} ({name} is not on PATH nor in /usr/sbin)"))
 }
