@@ -208,3 +208,22 @@ fn parse_errors_never_show_values() {
     .expect_err("open at the end");
     assert!(!e.to_string().contains("S3cr"), "{e}");
 }
+
+#[test]
+fn the_test_app_records_the_phpdotenv_it_runs() {
+    // tests/laravel-app runs Debian's phpdotenv; its installed.json must say which, or every
+    // test through it would read .env by other rules than the app.
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/laravel-app");
+    let release = Release::of_app(&app);
+    assert_eq!(rules_of(&release), version::Choice::Known(Rules::V5_4));
+    let debian = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", "php-vlucas-phpdotenv"])
+        .output()
+        .expect("dpkg-query");
+    let debian = String::from_utf8_lossy(&debian.stdout);
+    let recorded = release.version.expect("a version");
+    assert!(
+        debian.starts_with(recorded.trim_start_matches('v')),
+        "installed.json says {recorded}, Debian has {debian:?} (apt-get install php-vlucas-phpdotenv)"
+    );
+}
