@@ -29,7 +29,7 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("{path}: {source} (Laravel would reject this line too; fix it so the app and the backup read the same settings)")]
+    #[error("{path}: {source}; fix it so that the app and the backup read the same settings")]
     EnvSyntax {
         path: PathBuf,
         source: crate::laravel::dotenv::ParseError,

@@ -150,9 +150,10 @@ impl App {
         };
         let file = match std::fs::read(&path) {
             Ok(bytes) => {
-                let text = String::from_utf8_lossy(&bytes);
+                let text = dotenv::decode(&bytes);
+                let release = dotenv::Release::of_app(&dir);
                 let lookup = |k: &str| real.get(k).cloned();
-                dotenv::parse(&text, &lookup).map_err(|source| Error::EnvSyntax {
+                dotenv::parse(&text, &release, &lookup).map_err(|source| Error::EnvSyntax {
                     path: path.clone(),
                     source,
                 })?
