@@ -2,6 +2,7 @@
 //! temp file, fsync, rename), retention by name, and the catalog of what is there.
 
 pub mod catalog;
+pub mod health;
 pub mod publish;
 pub mod retention;
 
