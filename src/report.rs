@@ -324,9 +324,9 @@ pub fn install_files(files: &[(String, String)]) {
 /// `db-backup install-artisan`.
 pub fn installed(done: &crate::cmd::install::Installed) {
     out(&format!("installed {}", done.path.display()));
-    if let Some(saved) = &done.saved {
+    for saved in &done.saved {
         out(&format!(
-            "the previous command was kept as {}",
+            "your previous file was kept as {}",
             saved.display()
         ));
     }

@@ -334,3 +334,36 @@ fn list_verify_and_restore_through_artisan() {
     assert_eq!(n, 5);
     assert_eq!(app.backups().len(), 2, "the safety backup was kept");
 }
+
+/// `install-artisan` run again after an upgrade finds our previous drop-in in place: the user's
+/// original command, kept by the first install, must survive it (and any later install).
+#[test]
+fn reinstall_after_an_upgrade_keeps_the_users_original_command() {
+    let app = common::App::sqlite();
+    let cmd = app.dir().join("app/Console/Commands/BackupDatabase.php");
+    std::fs::create_dir_all(cmd.parent().unwrap()).unwrap();
+    let original = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/laravel-app/original/BackupDatabase.php"),
+    )
+    .unwrap();
+    std::fs::write(&cmd, &original).unwrap();
+    let install = || app.ok(&["install-artisan"]);
+    let first = install();
+    assert!(first.contains("BackupDatabase.php.orig"), "{first}");
+    // What an older version of db-backup left: its drop-in, which differs from today's.
+    let ours = std::fs::read_to_string(&cmd).unwrap();
+    std::fs::write(
+        &cmd,
+        ours.replace("db-backup introuvable", "db-backup est introuvable"),
+    )
+    .unwrap();
+    install();
+    install();
+    let kept = app.dir().join("storage/app/db-backup");
+    assert_eq!(common::list(&kept), ["BackupDatabase.php.orig"]);
+    assert!(
+        std::fs::read_to_string(kept.join("BackupDatabase.php.orig")).unwrap() == original,
+        "the kept file is no longer the user's original"
+    );
+}

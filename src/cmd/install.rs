@@ -35,15 +35,33 @@ const COMMANDS: [(&str, &str, &str); 4] = [
 /// Where the drop-in goes inside an app: the old command's file.
 pub const DROP_IN: &str = "app/Console/Commands/BackupDatabase.php";
 
+/// Where replaced files are kept, outside the folders Laravel scans for commands.
+const KEEP_DIR: &str = "storage/app/db-backup";
+
+/// How many different replaced copies of one file are kept before install gives up.
+const MAX_KEPT: u32 = 100;
+
+/// The line that marks a drop-in file as ours, written by every version of `install-artisan`.
+const MARKER: &str = "// Installed by `db-backup install-artisan`";
+
+/// True when a file was written by some version of `install-artisan`, not by the user.
+fn is_ours(text: &str) -> bool {
+    text.lines().any(|l| l.trim_start().starts_with(MARKER))
+}
+
 /// One drop-in file's text: the package's command, renamed into the app's namespace.
 fn renamed(source: &str, class: &str, new_class: &str) -> String {
     source
         .replacen(
             "namespace DbBackup\\Laravel;",
-            "namespace App\\Console\\Commands;\n\n// Installed by `db-backup install-artisan` (from php-bridge/src/).",
+            &format!("namespace App\\Console\\Commands;\n\n{MARKER} (from php-bridge/src/)."),
             1,
         )
-        .replacen(&format!("class {class} extends"), &format!("class {new_class} extends"), 1)
+        .replacen(
+            &format!("class {class} extends"),
+            &format!("class {new_class} extends"),
+            1,
+        )
         .replacen("extends BackupCommand", "extends BackupDatabase", 1)
 }
 
@@ -61,6 +79,7 @@ pub fn drop_in_files() -> Vec<(String, String)> {
 }
 
 /// The main drop-in file's text (`php artisan db:backup`).
+#[cfg(test)]
 pub fn drop_in_source() -> String {
     let (src, class, new_class) = COMMANDS[0];
     renamed(src, class, new_class)
@@ -70,28 +89,67 @@ pub fn drop_in_source() -> String {
 #[derive(Debug)]
 pub struct Installed {
     pub path: PathBuf,
-    /// Where the replaced command was kept, if there was one with other content.
-    pub saved: Option<PathBuf>,
+    /// Where the user's own files that the drop-in replaced were kept.
+    pub saved: Vec<PathBuf>,
 }
 
-/// Writes the drop-in files into the app, keeping any different previous `BackupDatabase.php`
-/// under `storage/app/db-backup/` (outside the folders Laravel scans for commands).
+/// Writes the drop-in files into the app. A file there that is not ours (the user's original
+/// command, or their own `RestoreDatabase.php`) is kept under `storage/app/db-backup/` first;
+/// one of ours, from any version, is simply replaced, so an upgrade never buries the original.
 pub fn install(app_dir: &Path) -> Result<Installed> {
-    let path = app_dir.join(DROP_IN);
-    let mut saved = None;
-    if let Ok(old) = std::fs::read_to_string(&path) {
-        if old != drop_in_source() {
-            let keep_dir = app_dir.join("storage/app/db-backup");
-            std::fs::create_dir_all(&keep_dir).map_err(Error::io("cannot create", &keep_dir))?;
-            let keep = keep_dir.join("BackupDatabase.php.orig");
-            std::fs::write(&keep, old).map_err(Error::io("cannot write", &keep))?;
-            saved = Some(keep);
-        }
-    }
+    let mut saved = Vec::new();
     for (rel, text) in drop_in_files() {
-        write_atomically(&app_dir.join(rel), &text)?;
+        let path = app_dir.join(&rel);
+        match std::fs::read(&path) {
+            Ok(old) if !is_ours(&String::from_utf8_lossy(&old)) => {
+                saved.extend(keep_original(app_dir, &path, &old)?);
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot read", &path)(e)),
+        }
+        write_atomically(&path, &text)?;
     }
-    Ok(Installed { path, saved })
+    Ok(Installed {
+        path: app_dir.join(DROP_IN),
+        saved,
+    })
+}
+
+/// Keeps a user's file as `storage/app/db-backup/<name>.orig`, never overwriting an earlier
+/// one: a later, different file goes to `.orig.2`, `.orig.3`, …; the same content again is
+/// already kept. Returns where it went, if it was not kept already.
+fn keep_original(app_dir: &Path, path: &Path, old: &[u8]) -> Result<Option<PathBuf>> {
+    let keep_dir = app_dir.join(KEEP_DIR);
+    std::fs::create_dir_all(&keep_dir).map_err(Error::io("cannot create", &keep_dir))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    for n in 1..=MAX_KEPT {
+        let keep = match n {
+            1 => keep_dir.join(format!("{name}.orig")),
+            n => keep_dir.join(format!("{name}.orig.{n}")),
+        };
+        let mut file = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&keep)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if std::fs::read(&keep).ok().as_deref() == Some(old) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            Err(e) => return Err(Error::io("cannot write", &keep)(e)),
+        };
+        file.write_all(old)
+            .and_then(|()| file.sync_all())
+            .map_err(Error::io("cannot write", &keep))?;
+        return Ok(Some(keep));
+    }
+    Err(Error::io("cannot keep the replaced file in", keep_dir)(
+        std::io::Error::other(format!("{MAX_KEPT} kept copies already; clear some")),
+    ))
 }
 
 /// A temp file beside, then a rename: PHP never loads half a class.
@@ -147,14 +205,80 @@ mod tests {
             std::fs::read_to_string(&done.path).unwrap(),
             drop_in_source()
         );
-        let saved = done.saved.unwrap();
+        assert_eq!(done.saved.len(), 1);
         assert_eq!(
-            std::fs::read_to_string(saved).unwrap(),
+            std::fs::read_to_string(&done.saved[0]).unwrap(),
             "<?php // the original"
         );
         assert!(
-            install(t.path()).unwrap().saved.is_none(),
+            install(t.path()).unwrap().saved.is_empty(),
             "reinstall keeps nothing new"
+        );
+    }
+
+    /// An upgrade finds an older drop-in (another text, the same marker): it is replaced, and
+    /// the user's original stays in `.orig`.
+    #[test]
+    fn an_upgrade_keeps_the_users_original() {
+        let t = tempfile::tempdir().unwrap();
+        let cmd = t.path().join(DROP_IN);
+        std::fs::create_dir_all(cmd.parent().unwrap()).unwrap();
+        std::fs::write(&cmd, "<?php // the original").unwrap();
+        install(t.path()).unwrap();
+        let older = drop_in_source().replace("is_executable", "is_executable_v0");
+        std::fs::write(&cmd, &older).unwrap();
+        let again = install(t.path()).unwrap();
+        assert!(again.saved.is_empty(), "{:?}", again.saved);
+        let orig = t.path().join(KEEP_DIR).join("BackupDatabase.php.orig");
+        assert_eq!(
+            std::fs::read_to_string(&orig).unwrap(),
+            "<?php // the original"
+        );
+        // The first drop-in's marker, as written by the earliest version.
+        std::fs::write(
+            &cmd,
+            "<?php\nnamespace App\\Console\\Commands;\n\n// Installed by `db-backup install-artisan` (from php-bridge/src/BackupCommand.php).\n",
+        )
+        .unwrap();
+        assert!(install(t.path()).unwrap().saved.is_empty());
+        assert_eq!(
+            std::fs::read_dir(t.path().join(KEEP_DIR)).unwrap().count(),
+            1
+        );
+    }
+
+    /// A second, different file of the user's never overwrites the first one kept.
+    #[test]
+    fn an_existing_orig_is_never_overwritten() {
+        let t = tempfile::tempdir().unwrap();
+        let cmd = t.path().join(DROP_IN);
+        std::fs::create_dir_all(cmd.parent().unwrap()).unwrap();
+        std::fs::write(&cmd, "<?php // first").unwrap();
+        install(t.path()).unwrap();
+        std::fs::write(&cmd, "<?php // edited by hand later").unwrap();
+        let done = install(t.path()).unwrap();
+        let keep = t.path().join(KEEP_DIR);
+        assert_eq!(done.saved, [keep.join("BackupDatabase.php.orig.2")]);
+        assert_eq!(
+            std::fs::read_to_string(keep.join("BackupDatabase.php.orig")).unwrap(),
+            "<?php // first"
+        );
+        assert_eq!(
+            std::fs::read_to_string(keep.join("BackupDatabase.php.orig.2")).unwrap(),
+            "<?php // edited by hand later"
+        );
+    }
+
+    #[test]
+    fn a_users_own_file_under_another_drop_in_name_is_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let mine = t.path().join("app/Console/Commands/RestoreDatabase.php");
+        std::fs::create_dir_all(mine.parent().unwrap()).unwrap();
+        std::fs::write(&mine, "<?php // the user's own restore").unwrap();
+        let done = install(t.path()).unwrap();
+        assert_eq!(
+            done.saved,
+            [t.path().join(KEEP_DIR).join("RestoreDatabase.php.orig")]
         );
     }
 }
