@@ -330,9 +330,24 @@ pub fn installed(done: &crate::cmd::install::Installed) {
             saved.display()
         ));
     }
-    out(
-        "php artisan db:backup runs db-backup from the PATH, or the file named by DB_BACKUP_BINARY",
-    );
+    match (&done.own_config, &done.binary) {
+        (Some(own), _) => out(&format!(
+            "{} is your own and was left as it is (its 'binary' names the binary php artisan db:backup runs)",
+            own.display()
+        )),
+        (None, Some(binary)) => out(&format!(
+            "php artisan db:backup runs {binary} (the default in config/db-backup.php); set DB_BACKUP_BINARY in .env to run another"
+        )),
+        (None, None) => out(
+            "php artisan db:backup runs db-backup from the PATH, or the file named by DB_BACKUP_BINARY in .env (config/db-backup.php)",
+        ),
+    }
+    if let Some(cache) = &done.config_cache {
+        out(&format!(
+            "the app's config is cached ({}): run `php artisan config:cache` again so that it sees config/db-backup.php",
+            cache.display()
+        ));
+    }
 }
 
 /// A byte count the way people read them: 1.5 MiB.

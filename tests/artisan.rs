@@ -178,13 +178,9 @@ fn missing_binary_is_one_line_and_non_zero() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.contains("DB_BACKUP_BINARY"), "{text}");
-    // Not configured and not on the PATH either.
-    let out = app
-        .artisan_cmd(&["db:backup"])
-        .env_remove("DB_BACKUP_BINARY")
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .unwrap();
+    // Not configured (no config/db-backup.php, no DB_BACKUP_BINARY) and not on the PATH.
+    std::fs::remove_file(app.dir().join("config/db-backup.php")).unwrap();
+    let out = artisan_as_cron(&app, &["db:backup"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("introuvable"));
     assert!(app.backups().is_empty());
@@ -241,11 +237,9 @@ fn artisan_and_direct_calls_name_backups_the_same_way() {
     panic!("never the same name in the same second");
 }
 
-#[test]
-fn composer_package_is_auto_discovered() {
-    let app = LaravelApp::sqlite();
-    // What `composer require` with a path repository leaves: the package under vendor/, its
-    // PSR-4 prefix in the autoloader, and vendor/composer/installed.json for auto-discovery.
+/// What `composer require` with a path repository leaves: the package under vendor/, its PSR-4
+/// prefix in the autoloader, and vendor/composer/installed.json for auto-discovery.
+fn install_package(app: &LaravelApp) {
     let pkg = app.dir().join("vendor/db-backup/laravel-bridge");
     std::fs::create_dir_all(pkg.parent().unwrap()).unwrap();
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("php-bridge");
@@ -271,9 +265,91 @@ fn composer_package_is_auto_discovered() {
     c["autoload"]["psr-4"]["DbBackup\\Laravel\\"] = "vendor/db-backup/laravel-bridge/src/".into();
     std::fs::write(&composer, c.to_string()).unwrap();
     app.artisan_ok(&["package:discover"]);
+}
 
+#[test]
+fn composer_package_is_auto_discovered() {
+    let app = LaravelApp::sqlite();
+    install_package(&app);
     let out = app.artisan_ok(&["db:backup", "--keep=1"]);
     assert!(out.starts_with("Backup SQLite créé: "), "{out}");
+    assert_eq!(app.backups().len(), 1);
+}
+
+/// `php artisan ARGS` as cron runs it: cron's PATH (no ~/.cargo/bin) and no DB_BACKUP_BINARY
+/// in the environment, only what the app's files say.
+fn artisan_as_cron(app: &LaravelApp, args: &[&str]) -> std::process::Output {
+    app.artisan_cmd(args)
+        .env_remove("DB_BACKUP_BINARY")
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap()
+}
+
+/// DB_BACKUP_BINARY set only in `.env` still names the binary once `config:cache` has run
+/// (Laravel then reads no `.env`: only a config value survives). The binary named is a wrapper
+/// that leaves a mark, so the test knows it was that one, not a default, that ran.
+fn binary_in_dot_env_survives_config_cache(install: fn(&LaravelApp)) {
+    let app = LaravelApp::sqlite();
+    install(&app);
+    let mark = app.root.path().join("wrapper-ran");
+    let wrapper = app.root.path().join("bin/db-backup-wrapper");
+    std::fs::create_dir_all(wrapper.parent().unwrap()).unwrap();
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho ran >> '{}'\nexec '{}' \"$@\"\n",
+            mark.display(),
+            common::BIN
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    app.edit_env(|e| e + &format!("DB_BACKUP_BINARY={}\n", wrapper.display()));
+    let cached = artisan_as_cron(&app, &["config:cache"]);
+    assert!(cached.status.success(), "{cached:?}");
+    let out = artisan_as_cron(&app, &["db:backup"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("Backup SQLite créé: "), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&mark).unwrap_or_default(),
+        "ran\n",
+        "the binary named in .env must be the one that ran"
+    );
+    assert_eq!(app.backups().len(), 1);
+}
+
+#[test]
+fn binary_in_dot_env_survives_config_cache_with_the_drop_in() {
+    binary_in_dot_env_survives_config_cache(LaravelApp::install_bridge);
+}
+
+#[test]
+fn binary_in_dot_env_survives_config_cache_with_the_composer_package() {
+    binary_in_dot_env_survives_config_cache(install_package);
+}
+
+/// Nothing configured at all, cron's PATH, config cached: the drop-in's config names the binary
+/// that installed it, so the scheduler still finds it.
+#[test]
+fn cron_finds_the_binary_that_installed_the_drop_in() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    let config = std::fs::read_to_string(app.dir().join("config/db-backup.php")).unwrap();
+    assert!(config.contains(common::BIN), "{config}");
+    assert!(artisan_as_cron(&app, &["config:cache"]).status.success());
+    let out = artisan_as_cron(&app, &["db:backup"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(app.backups().len(), 1);
 }
 

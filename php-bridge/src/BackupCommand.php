@@ -33,8 +33,11 @@ class BackupCommand extends Command
     {
         $binary = $this->binary();
         if ($binary === null) {
-            $this->line('Erreur lors de la création du backup: db-backup introuvable. '
-                . 'Installez-le (cargo install --path <sources de db-backup>) ou indiquez son chemin dans DB_BACKUP_BINARY.');
+            $configured = $this->configuredBinary();
+            $this->line('Erreur lors de la création du backup: db-backup introuvable'
+                . ($configured ? " ({$configured} n'est pas un exécutable)" : '') . '. '
+                . 'Installez-le (cargo install --path <sources de db-backup>) ou indiquez son chemin dans DB_BACKUP_BINARY '
+                . '(puis php artisan config:cache si la config est en cache).');
             return 1;
         }
 
@@ -52,14 +55,23 @@ class BackupCommand extends Command
         return $code === null ? 1 : $code;
     }
 
-    /** DB_BACKUP_BINARY (config or environment), else `db-backup` on the PATH. */
+    /** The configured binary, if executable; else, when none is configured, `db-backup` on the PATH. */
     protected function binary()
     {
-        $configured = config('db-backup.binary') ?: env('DB_BACKUP_BINARY');
+        $configured = $this->configuredBinary();
         if ($configured) {
             return is_file($configured) && is_executable($configured) ? $configured : null;
         }
         return (new ExecutableFinder())->find('db-backup');
+    }
+
+    /**
+     * config('db-backup.binary') (config/db-backup.php, kept by config:cache), else a real
+     * DB_BACKUP_BINARY environment variable.
+     */
+    protected function configuredBinary()
+    {
+        return config('db-backup.binary') ?: env('DB_BACKUP_BINARY');
     }
 
     /** The connection, folder and time zone exactly as Laravel resolved them. */

@@ -1,8 +1,10 @@
 //! `db-backup install-artisan`: puts the Artisan bridge where the old command lived, as
 //! `app/Console/Commands/BackupDatabase.php` (class `BackupDatabase`), which Laravel 11/12's
-//! command scan and the Laravel 8–10 console kernel both load.
+//! command scan and the Laravel 8–10 console kernel both load; and `config/db-backup.php`, so
+//! that the binary's path is a config value that `php artisan config:cache` keeps.
 
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -31,6 +33,15 @@ const COMMANDS: [(&str, &str, &str); 4] = [
         "RestoreDatabase",
     ),
 ];
+
+/// The package's config file, the single source of the drop-in's.
+const CONFIG: &str = include_str!("../../php-bridge/config/db-backup.php");
+
+/// Where the drop-in's config goes: Laravel loads every `config/*.php`, cached or not.
+pub const CONFIG_FILE: &str = "config/db-backup.php";
+
+/// Where cron and the scheduler look for programs (Debian's cron PATH).
+const CRON_PATH: [&str; 2] = ["/usr/bin", "/bin"];
 
 /// Where the drop-in goes inside an app: the old command's file.
 pub const DROP_IN: &str = "app/Console/Commands/BackupDatabase.php";
@@ -65,8 +76,48 @@ fn renamed(source: &str, class: &str, new_class: &str) -> String {
         .replacen("extends BackupCommand", "extends BackupDatabase", 1)
 }
 
-/// The drop-in files: (path inside the app, text).
-pub fn drop_in_files() -> Vec<(String, String)> {
+/// The drop-in's `config/db-backup.php`: the package's, with `binary` defaulting to `binary`.
+fn config_source(binary: Option<&str>) -> String {
+    let mut text = CONFIG.replacen(
+        "<?php\n",
+        &format!("<?php\n\n{MARKER} (from php-bridge/config/).\n"),
+        1,
+    );
+    if let Some(b) = binary {
+        text = text.replacen(
+            "env('DB_BACKUP_BINARY')",
+            &format!("env('DB_BACKUP_BINARY', {})", php_string(b)),
+            1,
+        );
+    }
+    text
+}
+
+/// A PHP single-quoted string literal.
+fn php_string(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The binary `php artisan db:backup` runs when DB_BACKUP_BINARY is not set: this one, by its
+/// absolute path — unless cron's PATH finds it as `db-backup`, in which case the PATH is left
+/// to find it (and whatever replaces it there). Cron and the scheduler rarely see
+/// `~/.cargo/bin`, and a cached config hides `.env`, so without this the command is not found.
+pub fn default_binary() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let exe_id = std::fs::metadata(&exe).ok().map(|m| (m.dev(), m.ino()))?;
+    let on_cron_path = CRON_PATH.iter().any(|dir| {
+        std::fs::metadata(Path::new(dir).join("db-backup"))
+            .is_ok_and(|m| (m.dev(), m.ino()) == exe_id)
+    });
+    if on_cron_path {
+        return None;
+    }
+    // A path PHP cannot be given as text is left to DB_BACKUP_BINARY.
+    exe.into_os_string().into_string().ok()
+}
+
+/// The drop-in files: (path inside the app, text); the config file last.
+pub fn drop_in_files(binary: Option<&str>) -> Vec<(String, String)> {
     COMMANDS
         .iter()
         .map(|(src, class, new_class)| {
@@ -75,6 +126,7 @@ pub fn drop_in_files() -> Vec<(String, String)> {
                 renamed(src, class, new_class),
             )
         })
+        .chain([(CONFIG_FILE.to_string(), config_source(binary))])
         .collect()
 }
 
@@ -91,17 +143,29 @@ pub struct Installed {
     pub path: PathBuf,
     /// Where the user's own files that the drop-in replaced were kept.
     pub saved: Vec<PathBuf>,
+    /// The binary written as the default in `config/db-backup.php` (None: the PATH's).
+    pub binary: Option<String>,
+    /// The user's own `config/db-backup.php`, left as it was.
+    pub own_config: Option<PathBuf>,
+    /// Laravel's config cache, which must be rebuilt to see the new config file.
+    pub config_cache: Option<PathBuf>,
 }
 
-/// Writes the drop-in files into the app. A file there that is not ours (the user's original
-/// command, or their own `RestoreDatabase.php`) is kept under `storage/app/db-backup/` first;
-/// one of ours, from any version, is simply replaced, so an upgrade never buries the original.
-pub fn install(app_dir: &Path) -> Result<Installed> {
+/// Writes the drop-in files into the app. A command file there that is not ours (the user's
+/// original command, or their own `RestoreDatabase.php`) is kept under `storage/app/db-backup/`
+/// first; one of ours, from any version, is simply replaced, so an upgrade never buries the
+/// original. A `config/db-backup.php` of the user's own is left alone.
+pub fn install(app_dir: &Path, binary: Option<&str>) -> Result<Installed> {
     let mut saved = Vec::new();
-    for (rel, text) in drop_in_files() {
+    let mut own_config = None;
+    for (rel, text) in drop_in_files(binary) {
         let path = app_dir.join(&rel);
         match std::fs::read(&path) {
             Ok(old) if !is_ours(&String::from_utf8_lossy(&old)) => {
+                if rel == CONFIG_FILE {
+                    own_config = Some(path);
+                    continue;
+                }
                 saved.extend(keep_original(app_dir, &path, &old)?);
             }
             Ok(_) => {}
@@ -110,9 +174,13 @@ pub fn install(app_dir: &Path) -> Result<Installed> {
         }
         write_atomically(&path, &text)?;
     }
+    let cache = app_dir.join("bootstrap/cache/config.php");
     Ok(Installed {
         path: app_dir.join(DROP_IN),
         saved,
+        binary: binary.map(str::to_string),
+        own_config,
+        config_cache: cache.is_file().then_some(cache),
     })
 }
 
@@ -185,8 +253,8 @@ mod tests {
             "protected $signature = 'db:backup {--keep=7 : Number of backups to keep}';"
         ));
         assert!(!s.contains("DbBackup\\Laravel;"));
-        let files = drop_in_files();
-        assert_eq!(files.len(), 4);
+        let files = drop_in_files(None);
+        assert_eq!(files.len(), 5);
         let restore = &files[3];
         assert_eq!(restore.0, "app/Console/Commands/RestoreDatabase.php");
         assert!(restore
@@ -200,7 +268,7 @@ mod tests {
         let old = t.path().join(DROP_IN);
         std::fs::create_dir_all(old.parent().unwrap()).unwrap();
         std::fs::write(&old, "<?php // the original").unwrap();
-        let done = install(t.path()).unwrap();
+        let done = install(t.path(), None).unwrap();
         assert_eq!(
             std::fs::read_to_string(&done.path).unwrap(),
             drop_in_source()
@@ -211,7 +279,7 @@ mod tests {
             "<?php // the original"
         );
         assert!(
-            install(t.path()).unwrap().saved.is_empty(),
+            install(t.path(), None).unwrap().saved.is_empty(),
             "reinstall keeps nothing new"
         );
     }
@@ -224,10 +292,10 @@ mod tests {
         let cmd = t.path().join(DROP_IN);
         std::fs::create_dir_all(cmd.parent().unwrap()).unwrap();
         std::fs::write(&cmd, "<?php // the original").unwrap();
-        install(t.path()).unwrap();
+        install(t.path(), None).unwrap();
         let older = drop_in_source().replace("is_executable", "is_executable_v0");
         std::fs::write(&cmd, &older).unwrap();
-        let again = install(t.path()).unwrap();
+        let again = install(t.path(), None).unwrap();
         assert!(again.saved.is_empty(), "{:?}", again.saved);
         let orig = t.path().join(KEEP_DIR).join("BackupDatabase.php.orig");
         assert_eq!(
@@ -240,7 +308,7 @@ mod tests {
             "<?php\nnamespace App\\Console\\Commands;\n\n// Installed by `db-backup install-artisan` (from php-bridge/src/BackupCommand.php).\n",
         )
         .unwrap();
-        assert!(install(t.path()).unwrap().saved.is_empty());
+        assert!(install(t.path(), None).unwrap().saved.is_empty());
         assert_eq!(
             std::fs::read_dir(t.path().join(KEEP_DIR)).unwrap().count(),
             1
@@ -254,9 +322,9 @@ mod tests {
         let cmd = t.path().join(DROP_IN);
         std::fs::create_dir_all(cmd.parent().unwrap()).unwrap();
         std::fs::write(&cmd, "<?php // first").unwrap();
-        install(t.path()).unwrap();
+        install(t.path(), None).unwrap();
         std::fs::write(&cmd, "<?php // edited by hand later").unwrap();
-        let done = install(t.path()).unwrap();
+        let done = install(t.path(), None).unwrap();
         let keep = t.path().join(KEEP_DIR);
         assert_eq!(done.saved, [keep.join("BackupDatabase.php.orig.2")]);
         assert_eq!(
@@ -275,10 +343,48 @@ mod tests {
         let mine = t.path().join("app/Console/Commands/RestoreDatabase.php");
         std::fs::create_dir_all(mine.parent().unwrap()).unwrap();
         std::fs::write(&mine, "<?php // the user's own restore").unwrap();
-        let done = install(t.path()).unwrap();
+        let done = install(t.path(), None).unwrap();
         assert_eq!(
             done.saved,
             [t.path().join(KEEP_DIR).join("RestoreDatabase.php.orig")]
         );
+    }
+
+    #[test]
+    fn config_defaults_to_the_given_binary_as_a_php_string() {
+        let plain = config_source(None);
+        assert!(
+            plain.contains("'binary' => env('DB_BACKUP_BINARY'),"),
+            "{plain}"
+        );
+        assert!(is_ours(&plain));
+        let odd = config_source(Some("/opt/it's\\db-backup"));
+        assert!(
+            odd.contains(r"'binary' => env('DB_BACKUP_BINARY', '/opt/it\'s\\db-backup'),"),
+            "{odd}"
+        );
+    }
+
+    #[test]
+    fn a_users_own_config_file_is_left_alone() {
+        let t = tempfile::tempdir().unwrap();
+        let config = t.path().join(CONFIG_FILE);
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        std::fs::write(&config, "<?php return ['binary' => '/srv/db-backup'];").unwrap();
+        let done = install(t.path(), Some("/x/db-backup")).unwrap();
+        assert_eq!(done.own_config, Some(config.clone()));
+        assert_eq!(
+            std::fs::read_to_string(&config).unwrap(),
+            "<?php return ['binary' => '/srv/db-backup'];"
+        );
+        std::fs::remove_file(&config).unwrap();
+        install(t.path(), Some("/x/db-backup")).unwrap();
+        let ours = std::fs::read_to_string(&config).unwrap();
+        assert!(ours.contains("'/x/db-backup'"), "{ours}");
+        // Ours is rewritten by the next install (an upgrade, another binary).
+        install(t.path(), None).unwrap();
+        assert!(!std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("/x/db-backup"));
     }
 }
