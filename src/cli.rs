@@ -246,6 +246,23 @@ mod tests {
         assert!(matches!(cli.command, Some(Command::Backup { .. })));
     }
 
+    /// The Artisan bridge passes the file after `--`, so a name starting with `-` is a file.
+    #[test]
+    fn a_file_after_double_dash_may_start_with_a_dash() {
+        let cli = try_parse_from(["db-backup", "restore", "--yes", "--", "-x.sqlite"]).unwrap();
+        let Some(Command::Restore { file, yes, .. }) = cli.command else {
+            panic!("not a restore")
+        };
+        assert!(yes);
+        assert_eq!(file, std::path::Path::new("-x.sqlite"));
+        let cli = try_parse_from(["db-backup", "verify", "--json", "--", "--latest"]).unwrap();
+        let Some(Command::Verify { file, latest, json }) = cli.command else {
+            panic!("not a verify")
+        };
+        assert_eq!(file.as_deref(), Some(std::path::Path::new("--latest")));
+        assert!(json && !latest);
+    }
+
     #[test]
     fn keep_forms_match_artisan() {
         let a = Cli::try_parse_from(["db-backup", "--keep=30"]).unwrap();

@@ -443,3 +443,24 @@ fn reinstall_after_an_upgrade_keeps_the_users_original_command() {
         "the kept file is no longer the user's original"
     );
 }
+
+/// A backup whose name starts with `-` is a file for db:restore and db:backup:verify, not an
+/// option of the binary they call.
+#[test]
+fn artisan_passes_a_dash_named_file_as_a_file() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    app.artisan_ok(&["db:backup"]);
+    let dir = app.backups_dir();
+    std::fs::copy(dir.join(&app.backups()[0]), dir.join("-copy.sqlite")).unwrap();
+    let verify = app.artisan_ok(&["db:backup:verify", "--", "-copy.sqlite"]);
+    assert!(
+        verify.starts_with("ok: storage/app/backups/-copy.sqlite"),
+        "{verify}"
+    );
+    let restore = app.artisan_ok(&["db:restore", "--force", "--", "-copy.sqlite"]);
+    assert!(
+        restore.contains("restored storage/app/backups/-copy.sqlite"),
+        "{restore}"
+    );
+}
