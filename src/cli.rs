@@ -75,8 +75,9 @@ pub enum Command {
         /// Do not ask for confirmation (required when not run from a terminal).
         #[arg(long, short = 'y')]
         yes: bool,
-        /// How long to wait, in seconds, for the app's writers to let go of a SQLite database.
-        #[arg(long, value_name = "SECONDS", default_value = "30")]
+        /// How long to wait, in seconds, for the app's writers to let go of a SQLite database
+        /// (at most 86400, a day).
+        #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = busy_timeout())]
         busy_timeout: u64,
     },
 
@@ -140,8 +141,9 @@ pub struct BackupArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// How long to wait, in seconds, for a writer holding the SQLite database locked.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    /// How long to wait, in seconds, for a writer holding the SQLite database locked (at most
+    /// 86400, a day).
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = busy_timeout())]
     pub busy_timeout: u64,
 }
 
@@ -193,6 +195,12 @@ where
         }
     }
     Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+}
+
+/// `--busy-timeout`, for backup and restore alike: a day at most. SQLite takes the timeout in
+/// milliseconds as an i32 and deadlines are instants; unbounded, a large value would overflow.
+fn busy_timeout() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=86_400)
 }
 
 /// `--keep` must be a whole number of at least 1: the old command turned anything else into 0
@@ -261,6 +269,25 @@ mod tests {
         };
         assert_eq!(file.as_deref(), Some(std::path::Path::new("--latest")));
         assert!(json && !latest);
+    }
+
+    #[test]
+    fn busy_timeout_is_bounded_for_backup_and_restore() {
+        for big in ["86401", "3000000", "18446744073709551615"] {
+            assert!(try_parse_from(["db-backup", "--busy-timeout", big]).is_err());
+            assert!(
+                try_parse_from(["db-backup", "restore", "f", "--busy-timeout", big]).is_err(),
+                "{big} accepted by restore"
+            );
+        }
+        let cli = try_parse_from(["db-backup", "restore", "f", "--busy-timeout", "86400"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Restore {
+                busy_timeout: 86_400,
+                ..
+            })
+        ));
     }
 
     #[test]

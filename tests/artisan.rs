@@ -464,3 +464,32 @@ fn artisan_passes_a_dash_named_file_as_a_file() {
         "{restore}"
     );
 }
+
+/// Retention fails after the backup was published (an old backup that cannot be deleted):
+/// Artisan shows the created line, then one error line saying the backup was made, and exits 3.
+#[test]
+fn artisan_retention_failure_says_the_backup_was_made() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    let dir = app.backups_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("database_backup_2020-01-01_000000.sqlite");
+    std::fs::write(&old, "an older backup").unwrap();
+    let out = common::with_undeletable(&app.artisan_cmd(&["db:backup", "--keep=1"]), &old)
+        .output()
+        .expect("unshare (util-linux) is needed: apt-get install util-linux");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let new = app.backups().pop().unwrap();
+    assert_ne!(new, "database_backup_2020-01-01_000000.sqlite");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0], format!("Backup SQLite créé: {new}"));
+    assert!(
+        lines[1].starts_with("Erreur lors de la création du backup: the backup ")
+            && lines[1].contains(&new)
+            && lines[1].contains("was made, but retention failed: cannot delete old backup"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Backup créé avec succès !"), "{stdout}");
+}

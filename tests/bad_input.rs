@@ -279,3 +279,51 @@ fn app_not_found_names_the_folders_tried() {
     );
     assert_eq!(err.lines().count(), 1);
 }
+
+/// The backup is published, then an old one cannot be deleted: exit 3 (not 1, which would say
+/// no backup was made), the result line still printed, and the error naming both the new backup
+/// and the file retention could not delete.
+#[test]
+fn retention_failure_after_publishing_exits_3_and_says_the_backup_exists() {
+    let app = App::sqlite();
+    let (old, content) = app.plant_old_backup();
+    let out = with_undeletable(&app.cmd(&["--keep=1"]), &old)
+        .output()
+        .expect("unshare (util-linux) is needed: apt-get install util-linux");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    let backups = app.backups();
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    let new = &backups[1];
+    assert!(
+        stdout.starts_with(&format!("created storage/app/backups/{new} (")),
+        "{stdout}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("db-backup: error: the backup ") && stderr.contains(new.as_str()),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("was made, but retention failed: cannot delete old backup")
+            && stderr.contains("database_backup_2020-01-01_000000.sqlite"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&old).unwrap(), content);
+    assert_eq!(quick_check(&app.backups_dir().join(new)), "ok");
+
+    // --json still carries the outcome, with the failure in it.
+    let out = with_undeletable(&app.cmd(&["--keep=1", "--json"]), &old)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["retention_failed"]
+            .as_str()
+            .unwrap()
+            .contains("cannot delete old backup"),
+        "{v}"
+    );
+}

@@ -231,3 +231,57 @@ fn restore_refuses_the_other_drivers_backup_and_unknown_files() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("backup not found"));
 }
+
+/// A huge --busy-timeout is a usage error (exit 2, one line), never a panic in the middle of
+/// a restore.
+#[test]
+fn restore_busy_timeout_is_bounded_like_backup() {
+    let app = App::sqlite();
+    app.ok(&[]);
+    let backup = latest(&app);
+    for big in ["3000000", "18446744073709551615"] {
+        let out = app.run(&["restore", &backup, "--yes", "--busy-timeout", big]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--busy-timeout"), "{err}");
+    }
+    assert_eq!(app.backups(), vec![backup], "nothing was done");
+}
+
+/// `db-backup list | head -1`: the reader goes away after one line; the rest of the output is
+/// dropped quietly, exit 0, no panic text. Enough backups that the listing outgrows the pipe's
+/// buffer, so the writer is still writing when the reader closes.
+#[test]
+fn list_into_a_reader_that_closes_early_ends_quietly() {
+    use std::io::BufRead;
+    let app = App::sqlite();
+    std::fs::create_dir_all(app.backups_dir()).unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    for i in 0..3000 {
+        let at = start + chrono::Duration::hours(i);
+        let name = format!("database_backup_{}.sqlite", at.format("%Y-%m-%d_%H%M%S"));
+        std::fs::write(app.backups_dir().join(name), "").unwrap();
+    }
+    let mut child = app
+        .cmd(&["list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("database_backup_2020-05-"), "{first}");
+    // The reader is dropped here: the pipe is closed with most of the listing unread.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err, "", "nothing on stderr");
+    assert_eq!(out.status.code(), Some(0));
+}

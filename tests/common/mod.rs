@@ -251,3 +251,27 @@ pub fn limit_file_size(cmd: &mut Command, bytes: u64) {
         });
     }
 }
+
+/// `cmd`, run in a private mount namespace (`unshare --mount --map-root-user`) where `file` is
+/// a mount point (bound onto itself): unlinking it fails with EBUSY, as for a file a container
+/// runtime or an admin has bind-mounted. A real, undeletable file, for root and non-root alike.
+pub fn with_undeletable(cmd: &Command, file: &Path) -> Command {
+    let mut wrapped = Command::new("unshare");
+    wrapped
+        .args(["--mount", "--map-root-user", "sh", "-c"])
+        .arg(r#"mount --bind "$1" "$1" && shift && exec "$@""#)
+        .arg("sh")
+        .arg(file)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            wrapped.env(k, v);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}
