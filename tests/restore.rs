@@ -285,3 +285,60 @@ fn list_into_a_reader_that_closes_early_ends_quietly() {
     assert_eq!(err, "", "nothing on stderr");
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// A restore holds the backups folder's lock from its safety backup to the end: a backup
+/// started meanwhile (cron) exits 75 at once and deletes nothing — not the backup being
+/// restored, not the safety backup. The restore is kept waiting by a writer of the app holding
+/// the live database's write lock (WAL mode, so the safety backup can still read it).
+#[test]
+fn a_backup_during_a_restore_exits_75_and_deletes_nothing() {
+    let app = App::sqlite();
+    let db = app.db_path();
+    Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA journal_mode=wal", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    app.ok(&[]);
+    let backup = latest(&app);
+    let writer = Connection::open(&db).unwrap();
+    writer
+        .execute_batch("BEGIN IMMEDIATE; UPDATE products SET stock = stock + 1;")
+        .unwrap();
+    let restore = app
+        .cmd(&["restore", &backup, "--yes", "--busy-timeout", "120"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The safety backup is published; the restore now waits for our writer.
+    let started = std::time::Instant::now();
+    while app.backups().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no safety backup appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let during = app.backups();
+    let cron = app.run(&["--keep=1"]);
+    let err = String::from_utf8_lossy(&cron.stderr);
+    assert_eq!(cron.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains("another db-backup run is in progress"),
+        "{err}"
+    );
+    assert_eq!(app.backups(), during, "nothing deleted, nothing added");
+
+    writer.execute_batch("ROLLBACK").unwrap();
+    let out = restore.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.backups(), during);
+    assert_eq!(
+        rows(&db, "products"),
+        rows(&app.backups_dir().join(&backup), "products")
+    );
+}
