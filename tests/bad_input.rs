@@ -287,6 +287,9 @@ fn app_not_found_names_the_folders_tried() {
 fn retention_failure_after_publishing_exits_3_and_says_the_backup_exists() {
     let app = App::sqlite();
     let (old, content) = app.plant_old_backup();
+    // Private, as db-backup would have made them: no warnings beside the one error line.
+    std::fs::set_permissions(app.backups_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = with_undeletable(&app.cmd(&["--keep=1"]), &old)
         .output()
         .expect("unshare (util-linux) is needed: apt-get install util-linux");
@@ -326,4 +329,37 @@ fn retention_failure_after_publishing_exits_3_and_says_the_backup_exists() {
             .contains("cannot delete old backup"),
         "{v}"
     );
+}
+
+/// A `.env` line Laravel would reject is named by its line and key, never shown: the value is
+/// usually the password.
+#[test]
+fn env_syntax_errors_never_show_the_value() {
+    for line in [
+        "DB_PASSWORD=bar Zq-s3cret-9",
+        "DB_PASSWORD='Zq-s3cret-9",
+        "DB_PASSWORD=\"it\\'s Zq-s3cret-9\"",
+        "DB_PASSWORD=\"Zq-s3cret-9\"trailing",
+        "DB_PASSWORD=Zq-s3cret-9\"x y",
+    ] {
+        let app = App::sqlite();
+        app.write_env(&format!("DB_CONNECTION=sqlite\n{line}\n"));
+        let old = app.plant_old_backup();
+        let out = app.run(&[]);
+        assert_clean_failure(&app, &out, 1, "line 2 (DB_PASSWORD)", &old);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("s3cret"), "{line}: {err}");
+    }
+}
+
+/// A symlink planted as the lock file is not followed: a clear error, and nothing is created
+/// where it points.
+#[test]
+fn a_symlink_planted_as_the_lock_file_is_refused() {
+    let app = App::sqlite();
+    std::fs::create_dir_all(app.backups_dir()).unwrap();
+    let victim = app.root.path().join("victim");
+    std::os::unix::fs::symlink(&victim, app.backups_dir().join(".db-backup.lock")).unwrap();
+    fails(&app, &[], 1, ".db-backup.lock is a symbolic link");
+    assert!(!victim.exists(), "a file was created through the symlink");
 }
