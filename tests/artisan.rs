@@ -493,3 +493,32 @@ fn artisan_retention_failure_says_the_backup_was_made() {
     );
     assert!(!stdout.contains("Backup créé avec succès !"), "{stdout}");
 }
+
+test_on_both!(artisan_shows_the_backups_warnings);
+/// `php artisan db:backup` (`--artisan`) keeps the original's stdout lines and still shows a
+/// warning — here a MyISAM table, whose rows are not in the snapshot — on stderr.
+fn artisan_shows_the_backups_warnings(server: &'static common::mysql::Server) {
+    use common::mysql::{TestDb, Via};
+    let db = TestDb::on(server);
+    db.sql(
+        "CREATE TABLE legacy_logs (id INT PRIMARY KEY, line VARCHAR(100)) ENGINE=MyISAM;
+         INSERT INTO legacy_logs VALUES (1, 'old');",
+    );
+    let app = LaravelApp::sqlite();
+    app.edit_env(|e| e.replace("DB_CONNECTION=sqlite\n", "") + &db.env_text(Via::Tcp));
+    app.install_bridge();
+    let out = app.artisan(&["db:backup"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("Backup MySQL créé: database_backup_"));
+    assert_eq!(lines[1], "Backup créé avec succès !");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("db-backup: warning: ")
+            && l.contains("legacy_logs")
+            && l.contains("MyISAM")),
+        "the warning was lost: {stderr:?}"
+    );
+}
