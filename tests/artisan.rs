@@ -522,3 +522,45 @@ fn artisan_shows_the_backups_warnings(server: &'static common::mysql::Server) {
         "the warning was lost: {stderr:?}"
     );
 }
+
+test_on_both!(artisan_with_db_host_localhost_reaches_a_socket_only_server);
+/// `DB_HOST=localhost` on a server with no TCP at all: PDO (so Laravel) goes through the socket
+/// PHP's ini names (`pdo_mysql.default_socket`), and so must the backup — not through whatever
+/// other server listens on the usual socket paths or on TCP port 3306 of this machine.
+fn artisan_with_db_host_localhost_reaches_a_socket_only_server(
+    server: &'static common::mysql::Server,
+) {
+    use common::mysql::TestDb;
+    let server = server.socket_only();
+    let db = TestDb::on(server);
+    let app = LaravelApp::sqlite();
+    app.edit_env(|e| {
+        e.replace("DB_CONNECTION=sqlite\n", "")
+            + &format!(
+                "DB_CONNECTION=mysql\nDB_HOST=localhost\nDB_PORT=3306\nDB_DATABASE={}\nDB_USERNAME={}\nDB_PASSWORD=\"{}\"\n",
+                db.name, db.user, db.password
+            )
+    });
+    let socket = server.socket().display().to_string();
+    let ini = [("pdo_mysql.default_socket", socket.as_str())];
+    let artisan = |args: &[&str]| {
+        let out = app.artisan_cmd_with_ini(&ini, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "php artisan {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Laravel itself reaches it that way: the migrations land in the test database.
+    artisan(&["migrate", "--seed", "--force"]);
+    assert_eq!(db.sql("SELECT count(*) FROM products"), "5\n");
+    app.install_bridge();
+    let out = artisan(&["db:backup"]);
+    assert!(out.starts_with("Backup MySQL créé: "), "{out}");
+    let copy = TestDb::on(server);
+    copy.load(&app.backups_dir().join(&app.backups()[0]));
+    db.assert_same_as(&copy);
+}

@@ -89,13 +89,20 @@ class BackupCommand extends Command
             $sslCa = $options[\PDO::MYSQL_ATTR_SSL_CA];
         }
         $host = isset($config['host']) ? $config['host'] : '';
+        $host = (string) (is_array($host) ? reset($host) : $host);
+        $socket = (string) (isset($config['unix_socket']) ? $config['unix_socket'] : '');
+        // PDO takes the host `localhost` to mean a Unix socket: pdo_mysql.default_socket from
+        // PHP's ini. Hand that one over, so the binary reaches the server the app reaches.
+        if ($socket === '' && $host === 'localhost') {
+            $socket = (string) ini_get('pdo_mysql.default_socket');
+        }
 
         return [
             'DB_BACKUP_CONNECTION' => (string) (isset($config['driver']) ? $config['driver'] : $name),
             'DB_BACKUP_DATABASE' => (string) (isset($config['database']) ? $config['database'] : ''),
-            'DB_BACKUP_HOST' => (string) (is_array($host) ? reset($host) : $host),
+            'DB_BACKUP_HOST' => $host,
             'DB_BACKUP_PORT' => (string) (isset($config['port']) ? $config['port'] : ''),
-            'DB_BACKUP_SOCKET' => (string) (isset($config['unix_socket']) ? $config['unix_socket'] : ''),
+            'DB_BACKUP_SOCKET' => $socket,
             'DB_BACKUP_USERNAME' => (string) (isset($config['username']) ? $config['username'] : ''),
             'DB_BACKUP_PASSWORD' => (string) (isset($config['password']) ? $config['password'] : ''),
             'DB_BACKUP_SSL_CA' => (string) $sslCa,
