@@ -147,23 +147,10 @@ pub struct BackupArgs {
     pub busy_timeout: u64,
 }
 
-/// Parses `std::env::args`. Help and version print as usual; a usage error prints one line on
-/// stderr and yields exit code 2, so scripts and logs see a single, clear reason.
-pub fn parse() -> Result<Cli, std::process::ExitCode> {
-    match try_parse_from(std::env::args_os()) {
-        Ok(cli) => Ok(cli),
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            Err(std::process::ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid usage");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("db-backup: error: {first} (see db-backup --help)");
-            Err(std::process::ExitCode::from(crate::error::EXIT_USAGE))
-        }
-    }
+/// Parses `std::env::args`. Help, version and usage errors come back as the clap error, for
+/// `report::usage` to print (help and version as usual, a usage error as one line, exit 2).
+pub fn parse() -> Result<Cli, clap::Error> {
+    try_parse_from(std::env::args_os())
 }
 
 /// Parses, then refuses backup options placed before a subcommand they do not belong to

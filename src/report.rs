@@ -63,13 +63,29 @@ pub fn error(e: &Error, artisan: bool) {
     }
 }
 
+/// Help and version as clap prints them (exit 0); a usage error as one line on stderr, so
+/// scripts and logs see a single, clear reason, and exit 2.
+pub fn usage(e: &clap::Error) -> std::process::ExitCode {
+    if !e.use_stderr() {
+        // A closed stdout (`db-backup --help | true`) is nothing to report.
+        let _ = e.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid usage");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    err(&format!("db-backup: error: {first} (see db-backup --help)"));
+    std::process::ExitCode::from(crate::error::EXIT_USAGE)
+}
+
 /// Asks a yes/no question on the terminal; refuses when there is no terminal to ask on.
 pub fn confirm(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::NeedsConfirmation);
     }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{question} [y/N] ").and_then(|()| stderr.flush());
+    drop(stderr);
     let mut answer = String::new();
     std::io::stdin()
         .lock()

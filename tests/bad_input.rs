@@ -363,3 +363,19 @@ fn a_symlink_planted_as_the_lock_file_is_refused() {
     fails(&app, &[], 1, ".db-backup.lock is a symbolic link");
     assert!(!victim.exists(), "a file was created through the symlink");
 }
+
+/// Output streams that went away (a log reader that died, `2>&-` into a closed pipe) never turn
+/// a clear exit code into a panic (101): a usage error still exits 2, a failure 1.
+#[test]
+fn a_closed_stderr_never_turns_an_exit_code_into_a_panic() {
+    let app = App::sqlite();
+    for (args, code) in [
+        (&["--frobnicate"][..], 2),
+        (&["--app-dir", "/nonexistent"][..], 1),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = app.cmd(args).stderr(writer).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+    }
+}
