@@ -194,10 +194,11 @@ fn busy_timeout() -> clap::builder::RangedU64ValueParser<u64> {
 /// and then deleted every backup, the new one included.
 fn parse_keep(raw: &str) -> Result<u32, String> {
     match raw.trim().parse::<i64>() {
-        Ok(n) if n >= 1 && n <= u32::MAX as i64 => Ok(n as u32),
-        Ok(_) => Err(format!(
+        Ok(n) if n < 1 => Err(format!(
             "'{raw}' would delete every backup: --keep must be 1 or more"
         )),
+        Ok(n) => u32::try_from(n)
+            .map_err(|_| format!("'{raw}' is too large: --keep must be at most {}", u32::MAX)),
         Err(_) => Err(format!(
             "'{raw}' is not a whole number: --keep must be 1 or more"
         )),
@@ -221,6 +222,10 @@ mod tests {
         for bad in ["0", "-1", "abc", "", "1.5", "99999999999"] {
             assert!(parse_keep(bad).is_err(), "{bad:?} accepted");
         }
+        assert!(parse_keep("4294967296").unwrap_err().contains("too large"));
+        assert!(parse_keep("99999999999999999999")
+            .unwrap_err()
+            .contains("not a whole number"));
     }
 
     #[test]

@@ -72,9 +72,17 @@ pub fn usage(e: &clap::Error) -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid usage");
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid usage");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    err(&format!("db-backup: error: {first} (see db-backup --help)"));
+    // "the following required arguments were not provided:" names them on the next line.
+    let more = match lines.next() {
+        Some(next) if first.ends_with(':') => format!(" {next}"),
+        _ => String::new(),
+    };
+    err(&format!(
+        "db-backup: error: {first}{more} (see db-backup --help)"
+    ));
     std::process::ExitCode::from(crate::error::EXIT_USAGE)
 }
 

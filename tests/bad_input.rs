@@ -379,3 +379,19 @@ fn a_closed_stderr_never_turns_an_exit_code_into_a_panic() {
         assert_eq!(out.status.code(), Some(code), "{args:?}");
     }
 }
+
+/// A missing argument is named on the one error line (clap puts it on a second line).
+#[test]
+fn a_missing_argument_is_named() {
+    let app = App::sqlite();
+    for (args, needle) in [(&["verify"][..], "<FILE>"), (&["restore"][..], "<FILE>")] {
+        let out = app.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("were not provided: {needle}")),
+            "{err}"
+        );
+    }
+}
