@@ -341,12 +341,15 @@ fn env_syntax_errors_never_show_the_value() {
         "DB_PASSWORD=\"it\\'s Zq-s3cret-9\"",
         "DB_PASSWORD=\"Zq-s3cret-9\"trailing",
         "DB_PASSWORD=Zq-s3cret-9\"x y",
+        // A stray line (a password pasted on its own): rejected as a name, still not shown.
+        "Zq-s3cret-9",
+        "Zq s3cret 9",
     ] {
         let app = App::sqlite();
         app.write_env(&format!("DB_CONNECTION=sqlite\n{line}\n"));
         let old = app.plant_old_backup();
         let out = app.run(&[]);
-        assert_clean_failure(&app, &out, 1, "line 2 (DB_PASSWORD)", &old);
+        assert_clean_failure(&app, &out, 1, ".env: line 2", &old);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("s3cret"), "{line}: {err}");
     }
