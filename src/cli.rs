@@ -75,8 +75,9 @@ pub enum Command {
         /// Do not ask for confirmation (required when not run from a terminal).
         #[arg(long, short = 'y')]
         yes: bool,
-        /// How long to wait, in seconds, for the app's writers to let go of a SQLite database.
-        #[arg(long, value_name = "SECONDS", default_value = "30")]
+        /// How long to wait, in seconds, for the app's writers to let go of a SQLite database
+        /// (at most 86400, a day).
+        #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = busy_timeout())]
         busy_timeout: u64,
     },
 
@@ -140,28 +141,16 @@ pub struct BackupArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// How long to wait, in seconds, for a writer holding the SQLite database locked.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    /// How long to wait, in seconds, for a writer holding the SQLite database locked (at most
+    /// 86400, a day).
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = busy_timeout())]
     pub busy_timeout: u64,
 }
 
-/// Parses `std::env::args`. Help and version print as usual; a usage error prints one line on
-/// stderr and yields exit code 2, so scripts and logs see a single, clear reason.
-pub fn parse() -> Result<Cli, std::process::ExitCode> {
-    match try_parse_from(std::env::args_os()) {
-        Ok(cli) => Ok(cli),
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            Err(std::process::ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid usage");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("db-backup: error: {first} (see db-backup --help)");
-            Err(std::process::ExitCode::from(crate::error::EXIT_USAGE))
-        }
-    }
+/// Parses `std::env::args`. Help, version and usage errors come back as the clap error, for
+/// `report::usage` to print (help and version as usual, a usage error as one line, exit 2).
+pub fn parse() -> Result<Cli, clap::Error> {
+    try_parse_from(std::env::args_os())
 }
 
 /// Parses, then refuses backup options placed before a subcommand they do not belong to
@@ -195,14 +184,21 @@ where
     Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
 }
 
+/// `--busy-timeout`, for backup and restore alike: a day at most. SQLite takes the timeout in
+/// milliseconds as an i32 and deadlines are instants; unbounded, a large value would overflow.
+fn busy_timeout() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=86_400)
+}
+
 /// `--keep` must be a whole number of at least 1: the old command turned anything else into 0
 /// and then deleted every backup, the new one included.
 fn parse_keep(raw: &str) -> Result<u32, String> {
     match raw.trim().parse::<i64>() {
-        Ok(n) if n >= 1 && n <= u32::MAX as i64 => Ok(n as u32),
-        Ok(_) => Err(format!(
+        Ok(n) if n < 1 => Err(format!(
             "'{raw}' would delete every backup: --keep must be 1 or more"
         )),
+        Ok(n) => u32::try_from(n)
+            .map_err(|_| format!("'{raw}' is too large: --keep must be at most {}", u32::MAX)),
         Err(_) => Err(format!(
             "'{raw}' is not a whole number: --keep must be 1 or more"
         )),
@@ -226,6 +222,10 @@ mod tests {
         for bad in ["0", "-1", "abc", "", "1.5", "99999999999"] {
             assert!(parse_keep(bad).is_err(), "{bad:?} accepted");
         }
+        assert!(parse_keep("4294967296").unwrap_err().contains("too large"));
+        assert!(parse_keep("99999999999999999999")
+            .unwrap_err()
+            .contains("not a whole number"));
     }
 
     #[test]
@@ -244,6 +244,42 @@ mod tests {
         assert!(try_parse_from(["db-backup", "--json", "verify", "--latest"]).is_err());
         let cli = try_parse_from(["db-backup", "backup", "--keep", "3"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Backup { .. })));
+    }
+
+    /// The Artisan bridge passes the file after `--`, so a name starting with `-` is a file.
+    #[test]
+    fn a_file_after_double_dash_may_start_with_a_dash() {
+        let cli = try_parse_from(["db-backup", "restore", "--yes", "--", "-x.sqlite"]).unwrap();
+        let Some(Command::Restore { file, yes, .. }) = cli.command else {
+            panic!("not a restore")
+        };
+        assert!(yes);
+        assert_eq!(file, std::path::Path::new("-x.sqlite"));
+        let cli = try_parse_from(["db-backup", "verify", "--json", "--", "--latest"]).unwrap();
+        let Some(Command::Verify { file, latest, json }) = cli.command else {
+            panic!("not a verify")
+        };
+        assert_eq!(file.as_deref(), Some(std::path::Path::new("--latest")));
+        assert!(json && !latest);
+    }
+
+    #[test]
+    fn busy_timeout_is_bounded_for_backup_and_restore() {
+        for big in ["86401", "3000000", "18446744073709551615"] {
+            assert!(try_parse_from(["db-backup", "--busy-timeout", big]).is_err());
+            assert!(
+                try_parse_from(["db-backup", "restore", "f", "--busy-timeout", big]).is_err(),
+                "{big} accepted by restore"
+            );
+        }
+        let cli = try_parse_from(["db-backup", "restore", "f", "--busy-timeout", "86400"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Restore {
+                busy_timeout: 86_400,
+                ..
+            })
+        ));
     }
 
     #[test]

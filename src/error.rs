@@ -110,6 +110,9 @@ pub enum Error {
     #[error("the copy failed its integrity check ({0})")]
     CheckFailed(String),
 
+    #[error("{0} is a symbolic link; db-backup does not follow it (it could point anywhere): remove it, the lock file is made again")]
+    LockIsSymlink(PathBuf),
+
     #[error("another db-backup run is in progress on {0}; nothing was done (retry when it ends)")]
     AlreadyRunning(PathBuf),
 

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = match cli::parse() {
         Ok(cli) => cli,
-        Err(code) => return code,
+        Err(e) => return report::usage(&e),
     };
     let artisan = cli.output().artisan;
     match cmd::run(cli) {

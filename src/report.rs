@@ -63,13 +63,37 @@ pub fn error(e: &Error, artisan: bool) {
     }
 }
 
+/// Help and version as clap prints them (exit 0); a usage error as one line on stderr, so
+/// scripts and logs see a single, clear reason, and exit 2.
+pub fn usage(e: &clap::Error) -> std::process::ExitCode {
+    if !e.use_stderr() {
+        // A closed stdout (`db-backup --help | true`) is nothing to report.
+        let _ = e.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid usage");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // "the following required arguments were not provided:" names them on the next line.
+    let more = match lines.next() {
+        Some(next) if first.ends_with(':') => format!(" {next}"),
+        _ => String::new(),
+    };
+    err(&format!(
+        "db-backup: error: {first}{more} (see db-backup --help)"
+    ));
+    std::process::ExitCode::from(crate::error::EXIT_USAGE)
+}
+
 /// Asks a yes/no question on the terminal; refuses when there is no terminal to ask on.
 pub fn confirm(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::NeedsConfirmation);
     }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{question} [y/N] ").and_then(|()| stderr.flush());
+    drop(stderr);
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -324,15 +348,30 @@ pub fn install_files(files: &[(String, String)]) {
 /// `db-backup install-artisan`.
 pub fn installed(done: &crate::cmd::install::Installed) {
     out(&format!("installed {}", done.path.display()));
-    if let Some(saved) = &done.saved {
+    for saved in &done.saved {
         out(&format!(
-            "the previous command was kept as {}",
+            "your previous file was kept as {}",
             saved.display()
         ));
     }
-    out(
-        "php artisan db:backup runs db-backup from the PATH, or the file named by DB_BACKUP_BINARY",
-    );
+    match (&done.own_config, &done.binary) {
+        (Some(own), _) => out(&format!(
+            "{} is your own and was left as it is (its 'binary' names the binary php artisan db:backup runs)",
+            own.display()
+        )),
+        (None, Some(binary)) => out(&format!(
+            "php artisan db:backup runs {binary} (the default in config/db-backup.php); set DB_BACKUP_BINARY in .env to run another"
+        )),
+        (None, None) => out(
+            "php artisan db:backup runs db-backup from the PATH, or the file named by DB_BACKUP_BINARY in .env (config/db-backup.php)",
+        ),
+    }
+    if let Some(cache) = &done.config_cache {
+        out(&format!(
+            "the app's config is cached ({}): run `php artisan config:cache` again so that it sees config/db-backup.php",
+            cache.display()
+        ));
+    }
 }
 
 /// A byte count the way people read them: 1.5 MiB.

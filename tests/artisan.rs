@@ -178,13 +178,9 @@ fn missing_binary_is_one_line_and_non_zero() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.contains("DB_BACKUP_BINARY"), "{text}");
-    // Not configured and not on the PATH either.
-    let out = app
-        .artisan_cmd(&["db:backup"])
-        .env_remove("DB_BACKUP_BINARY")
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .unwrap();
+    // Not configured (no config/db-backup.php, no DB_BACKUP_BINARY) and not on the PATH.
+    std::fs::remove_file(app.dir().join("config/db-backup.php")).unwrap();
+    let out = artisan_as_cron(&app, &["db:backup"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("introuvable"));
     assert!(app.backups().is_empty());
@@ -241,11 +237,9 @@ fn artisan_and_direct_calls_name_backups_the_same_way() {
     panic!("never the same name in the same second");
 }
 
-#[test]
-fn composer_package_is_auto_discovered() {
-    let app = LaravelApp::sqlite();
-    // What `composer require` with a path repository leaves: the package under vendor/, its
-    // PSR-4 prefix in the autoloader, and vendor/composer/installed.json for auto-discovery.
+/// What `composer require` with a path repository leaves: the package under vendor/, its PSR-4
+/// prefix in the autoloader, and vendor/composer/installed.json for auto-discovery.
+fn install_package(app: &LaravelApp) {
     let pkg = app.dir().join("vendor/db-backup/laravel-bridge");
     std::fs::create_dir_all(pkg.parent().unwrap()).unwrap();
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("php-bridge");
@@ -271,9 +265,91 @@ fn composer_package_is_auto_discovered() {
     c["autoload"]["psr-4"]["DbBackup\\Laravel\\"] = "vendor/db-backup/laravel-bridge/src/".into();
     std::fs::write(&composer, c.to_string()).unwrap();
     app.artisan_ok(&["package:discover"]);
+}
 
+#[test]
+fn composer_package_is_auto_discovered() {
+    let app = LaravelApp::sqlite();
+    install_package(&app);
     let out = app.artisan_ok(&["db:backup", "--keep=1"]);
     assert!(out.starts_with("Backup SQLite créé: "), "{out}");
+    assert_eq!(app.backups().len(), 1);
+}
+
+/// `php artisan ARGS` as cron runs it: cron's PATH (no ~/.cargo/bin) and no DB_BACKUP_BINARY
+/// in the environment, only what the app's files say.
+fn artisan_as_cron(app: &LaravelApp, args: &[&str]) -> std::process::Output {
+    app.artisan_cmd(args)
+        .env_remove("DB_BACKUP_BINARY")
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap()
+}
+
+/// DB_BACKUP_BINARY set only in `.env` still names the binary once `config:cache` has run
+/// (Laravel then reads no `.env`: only a config value survives). The binary named is a wrapper
+/// that leaves a mark, so the test knows it was that one, not a default, that ran.
+fn binary_in_dot_env_survives_config_cache(install: fn(&LaravelApp)) {
+    let app = LaravelApp::sqlite();
+    install(&app);
+    let mark = app.root.path().join("wrapper-ran");
+    let wrapper = app.root.path().join("bin/db-backup-wrapper");
+    std::fs::create_dir_all(wrapper.parent().unwrap()).unwrap();
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho ran >> '{}'\nexec '{}' \"$@\"\n",
+            mark.display(),
+            common::BIN
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    app.edit_env(|e| e + &format!("DB_BACKUP_BINARY={}\n", wrapper.display()));
+    let cached = artisan_as_cron(&app, &["config:cache"]);
+    assert!(cached.status.success(), "{cached:?}");
+    let out = artisan_as_cron(&app, &["db:backup"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("Backup SQLite créé: "), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&mark).unwrap_or_default(),
+        "ran\n",
+        "the binary named in .env must be the one that ran"
+    );
+    assert_eq!(app.backups().len(), 1);
+}
+
+#[test]
+fn binary_in_dot_env_survives_config_cache_with_the_drop_in() {
+    binary_in_dot_env_survives_config_cache(LaravelApp::install_bridge);
+}
+
+#[test]
+fn binary_in_dot_env_survives_config_cache_with_the_composer_package() {
+    binary_in_dot_env_survives_config_cache(install_package);
+}
+
+/// Nothing configured at all, cron's PATH, config cached: the drop-in's config names the binary
+/// that installed it, so the scheduler still finds it.
+#[test]
+fn cron_finds_the_binary_that_installed_the_drop_in() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    let config = std::fs::read_to_string(app.dir().join("config/db-backup.php")).unwrap();
+    assert!(config.contains(common::BIN), "{config}");
+    assert!(artisan_as_cron(&app, &["config:cache"]).status.success());
+    let out = artisan_as_cron(&app, &["db:backup"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(app.backups().len(), 1);
 }
 
@@ -333,4 +409,158 @@ fn list_verify_and_restore_through_artisan() {
         .unwrap();
     assert_eq!(n, 5);
     assert_eq!(app.backups().len(), 2, "the safety backup was kept");
+}
+
+/// `install-artisan` run again after an upgrade finds our previous drop-in in place: the user's
+/// original command, kept by the first install, must survive it (and any later install).
+#[test]
+fn reinstall_after_an_upgrade_keeps_the_users_original_command() {
+    let app = common::App::sqlite();
+    let cmd = app.dir().join("app/Console/Commands/BackupDatabase.php");
+    std::fs::create_dir_all(cmd.parent().unwrap()).unwrap();
+    let original = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/laravel-app/original/BackupDatabase.php"),
+    )
+    .unwrap();
+    std::fs::write(&cmd, &original).unwrap();
+    let install = || app.ok(&["install-artisan"]);
+    let first = install();
+    assert!(first.contains("BackupDatabase.php.orig"), "{first}");
+    // What an older version of db-backup left: its drop-in, which differs from today's.
+    let ours = std::fs::read_to_string(&cmd).unwrap();
+    std::fs::write(
+        &cmd,
+        ours.replace("db-backup introuvable", "db-backup est introuvable"),
+    )
+    .unwrap();
+    install();
+    install();
+    let kept = app.dir().join("storage/app/db-backup");
+    assert_eq!(common::list(&kept), ["BackupDatabase.php.orig"]);
+    assert!(
+        std::fs::read_to_string(kept.join("BackupDatabase.php.orig")).unwrap() == original,
+        "the kept file is no longer the user's original"
+    );
+}
+
+/// A backup whose name starts with `-` is a file for db:restore and db:backup:verify, not an
+/// option of the binary they call.
+#[test]
+fn artisan_passes_a_dash_named_file_as_a_file() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    app.artisan_ok(&["db:backup"]);
+    let dir = app.backups_dir();
+    std::fs::copy(dir.join(&app.backups()[0]), dir.join("-copy.sqlite")).unwrap();
+    let verify = app.artisan_ok(&["db:backup:verify", "--", "-copy.sqlite"]);
+    assert!(
+        verify.starts_with("ok: storage/app/backups/-copy.sqlite"),
+        "{verify}"
+    );
+    let restore = app.artisan_ok(&["db:restore", "--force", "--", "-copy.sqlite"]);
+    assert!(
+        restore.contains("restored storage/app/backups/-copy.sqlite"),
+        "{restore}"
+    );
+}
+
+/// Retention fails after the backup was published (an old backup that cannot be deleted):
+/// Artisan shows the created line, then one error line saying the backup was made, and exits 3.
+#[test]
+fn artisan_retention_failure_says_the_backup_was_made() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    let dir = app.backups_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("database_backup_2020-01-01_000000.sqlite");
+    std::fs::write(&old, "an older backup").unwrap();
+    let out = common::with_undeletable(&app.artisan_cmd(&["db:backup", "--keep=1"]), &old)
+        .output()
+        .expect("unshare (util-linux) is needed: apt-get install util-linux");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let new = app.backups().pop().unwrap();
+    assert_ne!(new, "database_backup_2020-01-01_000000.sqlite");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0], format!("Backup SQLite créé: {new}"));
+    assert!(
+        lines[1].starts_with("Erreur lors de la création du backup: the backup ")
+            && lines[1].contains(&new)
+            && lines[1].contains("was made, but retention failed: cannot delete old backup"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Backup créé avec succès !"), "{stdout}");
+}
+
+test_on_both!(artisan_shows_the_backups_warnings);
+/// `php artisan db:backup` (`--artisan`) keeps the original's stdout lines and still shows a
+/// warning — here a MyISAM table, whose rows are not in the snapshot — on stderr.
+fn artisan_shows_the_backups_warnings(server: &'static common::mysql::Server) {
+    use common::mysql::{TestDb, Via};
+    let db = TestDb::on(server);
+    db.sql(
+        "CREATE TABLE legacy_logs (id INT PRIMARY KEY, line VARCHAR(100)) ENGINE=MyISAM;
+         INSERT INTO legacy_logs VALUES (1, 'old');",
+    );
+    let app = LaravelApp::sqlite();
+    app.edit_env(|e| e.replace("DB_CONNECTION=sqlite\n", "") + &db.env_text(Via::Tcp));
+    app.install_bridge();
+    let out = app.artisan(&["db:backup"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("Backup MySQL créé: database_backup_"));
+    assert_eq!(lines[1], "Backup créé avec succès !");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("db-backup: warning: ")
+            && l.contains("legacy_logs")
+            && l.contains("MyISAM")),
+        "the warning was lost: {stderr:?}"
+    );
+}
+
+test_on_both!(artisan_with_db_host_localhost_reaches_a_socket_only_server);
+/// `DB_HOST=localhost` on a server with no TCP at all: PDO (so Laravel) goes through the socket
+/// PHP's ini names (`pdo_mysql.default_socket`), and so must the backup — not through whatever
+/// other server listens on the usual socket paths or on TCP port 3306 of this machine.
+fn artisan_with_db_host_localhost_reaches_a_socket_only_server(
+    server: &'static common::mysql::Server,
+) {
+    use common::mysql::TestDb;
+    let server = server.socket_only();
+    let db = TestDb::on(server);
+    let app = LaravelApp::sqlite();
+    app.edit_env(|e| {
+        e.replace("DB_CONNECTION=sqlite\n", "")
+            + &format!(
+                "DB_CONNECTION=mysql\nDB_HOST=localhost\nDB_PORT=3306\nDB_DATABASE={}\nDB_USERNAME={}\nDB_PASSWORD=\"{}\"\n",
+                db.name, db.user, db.password
+            )
+    });
+    let socket = server.socket().display().to_string();
+    let ini = [("pdo_mysql.default_socket", socket.as_str())];
+    let artisan = |args: &[&str]| {
+        let out = app.artisan_cmd_with_ini(&ini, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "php artisan {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Laravel itself reaches it that way: the migrations land in the test database.
+    artisan(&["migrate", "--seed", "--force"]);
+    assert_eq!(db.sql("SELECT count(*) FROM products"), "5\n");
+    app.install_bridge();
+    let out = artisan(&["db:backup"]);
+    assert!(out.starts_with("Backup MySQL créé: "), "{out}");
+    let copy = TestDb::on(server);
+    copy.load(&app.backups_dir().join(&app.backups()[0]));
+    db.assert_same_as(&copy);
 }

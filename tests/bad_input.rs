@@ -279,3 +279,122 @@ fn app_not_found_names_the_folders_tried() {
     );
     assert_eq!(err.lines().count(), 1);
 }
+
+/// The backup is published, then an old one cannot be deleted: exit 3 (not 1, which would say
+/// no backup was made), the result line still printed, and the error naming both the new backup
+/// and the file retention could not delete.
+#[test]
+fn retention_failure_after_publishing_exits_3_and_says_the_backup_exists() {
+    let app = App::sqlite();
+    let (old, content) = app.plant_old_backup();
+    // Private, as db-backup would have made them: no warnings beside the one error line.
+    std::fs::set_permissions(app.backups_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = with_undeletable(&app.cmd(&["--keep=1"]), &old)
+        .output()
+        .expect("unshare (util-linux) is needed: apt-get install util-linux");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    let backups = app.backups();
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    let new = &backups[1];
+    assert!(
+        stdout.starts_with(&format!("created storage/app/backups/{new} (")),
+        "{stdout}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("db-backup: error: the backup ") && stderr.contains(new.as_str()),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("was made, but retention failed: cannot delete old backup")
+            && stderr.contains("database_backup_2020-01-01_000000.sqlite"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&old).unwrap(), content);
+    assert_eq!(quick_check(&app.backups_dir().join(new)), "ok");
+
+    // --json still carries the outcome, with the failure in it.
+    let out = with_undeletable(&app.cmd(&["--keep=1", "--json"]), &old)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["retention_failed"]
+            .as_str()
+            .unwrap()
+            .contains("cannot delete old backup"),
+        "{v}"
+    );
+}
+
+/// A `.env` line Laravel would reject is named by its line and key, never shown: the value is
+/// usually the password.
+#[test]
+fn env_syntax_errors_never_show_the_value() {
+    for line in [
+        "DB_PASSWORD=bar Zq-s3cret-9",
+        "DB_PASSWORD='Zq-s3cret-9",
+        "DB_PASSWORD=\"it\\'s Zq-s3cret-9\"",
+        "DB_PASSWORD=\"Zq-s3cret-9\"trailing",
+        "DB_PASSWORD=Zq-s3cret-9\"x y",
+        // A stray line (a password pasted on its own): rejected as a name, still not shown.
+        "Zq-s3cret-9",
+        "Zq s3cret 9",
+    ] {
+        let app = App::sqlite();
+        app.write_env(&format!("DB_CONNECTION=sqlite\n{line}\n"));
+        let old = app.plant_old_backup();
+        let out = app.run(&[]);
+        assert_clean_failure(&app, &out, 1, ".env: line 2", &old);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("s3cret"), "{line}: {err}");
+    }
+}
+
+/// A symlink planted as the lock file is not followed: a clear error, and nothing is created
+/// where it points.
+#[test]
+fn a_symlink_planted_as_the_lock_file_is_refused() {
+    let app = App::sqlite();
+    std::fs::create_dir_all(app.backups_dir()).unwrap();
+    let victim = app.root.path().join("victim");
+    std::os::unix::fs::symlink(&victim, app.backups_dir().join(".db-backup.lock")).unwrap();
+    fails(&app, &[], 1, ".db-backup.lock is a symbolic link");
+    assert!(!victim.exists(), "a file was created through the symlink");
+}
+
+/// Output streams that went away (a log reader that died, `2>&-` into a closed pipe) never turn
+/// a clear exit code into a panic (101): a usage error still exits 2, a failure 1.
+#[test]
+fn a_closed_stderr_never_turns_an_exit_code_into_a_panic() {
+    let app = App::sqlite();
+    for (args, code) in [
+        (&["--frobnicate"][..], 2),
+        (&["--app-dir", "/nonexistent"][..], 1),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = app.cmd(args).stderr(writer).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+    }
+}
+
+/// A missing argument is named on the one error line (clap puts it on a second line).
+#[test]
+fn a_missing_argument_is_named() {
+    let app = App::sqlite();
+    for (args, needle) in [(&["verify"][..], "<FILE>"), (&["restore"][..], "<FILE>")] {
+        let out = app.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("were not provided: {needle}")),
+            "{err}"
+        );
+    }
+}

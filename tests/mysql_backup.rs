@@ -306,3 +306,24 @@ fn dry_run_writes_nothing(server: &'static Server) {
     assert!(out.contains(".sql"), "{out}");
     assert!(app.backups().is_empty(), "{:?}", app.entries());
 }
+
+test_on_both!(db_host_localhost_means_the_usual_socket);
+/// Called directly with `DB_HOST=localhost` (as PDO reads it: the Unix socket), on a server
+/// with no TCP at all, whose socket is where Debian's PHP looks: /run/mysqld/mysqld.sock (in a
+/// private mount namespace, so this machine's own server stays out of sight).
+fn db_host_localhost_means_the_usual_socket(server: &'static Server) {
+    let server = server.socket_only();
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let app = App::bare(&format!(
+        "DB_CONNECTION=mysql\nDB_HOST=localhost\nDB_PORT=3306\nDB_DATABASE={}\nDB_USERNAME={}\nDB_PASSWORD=\"{}\"\n",
+        db.name, db.user, db.password
+    ));
+    let out = with_default_mysql_socket(&app.cmd(&[]), server.socket())
+        .output()
+        .expect("unshare (util-linux) is needed: apt-get install util-linux");
+    assert_success(&out);
+    let copy = TestDb::on(server);
+    copy.load(&only_backup(&app));
+    db.assert_same_as(&copy);
+}

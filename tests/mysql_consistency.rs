@@ -197,3 +197,43 @@ fn myisam_table_gives_a_warning_and_still_succeeds(server: &'static Server) {
     copy.load(&only_backup(&app));
     db.assert_same_as(&copy);
 }
+
+test_on_both!(warnings_reach_stderr_in_quiet_and_json_styles);
+/// `--quiet` (the README's cron line) and `--json` print a warning too: on stderr, where cron
+/// mails and CI logs show it, and `--json` also carries it in its `warnings` array.
+fn warnings_reach_stderr_in_quiet_and_json_styles(server: &'static Server) {
+    let db = TestDb::on(server);
+    db.sql(
+        "CREATE TABLE legacy_logs (id INT PRIMARY KEY, line VARCHAR(100)) ENGINE=MyISAM;
+         INSERT INTO legacy_logs VALUES (1, 'old');",
+    );
+    let app = db.app(Via::Tcp);
+    let warned = |err: &str| {
+        err.lines().any(|l| {
+            l.starts_with("db-backup: warning: ")
+                && l.contains("legacy_logs")
+                && l.contains("MyISAM")
+        })
+    };
+    let out = app.run(&["--quiet"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "--quiet prints no result"
+    );
+    assert!(warned(&err), "--quiet dropped the warning: {err:?}");
+
+    let out = app.run(&["--json", "--keep=10"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(warned(&err), "--json: no warning on stderr: {err:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = v["warnings"].as_array().unwrap();
+    assert!(
+        list.iter()
+            .any(|w| w.as_str().unwrap().contains("legacy_logs")),
+        "{v}"
+    );
+}

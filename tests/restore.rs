@@ -231,3 +231,114 @@ fn restore_refuses_the_other_drivers_backup_and_unknown_files() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("backup not found"));
 }
+
+/// A huge --busy-timeout is a usage error (exit 2, one line), never a panic in the middle of
+/// a restore.
+#[test]
+fn restore_busy_timeout_is_bounded_like_backup() {
+    let app = App::sqlite();
+    app.ok(&[]);
+    let backup = latest(&app);
+    for big in ["3000000", "18446744073709551615"] {
+        let out = app.run(&["restore", &backup, "--yes", "--busy-timeout", big]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--busy-timeout"), "{err}");
+    }
+    assert_eq!(app.backups(), vec![backup], "nothing was done");
+}
+
+/// `db-backup list | head -1`: the reader goes away after one line; the rest of the output is
+/// dropped quietly, exit 0, no panic text. Enough backups that the listing outgrows the pipe's
+/// buffer, so the writer is still writing when the reader closes.
+#[test]
+fn list_into_a_reader_that_closes_early_ends_quietly() {
+    use std::io::BufRead;
+    let app = App::sqlite();
+    std::fs::create_dir_all(app.backups_dir()).unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    for i in 0..3000 {
+        let at = start + chrono::Duration::hours(i);
+        let name = format!("database_backup_{}.sqlite", at.format("%Y-%m-%d_%H%M%S"));
+        std::fs::write(app.backups_dir().join(name), "").unwrap();
+    }
+    let mut child = app
+        .cmd(&["list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("database_backup_2020-05-"), "{first}");
+    // The reader is dropped here: the pipe is closed with most of the listing unread.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err, "", "nothing on stderr");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// A restore holds the backups folder's lock from its safety backup to the end: a backup
+/// started meanwhile (cron) exits 75 at once and deletes nothing — not the backup being
+/// restored, not the safety backup. The restore is kept waiting by a writer of the app holding
+/// the live database's write lock (WAL mode, so the safety backup can still read it).
+#[test]
+fn a_backup_during_a_restore_exits_75_and_deletes_nothing() {
+    let app = App::sqlite();
+    let db = app.db_path();
+    Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA journal_mode=wal", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    app.ok(&[]);
+    let backup = latest(&app);
+    let writer = Connection::open(&db).unwrap();
+    writer
+        .execute_batch("BEGIN IMMEDIATE; UPDATE products SET stock = stock + 1;")
+        .unwrap();
+    let restore = app
+        .cmd(&["restore", &backup, "--yes", "--busy-timeout", "120"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The safety backup is published; the restore now waits for our writer.
+    let started = std::time::Instant::now();
+    while app.backups().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no safety backup appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let during = app.backups();
+    let cron = app.run(&["--keep=1"]);
+    let err = String::from_utf8_lossy(&cron.stderr);
+    assert_eq!(cron.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains("another db-backup run is in progress"),
+        "{err}"
+    );
+    assert_eq!(app.backups(), during, "nothing deleted, nothing added");
+
+    writer.execute_batch("ROLLBACK").unwrap();
+    let out = restore.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.backups(), during);
+    assert_eq!(
+        rows(&db, "products"),
+        rows(&app.backups_dir().join(&backup), "products")
+    );
+}

@@ -35,6 +35,39 @@ fn backs_up_to_the_old_commands_folder_and_name() {
     );
 }
 
+/// A backups folder made before (the old command made it 0755, its backups 0644) is left as it
+/// is — it may be shared on purpose — but each run warns about what other users can reach.
+#[test]
+fn an_existing_folder_open_to_others_is_warned_about_not_changed() {
+    use std::fs::{set_permissions, Permissions};
+    use std::os::unix::fs::PermissionsExt;
+    let app = App::sqlite();
+    let (old, _) = app.plant_old_backup();
+    set_permissions(&old, Permissions::from_mode(0o644)).unwrap();
+    set_permissions(app.backups_dir(), Permissions::from_mode(0o755)).unwrap();
+    for args in [&["--quiet"][..], &[]] {
+        let out = app.run(args);
+        assert_success(&out);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("db-backup: warning: the backups folder storage/app/backups is open to other users (mode 0755)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("1 backup(s) in storage/app/backups can be read by any user of this machine (database_backup_2020-01-01_000000.sqlite)"),
+            "{err}"
+        );
+    }
+    assert_eq!(mode(&app.backups_dir()), 0o755, "not ours to change");
+    assert_eq!(mode(&old), 0o644);
+    // Once the user has closed it, nothing more is said.
+    set_permissions(&old, Permissions::from_mode(0o600)).unwrap();
+    set_permissions(app.backups_dir(), Permissions::from_mode(0o750)).unwrap();
+    let out = app.run(&["--keep=10"]);
+    assert_success(&out);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
 #[test]
 fn timestamp_is_in_the_app_time_zone() {
     for (env, config_zone, zone) in [

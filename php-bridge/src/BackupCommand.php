@@ -33,8 +33,11 @@ class BackupCommand extends Command
     {
         $binary = $this->binary();
         if ($binary === null) {
-            $this->line('Erreur lors de la création du backup: db-backup introuvable. '
-                . 'Installez-le (cargo install --path <sources de db-backup>) ou indiquez son chemin dans DB_BACKUP_BINARY.');
+            $configured = $this->configuredBinary();
+            $this->line('Erreur lors de la création du backup: db-backup introuvable'
+                . ($configured ? " ({$configured} n'est pas un exécutable)" : '') . '. '
+                . 'Installez-le (cargo install --path <sources de db-backup>) ou indiquez son chemin dans DB_BACKUP_BINARY '
+                . '(puis php artisan config:cache si la config est en cache).');
             return 1;
         }
 
@@ -52,14 +55,23 @@ class BackupCommand extends Command
         return $code === null ? 1 : $code;
     }
 
-    /** DB_BACKUP_BINARY (config or environment), else `db-backup` on the PATH. */
+    /** The configured binary, if executable; else, when none is configured, `db-backup` on the PATH. */
     protected function binary()
     {
-        $configured = config('db-backup.binary') ?: env('DB_BACKUP_BINARY');
+        $configured = $this->configuredBinary();
         if ($configured) {
             return is_file($configured) && is_executable($configured) ? $configured : null;
         }
         return (new ExecutableFinder())->find('db-backup');
+    }
+
+    /**
+     * config('db-backup.binary') (config/db-backup.php, kept by config:cache), else a real
+     * DB_BACKUP_BINARY environment variable.
+     */
+    protected function configuredBinary()
+    {
+        return config('db-backup.binary') ?: env('DB_BACKUP_BINARY');
     }
 
     /** The connection, folder and time zone exactly as Laravel resolved them. */
@@ -77,13 +89,20 @@ class BackupCommand extends Command
             $sslCa = $options[\PDO::MYSQL_ATTR_SSL_CA];
         }
         $host = isset($config['host']) ? $config['host'] : '';
+        $host = (string) (is_array($host) ? reset($host) : $host);
+        $socket = (string) (isset($config['unix_socket']) ? $config['unix_socket'] : '');
+        // PDO takes the host `localhost` to mean a Unix socket: pdo_mysql.default_socket from
+        // PHP's ini. Hand that one over, so the binary reaches the server the app reaches.
+        if ($socket === '' && $host === 'localhost') {
+            $socket = (string) ini_get('pdo_mysql.default_socket');
+        }
 
         return [
             'DB_BACKUP_CONNECTION' => (string) (isset($config['driver']) ? $config['driver'] : $name),
             'DB_BACKUP_DATABASE' => (string) (isset($config['database']) ? $config['database'] : ''),
-            'DB_BACKUP_HOST' => (string) (is_array($host) ? reset($host) : $host),
+            'DB_BACKUP_HOST' => $host,
             'DB_BACKUP_PORT' => (string) (isset($config['port']) ? $config['port'] : ''),
-            'DB_BACKUP_SOCKET' => (string) (isset($config['unix_socket']) ? $config['unix_socket'] : ''),
+            'DB_BACKUP_SOCKET' => $socket,
             'DB_BACKUP_USERNAME' => (string) (isset($config['username']) ? $config['username'] : ''),
             'DB_BACKUP_PASSWORD' => (string) (isset($config['password']) ? $config['password'] : ''),
             'DB_BACKUP_SSL_CA' => (string) $sslCa,

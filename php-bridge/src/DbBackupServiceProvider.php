@@ -10,9 +10,18 @@ use Illuminate\Support\ServiceProvider;
  */
 class DbBackupServiceProvider extends ServiceProvider
 {
+    public function register()
+    {
+        // Merged into the app's config, so `config:cache` keeps DB_BACKUP_BINARY from .env.
+        $this->mergeConfigFrom(__DIR__ . '/../config/db-backup.php', 'db-backup');
+    }
+
     public function boot()
     {
         if ($this->app->runningInConsole()) {
+            $this->publishes([
+                __DIR__ . '/../config/db-backup.php' => config_path('db-backup.php'),
+            ], 'db-backup-config');
             $this->commands([
                 BackupCommand::class,
                 ListCommand::class,

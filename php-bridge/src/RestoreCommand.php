@@ -20,6 +20,7 @@ class RestoreCommand extends BackupCommand
             $this->line('Restauration annulée.');
             return 1;
         }
-        return $this->delegate(['restore', '--yes', $file]);
+        // After `--`: a name that starts with `-` is still a file, never an option.
+        return $this->delegate(['restore', '--yes', '--', $file]);
     }
 }

@@ -12,13 +12,15 @@ class VerifyCommand extends BackupCommand
     public function handle()
     {
         $arguments = ['verify'];
+        if ($this->option('json')) {
+            $arguments[] = '--json';
+        }
         if ($this->argument('file') !== null) {
+            // After `--`: a name that starts with `-` is still a file, never an option.
+            $arguments[] = '--';
             $arguments[] = $this->argument('file');
         } else {
             $arguments[] = '--latest';
-        }
-        if ($this->option('json')) {
-            $arguments[] = '--json';
         }
         return $this->delegate($arguments);
     }

@@ -70,12 +70,13 @@ fn locate(target: &Target, file: Option<&Path>, latest: bool, doing: &str) -> Re
 }
 
 fn install_command(args: &AppArgs, print: bool) -> Result<()> {
+    let binary = install::default_binary();
     if print {
-        report::install_files(&install::drop_in_files());
+        report::install_files(&install::drop_in_files(binary.as_deref()));
         return Ok(());
     }
     let dir = laravel::find_app_dir(args.app_dir.as_deref(), &cwd()?)?;
-    report::installed(&install::install(&dir)?);
+    report::installed(&install::install(&dir, binary.as_deref())?);
     Ok(())
 }
 

@@ -62,10 +62,27 @@ pub struct App {
 }
 
 /// Settings lookup with Laravel's precedence: the real environment wins over the file.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Env {
     file: HashMap<String, Option<String>>,
     real: HashMap<String, String>,
+}
+
+/// Keys only: the values hold passwords (DB_PASSWORD, DB_URL, APP_KEY, …), and a `{:?}` ends
+/// up in logs and panic messages.
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("file_keys", &sorted_keys(self.file.keys()))
+            .field("real_keys", &sorted_keys(self.real.keys()))
+            .finish()
+    }
+}
+
+fn sorted_keys<'a>(keys: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
+    let mut keys: Vec<&str> = keys.map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
 }
 
 impl Env {
@@ -246,6 +263,27 @@ mod tests {
             err.contains(&t.path().join("api").display().to_string()),
             "{err}"
         );
+    }
+
+    #[test]
+    fn debug_shows_keys_never_values() {
+        let file = vec![
+            ("DB_PASSWORD".to_string(), Some("file-s3cret".to_string())),
+            (
+                "DB_URL".to_string(),
+                Some("mysql://u:url-s3cret@h/d".to_string()),
+            ),
+        ];
+        let real = HashMap::from([("APP_KEY".to_string(), "real-s3cret".to_string())]);
+        let app = App {
+            dir: PathBuf::from("/srv/api"),
+            env: Env::new(file, real),
+        };
+        let shown = format!("{app:?} {app:#?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        for key in ["DB_PASSWORD", "DB_URL", "APP_KEY", "/srv/api"] {
+            assert!(shown.contains(key), "{key} missing from {shown}");
+        }
     }
 
     #[test]

@@ -27,6 +27,39 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
         .map_err(Error::io("cannot create backups folder", dir))
 }
 
+/// What other users of the machine can reach in a backups folder.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// The folder's mode, when other users may list or enter it.
+    pub folder_mode: Option<u32>,
+    /// Backups that other users may read (made by the old command, 0644 under the usual umask).
+    pub readable: Vec<String>,
+}
+
+/// What of the backups folder is open to other users ("others" in the mode bits; a group is
+/// often given access on purpose, e.g. a backup group). Only reported, never changed: a folder
+/// we did not create may be shared deliberately, and chmod-ing it could break that.
+pub fn exposure(dir: &Path) -> Exposure {
+    use std::os::unix::fs::MetadataExt;
+    let folder_mode = std::fs::metadata(dir)
+        .map(|m| m.mode() & 0o7777)
+        .ok()
+        .filter(|mode| mode & 0o007 != 0);
+    let mut readable: Vec<String> = super::retention::scan(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| {
+            std::fs::symlink_metadata(dir.join(&b.name)).is_ok_and(|m| m.mode() & 0o004 != 0)
+        })
+        .map(|b| b.name)
+        .collect();
+    readable.sort();
+    Exposure {
+        folder_mode,
+        readable,
+    }
+}
+
 /// An exclusive hold on a backups folder; released when dropped or when the process dies.
 #[derive(Debug)]
 pub struct Lock {
@@ -38,13 +71,19 @@ impl Lock {
     pub fn acquire(dir: &Path) -> Result<Lock> {
         let path = dir.join(LOCK_NAME);
         // The lock file is never deleted: unlinking a lock file lets two runs lock two inodes.
+        // O_NOFOLLOW: a symlink planted under its name must not make us create or lock (and
+        // chmod 0600) a file elsewhere with our rights.
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
-            .map_err(Error::io("cannot open lock file", &path))?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => Error::LockIsSymlink(path.clone()),
+                _ => Error::io("cannot open lock file", &path)(e),
+            })?;
         match file.try_lock() {
             Ok(()) => Ok(Lock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::AlreadyRunning(dir.to_path_buf())),
@@ -136,6 +175,44 @@ mod tests {
         assert_eq!(std::fs::read_to_string(d.join("b")).unwrap(), "new");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_symlink_named_like_the_lock_is_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let elsewhere = t.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, t.path().join(LOCK_NAME)).unwrap();
+        assert!(matches!(
+            Lock::acquire(t.path()),
+            Err(Error::LockIsSymlink(p)) if p == t.path().join(LOCK_NAME)
+        ));
+        assert!(!elsewhere.exists(), "created through the symlink");
+    }
+
+    #[test]
+    fn exposure_reports_what_others_can_reach_and_changes_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let set = |p: &Path, mode| std::fs::set_permissions(p, Permissions::from_mode(mode));
+        set(d, 0o750).unwrap();
+        assert_eq!(exposure(d), Exposure::default());
+        let old = d.join("database_backup_2020-01-01_000000.sqlite");
+        std::fs::write(&old, "x").unwrap();
+        set(&old, 0o644).unwrap();
+        std::fs::write(d.join("notes.txt"), "x").unwrap();
+        set(&d.join("notes.txt"), 0o644).unwrap();
+        set(d, 0o755).unwrap();
+        assert_eq!(
+            exposure(d),
+            Exposure {
+                folder_mode: Some(0o755),
+                readable: vec!["database_backup_2020-01-01_000000.sqlite".into()],
+            }
+        );
+        assert_eq!(
+            std::fs::metadata(d).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
     }
 
     #[test]

@@ -67,7 +67,15 @@ impl LaravelApp {
     /// `php artisan ARGS` in the app, with a clean environment and DB_BACKUP_BINARY set to the
     /// binary under test.
     pub fn artisan_cmd(&self, args: &[&str]) -> Command {
+        self.artisan_cmd_with_ini(&[], args)
+    }
+
+    /// `artisan_cmd` with PHP ini settings (`php -d KEY=VALUE artisan ARGS`).
+    pub fn artisan_cmd_with_ini(&self, ini: &[(&str, &str)], args: &[&str]) -> Command {
         let mut cmd = Command::new("php");
+        for (key, value) in ini {
+            cmd.arg("-d").arg(format!("{key}={value}"));
+        }
         cmd.arg("artisan")
             .args(args)
             .current_dir(self.dir())

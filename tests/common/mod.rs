@@ -251,3 +251,43 @@ pub fn limit_file_size(cmd: &mut Command, bytes: u64) {
         });
     }
 }
+
+/// `cmd`, run in a private mount namespace (`unshare --mount --map-root-user`) where `file` is
+/// a mount point (bound onto itself): unlinking it fails with EBUSY, as for a file a container
+/// runtime or an admin has bind-mounted. A real, undeletable file, for root and non-root alike.
+pub fn with_undeletable(cmd: &Command, file: &Path) -> Command {
+    in_mount_namespace(cmd, r#"mount --bind "$1" "$1""#, &[file])
+}
+
+/// `cmd`, run in a private mount namespace where `/run/mysqld/mysqld.sock` (the first socket
+/// `DB_HOST=localhost` means) is `socket`, on a fresh tmpfs over `/run`: the machine's own
+/// server, if it has one there, is out of sight.
+pub fn with_default_mysql_socket(cmd: &Command, socket: &Path) -> Command {
+    in_mount_namespace(
+        cmd,
+        r#"mount -t tmpfs tmpfs /run && mkdir /run/mysqld && ln -s "$1" /run/mysqld/mysqld.sock"#,
+        &[socket],
+    )
+}
+
+/// `cmd` run after `setup` (a shell line given `args` as $1…) in a private mount namespace.
+fn in_mount_namespace(cmd: &Command, setup: &str, args: &[&Path]) -> Command {
+    let mut wrapped = Command::new("unshare");
+    wrapped
+        .args(["--mount", "--map-root-user", "sh", "-c"])
+        .arg(format!("{setup} && shift {} && exec \"$@\"", args.len()))
+        .arg("sh")
+        .args(args)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            wrapped.env(k, v);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}

@@ -229,6 +229,12 @@ impl Server {
     pub fn odd(&self) -> &'static Server {
         own::odd(self.flavor)
     }
+
+    /// The same flavor's own server with no TCP at all (`--skip-networking`): only its Unix
+    /// socket reaches it. Always our own, even with an external URL.
+    pub fn socket_only(&self) -> &'static Server {
+        own::socket_only(self.flavor)
+    }
 }
 
 /// See `Server::client_file`.

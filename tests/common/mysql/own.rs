@@ -17,8 +17,9 @@
 //! tests and later runs. `scripts/test` stops them at the end.
 //!
 //! Kinds: `main` (ordinary settings, utf8mb4; MySQL keeps its own default collation,
-//! utf8mb4_0900_ai_ci) and `odd` (global `sql_mode` with ANSI_QUOTES and NO_BACKSLASH_ESCAPES,
-//! `time_zone` Europe/Paris, latin1 server charset).
+//! utf8mb4_0900_ai_ci), `odd` (global `sql_mode` with ANSI_QUOTES and NO_BACKSLASH_ESCAPES,
+//! `time_zone` Europe/Paris, latin1 server charset) and `socket` (no TCP at all:
+//! `--skip-networking`, reachable only through its Unix socket).
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -47,6 +48,7 @@ const READY_MARK: &str = "harness-3";
 enum Kind {
     Main,
     Odd,
+    SocketOnly,
 }
 
 impl Kind {
@@ -54,6 +56,7 @@ impl Kind {
         match self {
             Kind::Main => "main",
             Kind::Odd => "odd",
+            Kind::SocketOnly => "socket",
         }
     }
 
@@ -65,6 +68,7 @@ impl Kind {
                 "--innodb-buffer-pool-size=128M",
             ],
             (Kind::Main, Flavor::MySql) => &["--innodb-buffer-pool-size=128M"],
+            (Kind::SocketOnly, _) => &["--skip-networking", "--innodb-buffer-pool-size=32M"],
             (Kind::Odd, _) => &[
                 "--character-set-server=latin1",
                 "--collation-server=latin1_swedish_ci",
@@ -93,6 +97,17 @@ pub(super) fn odd(flavor: Flavor) -> &'static Server {
         Flavor::MySql => &MYSQL,
     };
     cell.get_or_init(|| own(flavor, Kind::Odd))
+}
+
+/// Our own server of this flavor that listens on its Unix socket only, never on TCP.
+pub(super) fn socket_only(flavor: Flavor) -> &'static Server {
+    static MARIADB: OnceLock<Server> = OnceLock::new();
+    static MYSQL: OnceLock<Server> = OnceLock::new();
+    let cell = match flavor {
+        Flavor::MariaDb => &MARIADB,
+        Flavor::MySql => &MYSQL,
+    };
+    cell.get_or_init(|| own(flavor, Kind::SocketOnly))
 }
 
 /// `mysql://user:password@host:port` (password percent-decoded).
