@@ -49,6 +49,12 @@ pub enum Error {
     )]
     Handover(String),
 
+    #[error("{name} is not {expected}; fix it in .env or config/db-backup.php")]
+    BadSetting {
+        name: &'static str,
+        expected: &'static str,
+    },
+
     #[error("{0} in the database URL ({1}) is not a valid URL: {2}")]
     BadUrl(&'static str, String, String),
 

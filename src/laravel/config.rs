@@ -66,9 +66,9 @@ fn connection_block<'a>(text: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The first uncommented `'key' => 'literal'` or `'key' => env('KEY'[, 'default'])`.
-fn setting(text: &str, key: &str) -> Option<Setting> {
+pub fn setting(text: &str, key: &str) -> Option<Setting> {
     let re = Regex::new(&format!(
-        r#"['"]{}['"]\s*=>\s*(?:env\(\s*['"](\w+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)|['"]([^'"]+)['"])"#,
+        r#"['"]{}['"]\s*=>\s*(?:env\(\s*['"](\w+)['"]\s*(?:,\s*['"]?([^'"()]*?)['"]?\s*)?\)|['"]([^'"]+)['"]|(\d+(?:\.\d+)?)\s*[,\]])"#,
         regex::escape(key)
     ))
     .ok()?;
@@ -79,10 +79,10 @@ fn setting(text: &str, key: &str) -> Option<Setting> {
         })
         .find_map(|l| {
             let c = re.captures(l)?;
-            match (c.get(1), c.get(3)) {
+            match (c.get(1), c.get(3).or(c.get(4))) {
                 (Some(k), _) => Some(Setting::Env {
                     key: k.as_str().to_string(),
-                    default: c.get(2).map(|d| d.as_str().to_string()),
+                    default: c.get(2).map(|d| d.as_str().trim().to_string()),
                 }),
                 (None, Some(v)) => Some(Setting::Literal(v.as_str().to_string())),
                 (None, None) => None,
@@ -120,6 +120,18 @@ mod tests {
             Some(env("DB_CONNECTION", None))
         );
         assert_eq!(setting("'default' => $x,", "default"), None);
+        // Numbers may be written bare, as literals or as env() defaults.
+        assert_eq!(
+            setting("'keep_daily' => 14,", "keep_daily"),
+            Some(Setting::Literal("14".into()))
+        );
+        assert_eq!(
+            setting(
+                "'keep_daily' => env('DB_BACKUP_KEEP_DAILY', 7),",
+                "keep_daily"
+            ),
+            Some(env("DB_BACKUP_KEEP_DAILY", Some("7")))
+        );
         let lit = Setting::Literal("UTC".into());
         assert_eq!(
             lit.resolve(|_| Some("Asia/Tokyo".into())).as_deref(),

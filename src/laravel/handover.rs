@@ -66,11 +66,16 @@ pub fn from_env(real: &HashMap<String, String>) -> Result<Option<Target>> {
         zone: zone.clone(),
         origin: "config('app.timezone')".into(),
     })?;
+    let settings = match real.get(super::settings::HANDOVER) {
+        Some(json) if !json.is_empty() => super::settings::Settings::from_handover(json)?,
+        _ => Default::default(),
+    };
     Ok(Some(Target {
         backups_dir: required("DIR").map(in_app)?,
         app_dir,
         connection,
         tz,
+        settings,
     }))
 }
 

@@ -4,6 +4,7 @@ pub mod config;
 pub mod connection;
 pub mod dotenv;
 pub mod handover;
+pub mod settings;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ pub struct Target {
     pub backups_dir: PathBuf,
     /// The app's time zone, in which backup names are stamped.
     pub tz: chrono_tz::Tz,
+    /// db-backup's own settings (retention rules, health limits, disks).
+    pub settings: settings::Settings,
 }
 
 impl Target {
@@ -48,6 +51,7 @@ pub fn target(
         connection: connection::resolve(&app)?,
         backups_dir: app.backups_dir(),
         tz: app.time_zone()?,
+        settings: settings::Settings::from_app(&app.dir, &app.env),
         app_dir: app.dir,
     })
 }
