@@ -81,6 +81,14 @@ pub enum Command {
         busy_timeout: u64,
     },
 
+    /// Check that backups are healthy: at least one, the newest younger than --max-age, not much
+    /// smaller than the one before, all under --max-total; one line per check. Exit 0 when
+    /// healthy, 1 when not (each failing line says what to do).
+    Status {
+        #[command(flatten)]
+        status: StatusArgs,
+    },
+
     /// Install the Artisan bridge as app/Console/Commands/BackupDatabase.php, replacing the old
     /// command in place (a different old file is kept in storage/app/db-backup/), so
     /// `php artisan db:backup --keep=N` runs this binary with Laravel's own settings.
@@ -134,8 +142,38 @@ pub struct BackupArgs {
     /// deleted, newest judged by the timestamp in the name. Must be 1 or more: unlike the old
     /// Artisan command, 0, negative or non-numeric values are refused rather than deleting every
     /// backup.
-    #[arg(long, value_name = "N", default_value = "7", value_parser = parse_keep, allow_hyphen_values = true)]
-    pub keep: u32,
+    ///
+    /// Default: 7, unless a --keep-daily/weekly/monthly/yearly rule is set (on the command line
+    /// or as DB_BACKUP_KEEP_DAILY… in .env); then only the rules given apply. Given together,
+    /// the rules add up, as restic's --keep-last does with its others.
+    #[arg(long, value_name = "N", value_parser = parse_keep, allow_hyphen_values = true)]
+    pub keep: Option<u32>,
+
+    /// Keep the newest backup of each of the last N days that have one (DB_BACKUP_KEEP_DAILY).
+    ///
+    /// Days, weeks, months and years are read from the timestamp in the names, in the app's
+    /// time zone; weeks are ISO weeks (Monday to Sunday).
+    #[arg(long, value_name = "N", value_parser = parse_count("--keep-daily"), allow_hyphen_values = true)]
+    pub keep_daily: Option<u32>,
+
+    /// Keep the newest backup of each of the last N weeks that have one (DB_BACKUP_KEEP_WEEKLY).
+    #[arg(long, value_name = "N", value_parser = parse_count("--keep-weekly"), allow_hyphen_values = true)]
+    pub keep_weekly: Option<u32>,
+
+    /// Keep the newest backup of each of the last N months that have one
+    /// (DB_BACKUP_KEEP_MONTHLY).
+    #[arg(long, value_name = "N", value_parser = parse_count("--keep-monthly"), allow_hyphen_values = true)]
+    pub keep_monthly: Option<u32>,
+
+    /// Keep the newest backup of each of the last N years that have one (DB_BACKUP_KEEP_YEARLY).
+    #[arg(long, value_name = "N", value_parser = parse_count("--keep-yearly"), allow_hyphen_values = true)]
+    pub keep_yearly: Option<u32>,
+
+    /// When the backup fails, run this shell command with the outcome as JSON on its stdin
+    /// (for cron without PHP: mail, a chat webhook…). It gets a minimal environment: never the
+    /// database password nor any other secret of the app.
+    #[arg(long, value_name = "CMD")]
+    pub on_failure: Option<String>,
 
     /// Show what would be created and deleted, and change nothing.
     #[arg(long)]
@@ -145,6 +183,40 @@ pub struct BackupArgs {
     /// 86400, a day).
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = busy_timeout())]
     pub busy_timeout: u64,
+}
+
+/// Options of `db-backup status`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StatusArgs {
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also verify the newest backup (as `db-backup verify --latest` does).
+    #[arg(long)]
+    pub verify: bool,
+
+    /// The newest backup must be younger than this: 26h, 90m, 2d… (DB_BACKUP_MAX_AGE; 26h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_setting(crate::laravel::settings::parse_duration, "a duration such as 26h, 90m or 2d"))]
+    pub max_age: Option<chrono::Duration>,
+
+    /// The newest backup must be at least this share of the one before: 0.5 or 50%
+    /// (DB_BACKUP_MIN_RATIO; 50%).
+    #[arg(long, value_name = "SHARE", value_parser = parse_setting(crate::laravel::settings::parse_ratio, "a share such as 0.5 or 50%"))]
+    pub min_ratio: Option<f64>,
+
+    /// All backups together must stay under this size: 10G, 500M… (DB_BACKUP_MAX_TOTAL; none).
+    #[arg(long, value_name = "SIZE", value_parser = parse_setting(crate::laravel::settings::parse_size, "a size such as 10G or 500M"))]
+    pub max_total: Option<u64>,
+
+    /// Also write the metrics for node_exporter's textfile collector to FILE (atomically:
+    /// a temporary file, then a rename).
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+
+    /// When unhealthy, run this shell command with the checks as JSON on its stdin.
+    #[arg(long, value_name = "CMD")]
+    pub on_failure: Option<String>,
 }
 
 /// Parses `std::env::args`. Help, version and usage errors come back as the clap error, for
@@ -166,6 +238,11 @@ where
     if let Some((sub, _)) = matches.subcommand() {
         for id in [
             "keep",
+            "keep_daily",
+            "keep_weekly",
+            "keep_monthly",
+            "keep_yearly",
+            "on_failure",
             "dry_run",
             "busy_timeout",
             "quiet",
@@ -203,6 +280,24 @@ fn parse_keep(raw: &str) -> Result<u32, String> {
             "'{raw}' is not a whole number: --keep must be 1 or more"
         )),
     }
+}
+
+/// A retention count: a whole number of at least 1 (0 would be a rule that keeps nothing).
+fn parse_count(flag: &'static str) -> impl Fn(&str) -> Result<u32, String> + Clone {
+    move |raw: &str| match raw.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "'{raw}' is not a whole number of 1 or more: {flag} N"
+        )),
+    }
+}
+
+/// A value parsed as the matching `.env` setting is.
+fn parse_setting<T: Clone + Send + Sync + 'static>(
+    parse: fn(&str) -> Option<T>,
+    expected: &'static str,
+) -> impl Fn(&str) -> Result<T, String> + Clone {
+    move |raw: &str| parse(raw.trim()).ok_or_else(|| format!("'{raw}' is not {expected}"))
 }
 
 #[cfg(test)]
@@ -286,9 +381,12 @@ mod tests {
     fn keep_forms_match_artisan() {
         let a = Cli::try_parse_from(["db-backup", "--keep=30"]).unwrap();
         let b = Cli::try_parse_from(["db-backup", "--keep", "30"]).unwrap();
-        assert_eq!(a.backup.keep, 30);
-        assert_eq!(b.backup.keep, 30);
+        assert_eq!(a.backup.keep, Some(30));
+        assert_eq!(b.backup.keep, Some(30));
         let d = Cli::try_parse_from(["db-backup"]).unwrap();
-        assert_eq!(d.backup.keep, 7);
+        assert_eq!(
+            d.backup.keep, None,
+            "the default (7) is decided with the GFS rules"
+        );
     }
 }

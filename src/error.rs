@@ -156,6 +156,9 @@ pub enum Error {
     #[error("restore cancelled; nothing was changed")]
     Cancelled,
 
+    #[error("backups are unhealthy: {0} check(s) failed (see the lines above)")]
+    Unhealthy(usize),
+
     #[error("{0}; nothing was published, older backups are untouched")]
     Unpublished(Box<Error>),
 

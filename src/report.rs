@@ -9,10 +9,12 @@ use serde::Serialize;
 
 use crate::cmd::backup::{Outcome, Progress};
 use crate::cmd::restore::Restored;
+use crate::cmd::status::Status;
 use crate::cmd::verify::Verified;
 use crate::error::{Error, Result};
 use crate::laravel::Target;
 use crate::store::catalog::{self, Entry};
+use crate::store::retention::Rule;
 use crate::store::Kind;
 
 /// How to print a run's results.
@@ -112,9 +114,17 @@ struct JsonOutcome<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     retention_failed: Option<&'a str>,
     dry_run: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    kept: Vec<JsonVerdict>,
     warnings: &'a [String],
     phases_ms: PhasesMs,
     method: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonVerdict {
+    name: String,
+    kept_by: Vec<Rule>,
 }
 
 #[derive(Serialize)]
@@ -125,33 +135,57 @@ struct PhasesMs {
     publish: u128,
 }
 
+/// A backup's outcome as the JSON object `--json` prints.
+pub fn backup_json(app: &Target, outcome: &Outcome) -> serde_json::Value {
+    let rel = |p: &Path| app.display_path(p);
+    let json = JsonOutcome {
+        created: rel(&outcome.created),
+        path: &outcome.created,
+        size_bytes: outcome.size,
+        duration_ms: outcome.duration.as_millis(),
+        deleted: outcome.deleted.iter().map(|p| rel(p)).collect(),
+        retention_failed: outcome.retention_failed.as_deref(),
+        dry_run: outcome.dry_run,
+        kept: outcome
+            .verdicts
+            .iter()
+            .filter(|v| !v.kept_by.is_empty())
+            .map(|v| JsonVerdict {
+                name: v.backup.name.clone(),
+                kept_by: v.kept_by.clone(),
+            })
+            .collect(),
+        warnings: &outcome.warnings,
+        method: outcome.method,
+        phases_ms: PhasesMs {
+            snapshot: outcome.phases.snapshot.as_millis(),
+            flush: outcome.phases.flush.as_millis(),
+            check: outcome.phases.check.as_millis(),
+            publish: outcome.phases.publish.as_millis(),
+        },
+    };
+    // Serializing plain strings and numbers cannot fail.
+    serde_json::to_value(&json).unwrap_or_default()
+}
+
+/// A failed run as a JSON object, for the bridge's events and `--on-failure`: the message
+/// (which never holds a password) and the exit code.
+pub fn failure_json(event: &str, e: &Error) -> serde_json::Value {
+    serde_json::json!({
+        "event": event,
+        "ok": false,
+        "error": e.to_string(),
+        "exit_code": e.exit_code(),
+    })
+}
+
 /// Prints a backup's outcome on stdout (warnings on stderr).
 pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
     let rel = |p: &Path| app.display_path(p);
     warnings(&outcome.warnings);
     match style {
         Style::Quiet => {}
-        Style::Json => {
-            let json = JsonOutcome {
-                created: rel(&outcome.created),
-                path: &outcome.created,
-                size_bytes: outcome.size,
-                duration_ms: outcome.duration.as_millis(),
-                deleted: outcome.deleted.iter().map(|p| rel(p)).collect(),
-                retention_failed: outcome.retention_failed.as_deref(),
-                dry_run: outcome.dry_run,
-                warnings: &outcome.warnings,
-                method: outcome.method,
-                phases_ms: PhasesMs {
-                    snapshot: outcome.phases.snapshot.as_millis(),
-                    flush: outcome.phases.flush.as_millis(),
-                    check: outcome.phases.check.as_millis(),
-                    publish: outcome.phases.publish.as_millis(),
-                },
-            };
-            // Serializing plain strings and numbers cannot fail.
-            out(&serde_json::to_string(&json).unwrap_or_default());
-        }
+        Style::Json => out(&backup_json(app, outcome).to_string()),
         Style::Artisan => artisan(outcome),
         Style::Text if outcome.dry_run => {
             out(&format!(
@@ -159,8 +193,15 @@ pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
                 rel(&outcome.created),
                 size(outcome.size)
             ));
-            for p in &outcome.deleted {
-                out(&format!("would delete {}", rel(p)));
+            // Every backup with the rule that keeps it, or its deletion.
+            for v in &outcome.verdicts {
+                let path = app.backups_dir.join(&v.backup.name);
+                if v.kept_by.is_empty() {
+                    out(&format!("would delete {}", rel(&path)));
+                } else {
+                    let rules: Vec<&str> = v.kept_by.iter().map(|r| r.label()).collect();
+                    out(&format!("would keep {} ({})", rel(&path), rules.join(", ")));
+                }
             }
         }
         Style::Text => {
@@ -335,6 +376,70 @@ pub fn restored(target: &Target, r: &Restored) {
         target.display_path(&r.file),
         r.tables.len()
     ));
+}
+
+/// `db-backup status`: one line per check, `[place] ok: …` or `[place] UNHEALTHY: …`.
+pub fn status(st: &Status, json: bool) {
+    if json {
+        out(&status_json(st).to_string());
+        return;
+    }
+    for place in &st.places {
+        for c in &place.checks {
+            let verdict = if c.ok { "ok" } else { "UNHEALTHY" };
+            out(&format!("[{}] {verdict}: {}", place.name, c.message));
+        }
+    }
+}
+
+/// The status as the JSON object `status --json` prints.
+pub fn status_json(st: &Status) -> serde_json::Value {
+    serde_json::to_value(st).unwrap_or_default()
+}
+
+/// The metrics of node_exporter's textfile collector (Prometheus text format), one series per
+/// place.
+pub fn prometheus(st: &Status) -> String {
+    let mut text = String::new();
+    let metric = |text: &mut String,
+                  name: &str,
+                  help: &str,
+                  value: &dyn Fn(&crate::cmd::status::Place) -> Option<String>| {
+        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for p in &st.places {
+            if let Some(v) = value(p) {
+                text.push_str(&format!(
+                    "{name}{{place=\"{}\"}} {v}\n",
+                    p.name.replace(['\\', '"', '\n'], "_")
+                ));
+            }
+        }
+    };
+    metric(
+        &mut text,
+        "db_backup_last_success_timestamp_seconds",
+        "Unix time of the newest backup (the time in its name).",
+        &|p| p.newest.as_ref().map(|n| n.taken_at_unix.to_string()),
+    );
+    metric(
+        &mut text,
+        "db_backup_last_size_bytes",
+        "Size of the newest backup in bytes.",
+        &|p| p.newest.as_ref().map(|n| n.size_bytes.to_string()),
+    );
+    metric(
+        &mut text,
+        "db_backup_count",
+        "Number of backups kept.",
+        &|p| Some(p.count.to_string()),
+    );
+    metric(
+        &mut text,
+        "db_backup_healthy",
+        "1 when every check of db-backup status passes, else 0.",
+        &|p| Some(u8::from(p.healthy).to_string()),
+    );
+    text
 }
 
 /// `db-backup install-artisan --print`.

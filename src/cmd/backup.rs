@@ -11,7 +11,8 @@ use crate::engine::{mysql, sqlite, Connection};
 use crate::error::{Error, Result};
 use crate::laravel::Target;
 use crate::store::publish::{self, Lock};
-use crate::store::{retention, Kind};
+use crate::store::retention::{self, Policy, Verdict};
+use crate::store::Kind;
 
 /// Where a dump is, for a progress display.
 pub type Progress<'a> = mysql::Progress<'a>;
@@ -19,7 +20,8 @@ pub type Progress<'a> = mysql::Progress<'a>;
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub keep: u32,
+    /// Which backups to keep afterwards.
+    pub policy: Policy,
     pub dry_run: bool,
     pub busy_timeout: Duration,
 }
@@ -31,6 +33,8 @@ pub struct Outcome {
     pub size: u64,
     pub duration: Duration,
     pub deleted: Vec<PathBuf>,
+    /// With `--dry-run`: every backup, the new one included, and the rules that keep it.
+    pub verdicts: Vec<Verdict>,
     /// Retention failed after the backup was published: what could not be deleted, and why.
     pub retention_failed: Option<String>,
     pub dry_run: bool,
@@ -91,12 +95,13 @@ pub fn run_locked(
     let kind = conn.kind();
     let created = publish::publish(staged, dir, || name_after(tz, kind, &mut last))?;
     phases.publish = t.elapsed();
-    let (deleted, retention_failed) = apply_retention(dir, plan.keep, &created);
+    let (deleted, retention_failed) = apply_retention(dir, &plan.policy, &created);
     Ok(Outcome {
         created,
         size,
         duration: started.elapsed(),
         deleted,
+        verdicts: Vec::new(),
         retention_failed,
         dry_run: false,
         warnings,
@@ -194,13 +199,13 @@ fn stage(
     }
 }
 
-/// Deletes the backups beyond `keep`, never the one just made. A failure here comes after a
-/// good backup was published, so it is reported as such rather than failing the run as a whole.
-fn apply_retention(dir: &Path, keep: u32, created: &Path) -> (Vec<PathBuf>, Option<String>) {
+/// Deletes the backups the policy does not keep, never the one just made. A failure here comes
+/// after a good backup was published, so it is reported as such rather than failing the run.
+fn apply_retention(dir: &Path, policy: &Policy, created: &Path) -> (Vec<PathBuf>, Option<String>) {
     let protect = created.file_name().and_then(|n| n.to_str());
     let mut deleted = Vec::new();
     let doomed = match retention::scan(dir) {
-        Ok(all) => retention::to_delete(&all, keep, protect),
+        Ok(all) => retention::deleted(&all, policy, protect),
         Err(e) => return (deleted, Some(e.to_string())),
     };
     for b in doomed {
@@ -242,15 +247,18 @@ fn dry_run(target: &Target, plan: &Plan) -> Result<Outcome> {
     let name = retention::file_name(now_in(target.tz), kind);
     let mut existing = retention::scan(dir)?;
     existing.extend(retention::parse(&name));
-    let deleted = retention::to_delete(&existing, plan.keep, Some(&name))
-        .into_iter()
-        .map(|b| dir.join(b.name))
+    let verdicts = retention::judge(&existing, &plan.policy, Some(&name));
+    let deleted = verdicts
+        .iter()
+        .filter(|v| v.kept_by.is_empty())
+        .map(|v| dir.join(&v.backup.name))
         .collect();
     Ok(Outcome {
         created: dir.join(name),
         size,
         duration: started.elapsed(),
         deleted,
+        verdicts,
         retention_failed: None,
         dry_run: true,
         warnings: Vec::new(),

@@ -8,6 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::store::publish;
 
 /// The package's commands, the single source of the bridge's code: (source, class in the
 /// package, class in the drop-in). Laravel loads one class per file from app/Console/Commands.
@@ -172,7 +173,7 @@ pub fn install(app_dir: &Path, binary: Option<&str>) -> Result<Installed> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("cannot read", &path)(e)),
         }
-        write_atomically(&path, &text)?;
+        publish::write_atomically(&path, text.as_bytes(), 0o644)?;
     }
     let cache = app_dir.join("bootstrap/cache/config.php");
     Ok(Installed {
@@ -218,26 +219,6 @@ fn keep_original(app_dir: &Path, path: &Path, old: &[u8]) -> Result<Option<PathB
     Err(Error::io("cannot keep the replaced file in", keep_dir)(
         std::io::Error::other(format!("{MAX_KEPT} kept copies already; clear some")),
     ))
-}
-
-/// A temp file beside, then a rename: PHP never loads half a class.
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(Error::io("cannot create", dir))?;
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).map_err(Error::io("cannot write in", dir))?;
-    tmp.write_all(text.as_bytes())
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(Error::io("cannot write", tmp.path()))?;
-    let tmp_path = tmp.path().to_path_buf();
-    std::fs::set_permissions(
-        &tmp_path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .map_err(Error::io("cannot set permissions on", &tmp_path))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("cannot write", path)(e.error))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,18 +4,22 @@
 pub mod backup;
 pub mod install;
 pub mod list;
+pub mod notify;
 pub mod restore;
+pub mod status;
 pub mod verify;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{AppArgs, BackupArgs, Cli, Command, OutputArgs};
+use crate::cli::{AppArgs, BackupArgs, Cli, Command, OutputArgs, StatusArgs};
 use crate::error::{Error, Result};
 use crate::laravel::{self, Target};
 use crate::report::{self, Style};
 use crate::store::catalog;
+use crate::store::publish;
+use crate::store::retention::Policy;
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Result<()> {
@@ -24,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => backup_command(&app, &cli.output, &cli.backup),
         Some(Command::Backup { output, backup }) => backup_command(&app, &output, &backup),
+        Some(Command::Status { status }) => status_command(&app, &status),
         Some(Command::InstallArtisan { print }) => install_command(&app, print),
         Some(Command::List { json }) => {
             let target = load_target(&app)?;
@@ -81,24 +86,105 @@ fn install_command(args: &AppArgs, print: bool) -> Result<()> {
 }
 
 fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) -> Result<()> {
-    let target = load_target(app_args)?;
-    let plan = backup::Plan {
-        keep: args.keep,
-        dry_run: args.dry_run,
-        busy_timeout: Duration::from_secs(args.busy_timeout),
-    };
     let style = style(output);
-    let mut bar = report::DumpProgress::new(style == Style::Text);
-    let outcome = backup::run(&target, &plan, &mut |p| bar.update(p));
-    bar.finish();
-    let outcome = outcome?;
-    report::backup(&target, &outcome, style);
+    let result = load_target(app_args).and_then(|target| {
+        let outcome = backup_run(&target, args, style)?;
+        Ok((target, outcome))
+    });
+    let (event, failed) = match &result {
+        Ok((target, outcome)) => {
+            let mut event = report::backup_json(target, outcome);
+            event["event"] = "backup_succeeded".into();
+            event["ok"] = outcome.retention_failed.is_none().into();
+            (event, outcome.retention_failed.is_some())
+        }
+        Err(e) => (report::failure_json("backup_failed", e), true),
+    };
+    // Dry runs change nothing and tell nobody.
+    if !args.dry_run {
+        report::warnings(&notify::deliver(&event, failed, args.on_failure.as_deref()));
+    }
+    let (_, outcome) = result?;
     match outcome.retention_failed {
         Some(detail) => Err(Error::RetentionFailed {
             created: outcome.created,
             detail,
         }),
         None => Ok(()),
+    }
+}
+
+/// One backup, printed; a retention failure is in the outcome, not an error.
+fn backup_run(target: &Target, args: &BackupArgs, style: Style) -> Result<backup::Outcome> {
+    let plan = backup::Plan {
+        policy: policy(target, args)?,
+        dry_run: args.dry_run,
+        busy_timeout: Duration::from_secs(args.busy_timeout),
+    };
+    let mut bar = report::DumpProgress::new(style == Style::Text);
+    let outcome = backup::run(target, &plan, &mut |p| bar.update(p));
+    bar.finish();
+    let outcome = outcome?;
+    report::backup(target, &outcome, style);
+    Ok(outcome)
+}
+
+/// The keep-policy: the command line's rules, else the app's settings. `--keep` defaults to 7
+/// only when no daily/weekly/monthly/yearly rule is set, so those alone can thin backups out.
+fn policy(target: &Target, args: &BackupArgs) -> Result<Policy> {
+    let s = &target.settings;
+    let rule =
+        |cli: Option<u32>, key: &str| -> Result<u32> { Ok(cli.or(s.count(key)?).unwrap_or(0)) };
+    let mut p = Policy {
+        last: 0,
+        daily: rule(args.keep_daily, "keep_daily")?,
+        weekly: rule(args.keep_weekly, "keep_weekly")?,
+        monthly: rule(args.keep_monthly, "keep_monthly")?,
+        yearly: rule(args.keep_yearly, "keep_yearly")?,
+    };
+    let any_rule = p.daily + p.weekly + p.monthly + p.yearly > 0;
+    p.last = args.keep.unwrap_or(if any_rule { 0 } else { 7 });
+    Ok(p)
+}
+
+fn status_command(app_args: &AppArgs, args: &StatusArgs) -> Result<()> {
+    let result = load_target(app_args).and_then(|target| {
+        let req = status::Request {
+            verify: args.verify,
+            max_age: args.max_age,
+            min_ratio: args.min_ratio,
+            max_total: args.max_total,
+        };
+        status::run(&target, &req)
+    });
+    let st = match result {
+        Ok(st) => st,
+        Err(e) => {
+            let event = report::failure_json("status_failed", &e);
+            report::warnings(&notify::deliver(&event, true, args.on_failure.as_deref()));
+            return Err(e);
+        }
+    };
+    report::status(&st, args.json);
+    if let Some(file) = &args.prometheus {
+        publish::write_atomically(file, report::prometheus(&st).as_bytes(), 0o644)?;
+    }
+    let mut event = report::status_json(&st);
+    event["event"] = if st.healthy {
+        "backups_healthy"
+    } else {
+        "unhealthy_backup_found"
+    }
+    .into();
+    report::warnings(&notify::deliver(
+        &event,
+        !st.healthy,
+        args.on_failure.as_deref(),
+    ));
+    if st.healthy {
+        Ok(())
+    } else {
+        Err(Error::Unhealthy(st.failed()))
     }
 }
 

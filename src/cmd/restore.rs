@@ -8,6 +8,7 @@ use super::backup::{self, Plan, Progress};
 use crate::engine::{mysql, sqlite, Connection};
 use crate::error::{Error, Result};
 use crate::laravel::Target;
+use crate::store::retention::Policy;
 use crate::store::{publish, Kind};
 
 /// What the user asked for.
@@ -76,7 +77,7 @@ pub fn run(
     let lock = publish::Lock::acquire(&target.backups_dir)?;
     let plan = Plan {
         // Never deletes anything: the safety copy is kept whatever --keep says.
-        keep: u32::MAX,
+        policy: Policy::last(u32::MAX),
         dry_run: false,
         busy_timeout: req.busy_timeout,
     };

@@ -75,7 +75,10 @@ pub fn check(place: &str, backups: &[Sample], now: DateTime<Utc>, t: &Thresholds
     let mut checks = vec![Check::new(
         CheckKind::Exists,
         true,
-        format!("{} backups in {place}", sorted.len()),
+        match sorted.len() {
+            1 => format!("1 backup in {place}"),
+            n => format!("{n} backups in {place}"),
+        },
     )];
     let age = now - newest.taken_at;
     checks.push(if age <= t.max_age {
@@ -214,7 +217,14 @@ mod tests {
             max_total: Some(1000),
             ..d
         };
-        let cases: Vec<(&str, Vec<Sample>, i64, Thresholds, Vec<(CheckKind, bool)>)> = vec![
+        type Case = (
+            &'static str,
+            Vec<Sample>,
+            i64,
+            Thresholds,
+            Vec<(CheckKind, bool)>,
+        );
+        let cases: Vec<Case> = vec![
             ("none", vec![], 0, d, vec![(Exists, false)]),
             (
                 "one fresh",

@@ -149,6 +149,25 @@ pub fn publish(
     }
 }
 
+/// Writes a small file whole or not at all (a temporary file beside it, fsync, rename), so a
+/// reader (PHP loading a class, node_exporter reading metrics) never sees half of it.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(Error::io("cannot create", dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .permissions(Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(Error::io("cannot write in", dir))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(Error::io("cannot write", tmp.path()))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("cannot write", path)(e.error))?;
+    Ok(())
+}
+
 /// Persists the folder entry itself (the rename or the deletions) across a power cut.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

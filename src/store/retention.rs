@@ -79,6 +79,18 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// The rule as the user names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Rule::New => "new",
+            Rule::Last => "last",
+            Rule::Daily => "daily",
+            Rule::Weekly => "weekly",
+            Rule::Monthly => "monthly",
+            Rule::Yearly => "yearly",
+        }
+    }
+
     const PERIODS: [Rule; 5] = [
         Rule::Last,
         Rule::Daily,
@@ -152,13 +164,6 @@ pub fn judge(backups: &[Backup], policy: &Policy, protect: Option<&str>) -> Vec<
     verdicts
 }
 
-/// The backups to delete so that `keep` remain: all but the `keep` newest by the time in their
-/// names. `protect`, the backup just made, is never deleted even if a clock skew put
-/// newer-looking names beside it.
-pub fn to_delete(backups: &[Backup], keep: u32, protect: Option<&str>) -> Vec<Backup> {
-    deleted(backups, &Policy::last(keep), protect)
-}
-
 /// The backups `policy` does not keep, newest first.
 pub fn deleted(backups: &[Backup], policy: &Policy, protect: Option<&str>) -> Vec<Backup> {
     judge(backups, policy, protect)
@@ -190,6 +195,13 @@ pub fn scan(dir: &Path) -> Result<Vec<Backup>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The backups to delete so that `keep` remain: all but the `keep` newest by the time in their
+    /// names. `protect`, the backup just made, is never deleted even if a clock skew put
+    /// newer-looking names beside it.
+    fn to_delete(backups: &[Backup], keep: u32, protect: Option<&str>) -> Vec<Backup> {
+        deleted(backups, &Policy::last(keep), protect)
+    }
 
     fn b(name: &str) -> Backup {
         parse(name).unwrap_or_else(|| panic!("{name} should parse"))

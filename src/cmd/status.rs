@@ -1,0 +1,146 @@
+//! `db-backup status`: are the backups healthy? The checks of `store::health` on the backups
+//! folder, the newest one verified on request, and the metrics for Prometheus.
+
+use chrono::{TimeZone, Utc};
+use serde::Serialize;
+
+use super::verify;
+use crate::error::Result;
+use crate::laravel::Target;
+use crate::store::health::{self, Check, CheckKind, Sample, Thresholds};
+use crate::store::retention;
+
+/// What the user asked for; unset limits come from the app's settings, then the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub verify: bool,
+    pub max_age: Option<chrono::Duration>,
+    pub min_ratio: Option<f64>,
+    pub max_total: Option<u64>,
+}
+
+/// The health of one place backups are kept in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Place {
+    /// `local`, or a disk's name.
+    pub name: String,
+    /// Where that is: the folder as shown to the user.
+    pub location: String,
+    pub healthy: bool,
+    pub count: usize,
+    /// The newest backup's name, time (Unix seconds) and size.
+    pub newest: Option<Newest>,
+    pub checks: Vec<Check>,
+}
+
+/// The newest backup of a place, for the metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct Newest {
+    pub name: String,
+    pub taken_at_unix: i64,
+    pub size_bytes: u64,
+}
+
+/// Every place's health.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub healthy: bool,
+    pub places: Vec<Place>,
+}
+
+impl Status {
+    /// How many checks failed, over every place.
+    pub fn failed(&self) -> usize {
+        self.places
+            .iter()
+            .flat_map(|p| &p.checks)
+            .filter(|c| !c.ok)
+            .count()
+    }
+}
+
+/// Runs the checks on the backups folder.
+pub fn run(target: &Target, req: &Request) -> Result<Status> {
+    let defaults = Thresholds::default();
+    let s = &target.settings;
+    let thresholds = Thresholds {
+        max_age: req
+            .max_age
+            .or(s.duration("max_age")?)
+            .unwrap_or(defaults.max_age),
+        min_ratio: req
+            .min_ratio
+            .or(s.ratio("min_ratio")?)
+            .unwrap_or(defaults.min_ratio),
+        max_total: req.max_total.or(s.size("max_total")?),
+    };
+    let mut local = local_place(target, &thresholds)?;
+    if req.verify {
+        if let Some(newest) = &local.newest {
+            let path = target.backups_dir.join(&newest.name);
+            local.checks.push(match verify::run(target, &path) {
+                Ok(v) => Check {
+                    check: CheckKind::Verified,
+                    ok: true,
+                    message: format!("newest backup {} verified ({})", newest.name, v.check),
+                },
+                Err(e) => Check {
+                    check: CheckKind::Verified,
+                    ok: false,
+                    message: format!(
+                        "newest backup {} does not verify: {e}; it would not restore: take a new backup now and find out why",
+                        newest.name
+                    ),
+                },
+            });
+            local.healthy = local.checks.iter().all(|c| c.ok);
+        }
+    }
+    Ok(Status {
+        healthy: local.healthy,
+        places: vec![local],
+    })
+}
+
+fn local_place(target: &Target, t: &Thresholds) -> Result<Place> {
+    let dir = &target.backups_dir;
+    let mut samples = Vec::new();
+    for b in retention::scan(dir)? {
+        let path = dir.join(&b.name);
+        // A backup deleted between the listing and now is simply not counted.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        // The name holds the app's wall-clock time; an hour that happened twice (DST) is
+        // taken at its first occurrence, one that never happened is taken as UTC.
+        let taken_at = target
+            .tz
+            .from_local_datetime(&b.taken_at)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| Utc.from_utc_datetime(&b.taken_at));
+        samples.push(Sample {
+            name: b.name,
+            taken_at,
+            size: meta.len(),
+        });
+    }
+    let location = target.display_path(dir);
+    let checks = health::check(&location, &samples, Utc::now(), t);
+    let newest = samples
+        .iter()
+        .max_by(|a, b| (a.taken_at, &a.name).cmp(&(b.taken_at, &b.name)))
+        .map(|s| Newest {
+            name: s.name.clone(),
+            taken_at_unix: s.taken_at.timestamp(),
+            size_bytes: s.size,
+        });
+    Ok(Place {
+        name: "local".into(),
+        healthy: checks.iter().all(|c| c.ok),
+        count: samples.len(),
+        newest,
+        location,
+        checks,
+    })
+}
