@@ -237,40 +237,10 @@ fn artisan_and_direct_calls_name_backups_the_same_way() {
     panic!("never the same name in the same second");
 }
 
-/// What `composer require` with a path repository leaves: the package under vendor/, its PSR-4
-/// prefix in the autoloader, and vendor/composer/installed.json for auto-discovery.
-fn install_package(app: &LaravelApp) {
-    let pkg = app.dir().join("vendor/db-backup/laravel-bridge");
-    std::fs::create_dir_all(pkg.parent().unwrap()).unwrap();
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("php-bridge");
-    assert!(Command::new("cp")
-        .arg("-r")
-        .arg(&src)
-        .arg(&pkg)
-        .status()
-        .unwrap()
-        .success());
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(pkg.join("composer.json")).unwrap()).unwrap();
-    let installed = serde_json::json!({ "packages": [manifest] });
-    std::fs::create_dir_all(app.dir().join("vendor/composer")).unwrap();
-    std::fs::write(
-        app.dir().join("vendor/composer/installed.json"),
-        installed.to_string(),
-    )
-    .unwrap();
-    let composer = app.dir().join("composer.json");
-    let mut c: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&composer).unwrap()).unwrap();
-    c["autoload"]["psr-4"]["DbBackup\\Laravel\\"] = "vendor/db-backup/laravel-bridge/src/".into();
-    std::fs::write(&composer, c.to_string()).unwrap();
-    app.artisan_ok(&["package:discover"]);
-}
-
 #[test]
 fn composer_package_is_auto_discovered() {
     let app = LaravelApp::sqlite();
-    install_package(&app);
+    app.install_package();
     let out = app.artisan_ok(&["db:backup", "--keep=1"]);
     assert!(out.starts_with("Backup SQLite créé: "), "{out}");
     assert_eq!(app.backups().len(), 1);
@@ -331,7 +301,7 @@ fn binary_in_dot_env_survives_config_cache_with_the_drop_in() {
 
 #[test]
 fn binary_in_dot_env_survives_config_cache_with_the_composer_package() {
-    binary_in_dot_env_survives_config_cache(install_package);
+    binary_in_dot_env_survives_config_cache(LaravelApp::install_package);
 }
 
 /// Nothing configured at all, cron's PATH, config cached: the drop-in's config names the binary

@@ -3,10 +3,25 @@
 /*
  * db-backup's settings, as config rather than env() calls in the commands: `php artisan
  * config:cache` keeps them, while env() sees nothing from .env once the config is cached.
+ * Every value may also be hard-coded here instead of read from .env.
  */
 
 return [
     // The db-backup binary that `php artisan db:backup` runs (DB_BACKUP_BINARY in .env);
     // without one, `db-backup` on the PATH.
     'binary' => env('DB_BACKUP_BINARY'),
+
+    // Retention beside --keep, as restic's forget: the newest backup of each of the last N
+    // days / ISO weeks / months / years that have one. Set any, and --keep no longer
+    // defaults to 7.
+    'keep_daily' => env('DB_BACKUP_KEEP_DAILY'),
+    'keep_weekly' => env('DB_BACKUP_KEEP_WEEKLY'),
+    'keep_monthly' => env('DB_BACKUP_KEEP_MONTHLY'),
+    'keep_yearly' => env('DB_BACKUP_KEEP_YEARLY'),
+
+    // `php artisan db:backup:status`: the newest backup must be younger than max_age
+    // (26h), at least min_ratio of the one before (50%), and all under max_total (none).
+    'max_age' => env('DB_BACKUP_MAX_AGE'),
+    'min_ratio' => env('DB_BACKUP_MIN_RATIO'),
+    'max_total' => env('DB_BACKUP_MAX_TOTAL'),
 ];

@@ -2,6 +2,9 @@
 
 namespace DbBackup\Laravel;
 
+use DbBackup\Laravel\Events\BackupFailed;
+use DbBackup\Laravel\Events\BackupSucceeded;
+use DbBackup\Laravel\Events\UnhealthyBackupFound;
 use Illuminate\Console\Command;
 use Illuminate\Support\ConfigurationUrlParser;
 use Symfony\Component\Process\ExecutableFinder;
@@ -13,16 +16,33 @@ use Symfony\Component\Process\Process;
  * Laravel resolves the connection (cached config, --env, config/database.php, DB_URL) and hands
  * it to the binary through the child's environment, never its arguments, so the password stays
  * out of `ps`. The binary prints the original command's lines (--artisan) and sets the exit code.
+ * What it did comes back as JSON in a temporary file and is dispatched as a Laravel event
+ * (BackupSucceeded, BackupFailed, UnhealthyBackupFound), for the app's own listeners.
  */
 class BackupCommand extends Command
 {
-    protected $signature = 'db:backup {--keep=7 : Number of backups to keep}';
+    protected $signature = 'db:backup {--keep=7 : Number of backups to keep}
+        {--keep-daily= : Also keep the newest backup of each of the last N days}
+        {--keep-weekly= : Also keep the newest backup of each of the last N weeks}
+        {--keep-monthly= : Also keep the newest backup of each of the last N months}
+        {--keep-yearly= : Also keep the newest backup of each of the last N years}';
 
     protected $description = 'Backup the database (consistent, atomic and verified, by db-backup)';
 
     public function handle()
     {
-        return $this->delegate(['--artisan', '--keep=' . $this->option('keep')]);
+        $arguments = ['--artisan'];
+        // --keep goes over only when given: without it the binary keeps 7, as the original
+        // command did, unless daily/weekly/monthly/yearly rules are set.
+        if ($this->input->hasParameterOption('--keep')) {
+            $arguments[] = '--keep=' . $this->option('keep');
+        }
+        foreach (['keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly'] as $rule) {
+            if ($this->option($rule) !== null) {
+                $arguments[] = "--{$rule}=" . $this->option($rule);
+            }
+        }
+        return $this->delegate($arguments);
     }
 
     /**
@@ -41,8 +61,11 @@ class BackupCommand extends Command
             return 1;
         }
 
+        $outcomeFile = tempnam(sys_get_temp_dir(), 'db-backup-outcome-');
+        $environment = $this->handover();
+        $environment['DB_BACKUP_OUTCOME_FILE'] = $outcomeFile === false ? '' : $outcomeFile;
         // No timeout: a large dump or restore may take as long as it takes.
-        $process = new Process(array_merge([$binary], $arguments), base_path(), $this->handover(), null, null);
+        $process = new Process(array_merge([$binary], $arguments), base_path(), $environment, null, null);
         $process->run(function ($type, $buffer) {
             if ($type === Process::ERR) {
                 fwrite(STDERR, $buffer);
@@ -52,7 +75,36 @@ class BackupCommand extends Command
         });
 
         $code = $process->getExitCode();
-        return $code === null ? 1 : $code;
+        $code = $code === null ? 1 : $code;
+        $this->dispatchOutcome($outcomeFile, $code);
+        return $code;
+    }
+
+    /** Turns the binary's outcome into the matching Laravel event, then removes the file. */
+    protected function dispatchOutcome($outcomeFile, $code)
+    {
+        if ($outcomeFile === false) {
+            return;
+        }
+        $outcome = json_decode((string) @file_get_contents($outcomeFile), true);
+        @unlink($outcomeFile);
+        if (! is_array($outcome)) {
+            // A backup that died before telling anything (killed, crashed) still failed.
+            if ($code !== 0 && $this->getName() === 'db:backup') {
+                event(new BackupFailed(['event' => 'backup_failed', 'ok' => false,
+                    'error' => "db-backup exited with code {$code}", 'exit_code' => $code]));
+            }
+            return;
+        }
+        $events = [
+            'backup_succeeded' => BackupSucceeded::class,
+            'backup_failed' => BackupFailed::class,
+            'unhealthy_backup_found' => UnhealthyBackupFound::class,
+        ];
+        $name = isset($outcome['event']) ? $outcome['event'] : '';
+        if (isset($events[$name])) {
+            event(new $events[$name]($outcome));
+        }
     }
 
     /** The configured binary, if executable; else, when none is configured, `db-backup` on the PATH. */
@@ -109,6 +161,8 @@ class BackupCommand extends Command
             'DB_BACKUP_DIR' => storage_path('app/backups'),
             'DB_BACKUP_TIMEZONE' => (string) config('app.timezone', 'UTC'),
             'DB_BACKUP_APP_DIR' => base_path(),
+            // db-backup's own settings (config/db-backup.php), as Laravel resolved them.
+            'DB_BACKUP_CONFIG' => (string) json_encode((array) config('db-backup', [])),
         ];
     }
 }

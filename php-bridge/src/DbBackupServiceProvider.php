@@ -27,6 +27,7 @@ class DbBackupServiceProvider extends ServiceProvider
                 ListCommand::class,
                 VerifyCommand::class,
                 RestoreCommand::class,
+                StatusCommand::class,
             ]);
         }
     }

@@ -12,7 +12,7 @@ use crate::store::publish;
 
 /// The package's commands, the single source of the bridge's code: (source, class in the
 /// package, class in the drop-in). Laravel loads one class per file from app/Console/Commands.
-const COMMANDS: [(&str, &str, &str); 4] = [
+const COMMANDS: [(&str, &str, &str); 5] = [
     (
         include_str!("../../php-bridge/src/BackupCommand.php"),
         "BackupCommand",
@@ -33,7 +33,31 @@ const COMMANDS: [(&str, &str, &str); 4] = [
         "RestoreCommand",
         "RestoreDatabase",
     ),
+    (
+        include_str!("../../php-bridge/src/StatusCommand.php"),
+        "StatusCommand",
+        "BackupStatus",
+    ),
 ];
+
+/// The package's events, installed as `App\Events\DbBackup\…` (app/Events/DbBackup/).
+const EVENTS: [(&str, &str); 3] = [
+    (
+        include_str!("../../php-bridge/src/Events/BackupSucceeded.php"),
+        "BackupSucceeded",
+    ),
+    (
+        include_str!("../../php-bridge/src/Events/BackupFailed.php"),
+        "BackupFailed",
+    ),
+    (
+        include_str!("../../php-bridge/src/Events/UnhealthyBackupFound.php"),
+        "UnhealthyBackupFound",
+    ),
+];
+
+/// The events' namespace in the package, and in an app with the drop-in.
+const EVENTS_NS: (&str, &str) = ("DbBackup\\Laravel\\Events", "App\\Events\\DbBackup");
 
 /// The package's config file, the single source of the drop-in's.
 const CONFIG: &str = include_str!("../../php-bridge/config/db-backup.php");
@@ -64,6 +88,7 @@ fn is_ours(text: &str) -> bool {
 /// One drop-in file's text: the package's command, renamed into the app's namespace.
 fn renamed(source: &str, class: &str, new_class: &str) -> String {
     source
+        .replace(EVENTS_NS.0, EVENTS_NS.1)
         .replacen(
             "namespace DbBackup\\Laravel;",
             &format!("namespace App\\Console\\Commands;\n\n{MARKER} (from php-bridge/src/)."),
@@ -117,16 +142,35 @@ pub fn default_binary() -> Option<String> {
     exe.into_os_string().into_string().ok()
 }
 
-/// The drop-in files: (path inside the app, text); the config file last.
+/// One event's text, in the app's namespace.
+fn event_source(source: &str) -> String {
+    source.replacen(
+        &format!("namespace {};", EVENTS_NS.0),
+        &format!(
+            "namespace {};\n\n{MARKER} (from php-bridge/src/Events/).",
+            EVENTS_NS.1
+        ),
+        1,
+    )
+}
+
+/// The drop-in files: (path inside the app, text); events first (the commands use them), the
+/// config file last.
 pub fn drop_in_files(binary: Option<&str>) -> Vec<(String, String)> {
-    COMMANDS
-        .iter()
-        .map(|(src, class, new_class)| {
-            (
-                format!("app/Console/Commands/{new_class}.php"),
-                renamed(src, class, new_class),
-            )
-        })
+    let events = EVENTS.iter().map(|(src, class)| {
+        (
+            format!("app/Events/DbBackup/{class}.php"),
+            event_source(src),
+        )
+    });
+    let commands = COMMANDS.iter().map(|(src, class, new_class)| {
+        (
+            format!("app/Console/Commands/{new_class}.php"),
+            renamed(src, class, new_class),
+        )
+    });
+    events
+        .chain(commands)
         .chain([(CONFIG_FILE.to_string(), config_source(binary))])
         .collect()
 }
@@ -231,16 +275,26 @@ mod tests {
         assert!(s.contains("namespace App\\Console\\Commands;"));
         assert!(s.contains("class BackupDatabase extends Command"));
         assert!(s.contains(
-            "protected $signature = 'db:backup {--keep=7 : Number of backups to keep}';"
+            "protected $signature = 'db:backup {--keep=7 : Number of backups to keep}\n"
         ));
-        assert!(!s.contains("DbBackup\\Laravel;"));
+        assert!(!s.contains("DbBackup\\Laravel"));
+        assert!(s.contains("use App\\Events\\DbBackup\\BackupSucceeded;"));
         let files = drop_in_files(None);
-        assert_eq!(files.len(), 5);
-        let restore = &files[3];
+        assert_eq!(files.len(), 9);
+        let event = &files[0];
+        assert_eq!(event.0, "app/Events/DbBackup/BackupSucceeded.php");
+        assert!(event.1.contains("namespace App\\Events\\DbBackup;"));
+        assert!(is_ours(&event.1));
+        let restore = &files[6];
         assert_eq!(restore.0, "app/Console/Commands/RestoreDatabase.php");
         assert!(restore
             .1
             .contains("class RestoreDatabase extends BackupDatabase"));
+        let status = &files[7];
+        assert_eq!(status.0, "app/Console/Commands/BackupStatus.php");
+        assert!(status
+            .1
+            .contains("class BackupStatus extends BackupDatabase"));
     }
 
     #[test]

@@ -116,6 +116,40 @@ impl LaravelApp {
         );
     }
 
+    /// What `composer require` with a path repository leaves: the package under vendor/, its PSR-4
+    /// prefix in the autoloader, and vendor/composer/installed.json for auto-discovery.
+    pub fn install_package(&self) {
+        let pkg = self.dir().join("vendor/db-backup/laravel-bridge");
+        std::fs::create_dir_all(pkg.parent().unwrap()).unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("php-bridge");
+        assert!(Command::new("cp")
+            .arg("-r")
+            .arg(&src)
+            .arg(&pkg)
+            .status()
+            .unwrap()
+            .success());
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(pkg.join("composer.json")).unwrap())
+                .unwrap();
+        // Added to what installed.json already lists (the app's own phpdotenv release).
+        let installed_json = self.dir().join("vendor/composer/installed.json");
+        let mut installed: serde_json::Value = std::fs::read_to_string(&installed_json)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({ "packages": [] }));
+        installed["packages"].as_array_mut().unwrap().push(manifest);
+        std::fs::create_dir_all(installed_json.parent().unwrap()).unwrap();
+        std::fs::write(&installed_json, installed.to_string()).unwrap();
+        let composer = self.dir().join("composer.json");
+        let mut c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&composer).unwrap()).unwrap();
+        c["autoload"]["psr-4"]["DbBackup\\Laravel\\"] =
+            "vendor/db-backup/laravel-bridge/src/".into();
+        std::fs::write(&composer, c.to_string()).unwrap();
+        self.artisan_ok(&["package:discover"]);
+    }
+
     /// The command we replace, as the app had it.
     pub fn install_original(&self) {
         std::fs::copy(
