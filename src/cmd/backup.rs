@@ -119,13 +119,8 @@ fn stage(
     match conn {
         Connection::Sqlite { path } => {
             let source = sqlite::open_source(path, plan.busy_timeout)?;
-            let method = sqlite::snapshot(
-                &source,
-                path,
-                staged.as_file(),
-                staged.path(),
-                plan.busy_timeout,
-            )?;
+            let method =
+                sqlite::snapshot(&source, staged.as_file(), staged.path(), plan.busy_timeout)?;
             drop(source);
             phases.snapshot = copy_started.elapsed();
             // The flush to disk and the integrity check each take about as long as the copy;

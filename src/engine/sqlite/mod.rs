@@ -5,7 +5,8 @@ pub mod check;
 pub mod restore;
 pub mod snapshot;
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -15,12 +16,27 @@ pub use check::{integrity, quick_check};
 pub use restore::restore;
 pub use snapshot::snapshot;
 
+/// The live database, open for a snapshot: SQLite's connection and our own descriptor of the
+/// same file, for the kernel copy.
+///
+/// POSIX advisory locks belong to the process and the file, so closing ANY descriptor of the
+/// database drops every lock our connection holds on it (sqlite.org/howtocorrupt.html §2.2):
+/// another process could then take the exclusive lock, checkpoint past our read mark and delete
+/// the -wal while we copy. So the one descriptor we read through lives exactly as long as the
+/// connection and is closed after it (fields drop in declaration order).
+pub struct Source {
+    conn: Connection,
+    file: File,
+    path: PathBuf,
+}
+
 /// Opens the live database read-only, refusing what is not a usable SQLite file.
-pub fn open_source(path: &Path, busy_timeout: Duration) -> Result<Connection> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+pub fn open_source(path: &Path, busy_timeout: Duration) -> Result<Source> {
+    let file = File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::DatabaseMissing(path.to_path_buf()),
         _ => Error::io("cannot read", path)(e),
     })?;
+    let meta = file.metadata().map_err(Error::io("cannot read", path))?;
     if !meta.is_file() {
         return Err(Error::NotADatabase(path.to_path_buf()));
     }
@@ -32,7 +48,11 @@ pub fn open_source(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags).map_err(|e| source_error(path, e, 0))?;
     conn.busy_timeout(busy_timeout)
         .map_err(|e| source_error(path, e, 0))?;
-    Ok(conn)
+    Ok(Source {
+        conn,
+        file,
+        path: path.to_path_buf(),
+    })
 }
 
 fn code(e: &rusqlite::Error) -> Option<ErrorCode> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
 
-use super::{classify, dest_error, source_error, system_errno};
+use super::{classify, dest_error, source_error, system_errno, Source};
 use crate::error::{Error, Result};
 
 /// Copies the whole source into `dest` (an empty file) as one snapshot; says how.
@@ -16,13 +16,13 @@ use crate::error::{Error, Result};
 /// (up to their busy timeout) until it ends; in WAL mode they go on and we see none of their
 /// commits. Either way the copy is a single committed state and never restarts.
 pub fn snapshot(
-    source: &Connection,
-    src_path: &Path,
+    live: &Source,
     dest: &File,
     dest_path: &Path,
     busy_timeout: Duration,
 ) -> Result<&'static str> {
     let secs = busy_timeout.as_secs();
+    let (source, src_path) = (&live.conn, live.path.as_path());
     source
         .execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_schema;")
         .map_err(|e| source_error(src_path, e, secs))?;
@@ -32,13 +32,12 @@ pub fn snapshot(
     let result = mode.and_then(|mode| {
         if mode.eq_ignore_ascii_case("wal") {
             if has_dbpage(source) {
-                copy_wal_snapshot(source, src_path, dest, dest_path)
-                    .map(|()| "file copy + WAL frames")
+                copy_wal_snapshot(live, dest, dest_path).map(|()| "file copy + WAL frames")
             } else {
                 copy_into(source, src_path, dest_path, secs).map(|()| "backup API")
             }
         } else {
-            copy_file(src_path, dest, dest_path).map(|()| "file copy")
+            copy_file(live, dest, dest_path).map(|()| "file copy")
         }
     });
     // Ends the read transaction; nothing was written, so this cannot lose anything.
@@ -49,8 +48,13 @@ pub fn snapshot(
 /// Outside WAL mode, our shared lock keeps every writer from touching the database file
 /// (committing needs an exclusive lock), so the file's bytes are exactly the committed state:
 /// copy them in the kernel (copy_file_range), several times faster than page by page.
-fn copy_file(src_path: &Path, dest: &File, dest_path: &Path) -> Result<()> {
-    let mut src = File::open(src_path).map_err(Error::io("cannot read", src_path))?;
+/// Reads through the descriptor opened with the connection: opening and closing another one
+/// here would drop our locks (see `Source`).
+fn copy_file(live: &Source, dest: &File, dest_path: &Path) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut src = &live.file;
+    src.seek(SeekFrom::Start(0))
+        .map_err(Error::io("cannot read", &live.path))?;
     let mut out = dest;
     std::io::copy(&mut src, &mut out).map_err(Error::io("cannot write", dest_path))?;
     Ok(())
@@ -67,13 +71,9 @@ fn has_dbpage(conn: &Connection) -> bool {
 /// reset. So: copy the file in the kernel, then overwrite every page that has a frame in the
 /// -wal file (plus page 1) with the version our snapshot reads through `sqlite_dbpage`, cut
 /// the copy to the snapshot's size and mark it as a rollback-journal database.
-fn copy_wal_snapshot(
-    source: &Connection,
-    src_path: &Path,
-    dest: &File,
-    dest_path: &Path,
-) -> Result<()> {
+fn copy_wal_snapshot(live: &Source, dest: &File, dest_path: &Path) -> Result<()> {
     use std::os::unix::fs::FileExt;
+    let (source, src_path) = (&live.conn, live.path.as_path());
     let sql = |e| Error::Sqlite {
         path: src_path.to_path_buf(),
         source: e,
@@ -84,7 +84,7 @@ fn copy_wal_snapshot(
     let page_count: u64 = source
         .query_row("PRAGMA page_count", [], |r| r.get(0))
         .map_err(sql)?;
-    copy_file(src_path, dest, dest_path)?;
+    copy_file(live, dest, dest_path)?;
     let mut wal = std::ffi::OsString::from(src_path.as_os_str());
     wal.push("-wal");
     let mut pages = wal_pages(Path::new(&wal))?;
@@ -179,4 +179,52 @@ fn copy_into(source: &Connection, src_path: &Path, dest: &Path, secs: u64) -> Re
         )));
     }
     out.close().map_err(|(_, e)| dest_err(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Asks another process (the sqlite3 CLI) for the exclusive lock that a checkpoint-and-delete
+    /// on close would need; says whether it was refused.
+    fn exclusive_lock_refused(db: &Path) -> bool {
+        let out = std::process::Command::new("sqlite3")
+            .arg(db)
+            .arg("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; SELECT 'acquired';")
+            .output()
+            .expect("the sqlite3 CLI is needed (apt-get install sqlite3; scripts/test does)");
+        let said = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        match (out.status.success(), said.contains("acquired")) {
+            (true, true) => false,
+            (false, false) if err.contains("database is locked") => true,
+            _ => panic!("unexpected answer from sqlite3: {said} {err}"),
+        }
+    }
+
+    #[test]
+    fn the_copy_keeps_our_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("live.sqlite");
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        drop(c);
+        let source = super::super::open_source(&db, Duration::from_secs(1)).unwrap();
+        source
+            .conn
+            .execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_schema;")
+            .unwrap();
+        assert!(
+            exclusive_lock_refused(&db),
+            "the read transaction must hold a shared lock"
+        );
+        let dest_path = dir.path().join("copy");
+        let dest = File::create(&dest_path).unwrap();
+        copy_file(&source, &dest, &dest_path).unwrap();
+        assert!(
+            exclusive_lock_refused(&db),
+            "after the copy another process could lock the database exclusively: closing a descriptor dropped our lock"
+        );
+    }
 }
