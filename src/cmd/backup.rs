@@ -37,7 +37,7 @@ pub struct Outcome {
     /// Things the user should know about a backup that still succeeded.
     pub warnings: Vec<String>,
     pub phases: Phases,
-    /// How the copy was made ("file copy", "file copy + WAL frames", "backup API", "dump").
+    /// How the copy was made ("file copy", "file copy + WAL frames", "dump").
     pub method: &'static str,
     pub kind: Kind,
 }

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod restore;
 pub mod snapshot;
+mod wal;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -82,29 +83,4 @@ pub(crate) fn dest_error(path: &Path, e: rusqlite::Error) -> Error {
             source: e,
         },
     }
-}
-
-/// A failed backup step may come from either side: an I/O failure while the copy's connection
-/// saw ENOSPC/EFBIG is a full disk (SQLite only calls ENOSPC "full"), other I/O failures are the
-/// copy's, the rest the source's.
-pub(crate) fn classify(
-    src: &Path,
-    dest: &Path,
-    e: rusqlite::Error,
-    secs: u64,
-    errno: i32,
-) -> Error {
-    if crate::error::is_disk_full(&std::io::Error::from_raw_os_error(errno)) {
-        return Error::DiskFull(dest.to_path_buf());
-    }
-    match code(&e) {
-        Some(ErrorCode::DiskFull) | Some(ErrorCode::SystemIoFailure) => dest_error(dest, e),
-        _ => source_error(src, e, secs),
-    }
-}
-
-/// The errno behind the destination's last failed write.
-pub(crate) fn system_errno(conn: &Connection) -> i32 {
-    // SAFETY: the handle is valid while `conn` lives; the call only reads a field.
-    unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) }
 }
