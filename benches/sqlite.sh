@@ -219,8 +219,8 @@ run_db_backup() {
         die "db-backup left no backup in $app/storage/app/backups"
 }
 
-# BENCH_JOURNAL=wal times a source in WAL mode (db-backup then goes through SQLite's backup API
-# instead of the kernel copy); the cached databases are put back in rollback mode at the end.
+# BENCH_JOURNAL=wal times a source in WAL mode (db-backup then also reads the -wal file; nothing
+# writes during the bench, so it is empty); the cached databases are put back in rollback mode.
 BENCH_JOURNAL=${BENCH_JOURNAL:-delete}
 if [[ $BENCH_JOURNAL == wal ]]; then
     for a in "$BIG" "$SMALL"; do sqlite3 "$a/database/database.sqlite" "PRAGMA journal_mode=WAL" >/dev/null; done

@@ -41,7 +41,7 @@ pub struct Outcome {
     /// Things the user should know about a backup that still succeeded.
     pub warnings: Vec<String>,
     pub phases: Phases,
-    /// How the copy was made ("file copy", "file copy + WAL frames", "backup API", "dump").
+    /// How the copy was made ("file copy", "file copy + WAL frames", "dump").
     pub method: &'static str,
     pub kind: Kind,
 }
@@ -146,13 +146,8 @@ fn stage(
     match conn {
         Connection::Sqlite { path } => {
             let source = sqlite::open_source(path, plan.busy_timeout)?;
-            let method = sqlite::snapshot(
-                &source,
-                path,
-                staged.as_file(),
-                staged.path(),
-                plan.busy_timeout,
-            )?;
+            let method =
+                sqlite::snapshot(&source, staged.as_file(), staged.path(), plan.busy_timeout)?;
             drop(source);
             phases.snapshot = copy_started.elapsed();
             // The flush to disk and the integrity check each take about as long as the copy;

@@ -4,8 +4,10 @@
 pub mod check;
 pub mod restore;
 pub mod snapshot;
+mod wal;
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -15,12 +17,27 @@ pub use check::{integrity, quick_check};
 pub use restore::restore;
 pub use snapshot::snapshot;
 
+/// The live database, open for a snapshot: SQLite's connection and our own descriptor of the
+/// same file, for the kernel copy.
+///
+/// POSIX advisory locks belong to the process and the file, so closing ANY descriptor of the
+/// database drops every lock our connection holds on it (sqlite.org/howtocorrupt.html §2.2):
+/// another process could then take the exclusive lock, checkpoint past our read mark and delete
+/// the -wal while we copy. So the one descriptor we read through lives exactly as long as the
+/// connection and is closed after it (fields drop in declaration order).
+pub struct Source {
+    conn: Connection,
+    file: File,
+    path: PathBuf,
+}
+
 /// Opens the live database read-only, refusing what is not a usable SQLite file.
-pub fn open_source(path: &Path, busy_timeout: Duration) -> Result<Connection> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+pub fn open_source(path: &Path, busy_timeout: Duration) -> Result<Source> {
+    let file = File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::DatabaseMissing(path.to_path_buf()),
         _ => Error::io("cannot read", path)(e),
     })?;
+    let meta = file.metadata().map_err(Error::io("cannot read", path))?;
     if !meta.is_file() {
         return Err(Error::NotADatabase(path.to_path_buf()));
     }
@@ -32,7 +49,11 @@ pub fn open_source(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags).map_err(|e| source_error(path, e, 0))?;
     conn.busy_timeout(busy_timeout)
         .map_err(|e| source_error(path, e, 0))?;
-    Ok(conn)
+    Ok(Source {
+        conn,
+        file,
+        path: path.to_path_buf(),
+    })
 }
 
 fn code(e: &rusqlite::Error) -> Option<ErrorCode> {
@@ -62,29 +83,4 @@ pub(crate) fn dest_error(path: &Path, e: rusqlite::Error) -> Error {
             source: e,
         },
     }
-}
-
-/// A failed backup step may come from either side: an I/O failure while the copy's connection
-/// saw ENOSPC/EFBIG is a full disk (SQLite only calls ENOSPC "full"), other I/O failures are the
-/// copy's, the rest the source's.
-pub(crate) fn classify(
-    src: &Path,
-    dest: &Path,
-    e: rusqlite::Error,
-    secs: u64,
-    errno: i32,
-) -> Error {
-    if crate::error::is_disk_full(&std::io::Error::from_raw_os_error(errno)) {
-        return Error::DiskFull(dest.to_path_buf());
-    }
-    match code(&e) {
-        Some(ErrorCode::DiskFull) | Some(ErrorCode::SystemIoFailure) => dest_error(dest, e),
-        _ => source_error(src, e, secs),
-    }
-}
-
-/// The errno behind the destination's last failed write.
-pub(crate) fn system_errno(conn: &Connection) -> i32 {
-    // SAFETY: the handle is valid while `conn` lives; the call only reads a field.
-    unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) }
 }
