@@ -192,6 +192,10 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Print only the checks that fail (nothing when healthy): for cron, which mails any output.
+    #[arg(long, short = 'q', conflicts_with = "json")]
+    pub quiet: bool,
+
     /// Also verify the newest backup (as `db-backup verify --latest` does).
     #[arg(long)]
     pub verify: bool,

@@ -378,14 +378,15 @@ pub fn restored(target: &Target, r: &Restored) {
     ));
 }
 
-/// `db-backup status`: one line per check, `[place] ok: …` or `[place] UNHEALTHY: …`.
-pub fn status(st: &Status, json: bool) {
+/// `db-backup status`: one line per check, `[place] ok: …` or `[place] UNHEALTHY: …`; with
+/// `quiet`, the failing ones only.
+pub fn status(st: &Status, json: bool, quiet: bool) {
     if json {
         out(&status_json(st).to_string());
         return;
     }
     for place in &st.places {
-        for c in &place.checks {
+        for c in place.checks.iter().filter(|c| !(quiet && c.ok)) {
             let verdict = if c.ok { "ok" } else { "UNHEALTHY" };
             out(&format!("[{}] {verdict}: {}", place.name, c.message));
         }

@@ -364,6 +364,25 @@ fn on_failure_runs_for_an_unhealthy_status_and_a_broken_hook_is_a_warning() {
 }
 
 #[test]
+fn quiet_status_prints_only_what_fails() {
+    let app = App::sqlite();
+    app.ok(&[]);
+    let out = app.run(&["status", "--quiet"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "", "cron mails any output: none when healthy");
+    // One second later the newest backup is older than a one-second limit.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = app.run(&["status", "--quiet", "--max-age", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("[local] UNHEALTHY: newest backup"),
+        "{text}"
+    );
+}
+
+#[test]
 fn status_options_only_where_they_apply() {
     let app = App::sqlite();
     let out = app.run(&["--max-age", "1h"]);

@@ -10,6 +10,7 @@ namespace DbBackup\Laravel;
 class StatusCommand extends BackupCommand
 {
     protected $signature = 'db:backup:status {--json : One JSON object}
+        {--quiet-ok : Print only the checks that fail}
         {--verify : Also verify the newest backup}
         {--prometheus= : Also write node_exporter textfile metrics to this file}
         {--max-age= : The newest backup must be younger than this (26h)}
@@ -25,6 +26,10 @@ class StatusCommand extends BackupCommand
             if ($this->option($flag)) {
                 $arguments[] = "--{$flag}";
             }
+        }
+        // Artisan's own --quiet silences everything; this one keeps the failing lines.
+        if ($this->option('quiet-ok')) {
+            $arguments[] = '--quiet';
         }
         foreach (['prometheus', 'max-age', 'min-ratio', 'max-total'] as $option) {
             if ($this->option($option) !== null) {

@@ -165,7 +165,7 @@ fn status_command(app_args: &AppArgs, args: &StatusArgs) -> Result<()> {
             return Err(e);
         }
     };
-    report::status(&st, args.json);
+    report::status(&st, args.json, args.quiet);
     if let Some(file) = &args.prometheus {
         publish::write_atomically(file, report::prometheus(&st).as_bytes(), 0o644)?;
     }
