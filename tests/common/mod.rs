@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
+pub mod garage;
 pub mod mariadb;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_db-backup");
