@@ -348,6 +348,7 @@ fn shared() -> Garage {
     bin();
     let dir = harness_dir().join("shared");
     fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
     let lock = File::create(dir.join("lock")).unwrap();
     lock.lock().expect("lock the test server's folder");
     if let Some(garage) = running(&dir) {
