@@ -134,3 +134,41 @@ fn harness_own_server_survives_kill_and_restart() {
     bucket.put("after.sql", b"new");
     assert_eq!(bucket.list("").len(), 2);
 }
+
+/// What the remote-disk feature relies on: Garage checks `x-amz-checksum-sha256` against the
+/// bytes it receives, and reports the stored checksum back on HEAD.
+#[test]
+fn harness_server_checks_sha256_checksums() {
+    let bucket = Bucket::new();
+    let data = sample(70_000);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &data).unwrap();
+    let good = sha256_base64(&data);
+    let bad = sha256_base64(b"other bytes");
+    let put = |sum: &str| {
+        let header = format!("x-amz-checksum-sha256: {sum}");
+        let path = file.path().to_str().unwrap();
+        bucket.curl("c.sql", &["-H", &header, "-T", path, "-w", "%{http_code}"])
+    };
+    let refused = put(&bad);
+    let body = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        body.ends_with("400") && body.contains("InvalidDigest"),
+        "{body}"
+    );
+    assert!(
+        bucket.list("").is_empty(),
+        "a refused upload left an object"
+    );
+    let stored = put(&good);
+    assert_eq!(String::from_utf8_lossy(&stored.stdout), "200");
+    assert_eq!(
+        bucket.head_checksums("c.sql"),
+        [
+            ("content-length".to_string(), "70000".to_string()),
+            ("x-amz-checksum-sha256".into(), good),
+            ("x-amz-checksum-type".into(), "FULL_OBJECT".into()),
+        ]
+    );
+    assert!(bucket.get("c.sql") == data, "bytes differ");
+}

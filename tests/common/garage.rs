@@ -36,6 +36,7 @@ pub const MISSING_BINARY: &str = "Garage binary not found: run scripts/test (it 
      with `cargo install garage --version 2.5.0 --locked --root target/tools`, ~10 min), or set \
      DB_BACKUP_TEST_GARAGE=/path/to/garage";
 pub const MISSING_RCLONE: &str = "rclone not found: apt-get install rclone";
+pub const MISSING_CURL: &str = "curl not found: apt-get install curl";
 /// Region name our servers answer to (a client signing for another region is refused).
 pub const REGION: &str = "garage";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -234,6 +235,40 @@ impl Bucket {
         v
     }
 
+    /// A raw S3 request on `key` with `curl --aws-sigv4` (for what rclone cannot ask), plus
+    /// `args`; returns curl's output. The key pair goes through curl's stdin config, never its
+    /// command line.
+    pub fn curl(&self, key: &str, args: &[&str]) -> Output {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-K", "-", "--aws-sigv4"])
+            .arg(format!("aws:amz:{REGION}:s3"))
+            // Garage wants this header on every request; curl 7.88 does not always send it.
+            .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+            .args(args)
+            .arg(format!("{}/{}/{}", self.endpoint(), self.name, key));
+        let config = format!("user = \"{}:{}\"\n", self.key_id, self.secret);
+        super::mariadb::pipe(cmd, config.as_bytes()).expect(MISSING_CURL)
+    }
+
+    /// The object's size and server-side checksums as a HEAD with `x-amz-checksum-mode: ENABLED`
+    /// reports them: [("content-length", "…"), ("x-amz-checksum-sha256", "…-3"), …].
+    pub fn head_checksums(&self, key: &str) -> Vec<(String, String)> {
+        let out = self.curl(key, &["-I", "--fail", "-H", "x-amz-checksum-mode: ENABLED"]);
+        assert!(
+            out.status.success(),
+            "HEAD {key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .filter(|(k, _)| k == "content-length" || k.starts_with("x-amz-checksum"))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Multipart uploads started and neither completed nor aborted: (key, upload id).
     pub fn pending_uploads(&self) -> Vec<(String, String)> {
         let out = self.rclone_ok(&["backend", "list-multipart-uploads", &self.remote("")]);
@@ -303,6 +338,20 @@ impl Drop for OwnGarage {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Base64 of the SHA-256 of `bytes`, the form of `x-amz-checksum-sha256`, computed by the
+/// `openssl` command (a reference, not our code).
+pub fn sha256_base64(bytes: &[u8]) -> String {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "openssl dgst -sha256 -binary | openssl base64 -A"]);
+    let out = super::mariadb::pipe(cmd, bytes).expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The Garage binary (see the module comment).
