@@ -1,5 +1,6 @@
 //! S3 side of the harness: a real Garage server, one fresh bucket (and access key) per test, and
-//! exact checks made with the stock `rclone` client — never with the code under test.
+//! exact checks made with stock clients — `rclone`, and `curl --aws-sigv4` for what rclone cannot
+//! ask (server-side checksums) — never with the code under test.
 //!
 //! **Which binary.** `DB_BACKUP_TEST_GARAGE=/path/to/garage`, else `<target>/tools/bin/garage`,
 //! which `scripts/test` builds once (`cargo install garage --version 2.5.0 --locked --root
