@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
+pub mod garage;
 pub mod mysql;
 
 /// Makes each `fn name(server: &'static Server)` (tests/common/mysql/) two tests,
