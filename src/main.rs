@@ -7,6 +7,7 @@ mod error;
 mod laravel;
 mod report;
 mod store;
+mod units;
 
 use std::process::ExitCode;
 

@@ -13,9 +13,10 @@ use crate::cmd::status::Status;
 use crate::cmd::verify::Verified;
 use crate::error::{Error, Result};
 use crate::laravel::Target;
-use crate::store::catalog::{self, Entry};
+use crate::store::catalog::Entry;
 use crate::store::retention::Rule;
 use crate::store::Kind;
+use crate::units::size;
 
 /// How to print a run's results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,7 +340,7 @@ pub fn list(target: &Target, entries: &[Entry], json: bool) {
             e.name,
             e.kind.extension(),
             size(e.size_bytes),
-            catalog::age(e.age_seconds)
+            crate::units::age(e.age_seconds)
         ));
     }
 }
@@ -480,32 +481,6 @@ pub fn installed(done: &crate::cmd::install::Installed) {
     }
 }
 
-/// A byte count the way people read them: 1.5 MiB.
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 fn seconds(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sizes_read_naturally() {
-        assert_eq!(super::size(512), "512 B");
-        assert_eq!(super::size(1536), "1.5 KiB");
-        assert_eq!(super::size(3 * 1024 * 1024 * 1024), "3.0 GiB");
-    }
 }

@@ -87,17 +87,6 @@ fn same_dir(a: Option<&Path>, b: &Path) -> bool {
     }
 }
 
-/// "3 h ago", "2 d ago".
-pub fn age(seconds: i64) -> String {
-    match seconds {
-        s if s < 0 => "in the future".into(),
-        s if s < 120 => format!("{s} s ago"),
-        s if s < 7200 => format!("{} min ago", s / 60),
-        s if s < 172_800 => format!("{} h ago", s / 3600),
-        s => format!("{} d ago", s / 86_400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,13 +131,5 @@ mod tests {
             locate(d, Some(&f), false, d).unwrap().1,
             "outside the folder is flagged"
         );
-    }
-
-    #[test]
-    fn ages_read_naturally() {
-        assert_eq!(age(30), "30 s ago");
-        assert_eq!(age(3600), "60 min ago");
-        assert_eq!(age(3 * 3600), "3 h ago");
-        assert_eq!(age(5 * 86_400), "5 d ago");
     }
 }

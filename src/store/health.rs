@@ -2,6 +2,8 @@
 //! checks `db-backup status` runs are table-tested and never touch the disk.
 
 use chrono::{DateTime, Utc};
+
+use crate::units::{size as bytes, span as secs};
 use serde::Serialize;
 
 /// The limits a healthy set of backups stays within.
@@ -88,8 +90,8 @@ pub fn check(place: &str, backups: &[Sample], now: DateTime<Utc>, t: &Thresholds
             format!(
                 "newest backup {} is {} old (limit {})",
                 newest.name,
-                span(age),
-                span(t.max_age)
+                secs(age.num_seconds()),
+                secs(t.max_age.num_seconds())
             ),
         )
     } else {
@@ -99,8 +101,8 @@ pub fn check(place: &str, backups: &[Sample], now: DateTime<Utc>, t: &Thresholds
             format!(
                 "newest backup {} is {} old (limit {}): backups have stopped; check the cron line or `php artisan schedule:run`, and their log",
                 newest.name,
-                span(age),
-                span(t.max_age)
+                secs(age.num_seconds()),
+                secs(t.max_age.num_seconds())
             ),
         )
     });
@@ -155,34 +157,6 @@ pub fn check(place: &str, backups: &[Sample], now: DateTime<Utc>, t: &Thresholds
         });
     }
     checks
-}
-
-/// A duration the way people read it: 45 min, 3 h, 2 d 4 h.
-pub fn span(d: chrono::Duration) -> String {
-    let s = d.num_seconds();
-    match s {
-        s if s < 0 => "in the future".to_string(),
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s if s < 172_800 => format!("{} h", s / 3600),
-        s if s % 86_400 < 3600 => format!("{} d", s / 86_400),
-        s => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
-    }
-}
-
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 #[cfg(test)]
@@ -305,14 +279,5 @@ mod tests {
             c[2].message
         );
         assert!(c[2].message.contains("verify --latest"));
-    }
-
-    #[test]
-    fn spans_read_naturally() {
-        assert_eq!(span(chrono::Duration::seconds(30)), "30 s");
-        assert_eq!(span(chrono::Duration::minutes(45)), "45 min");
-        assert_eq!(span(chrono::Duration::hours(26)), "26 h");
-        assert_eq!(span(chrono::Duration::hours(72)), "3 d");
-        assert_eq!(span(chrono::Duration::hours(-1)), "in the future");
     }
 }

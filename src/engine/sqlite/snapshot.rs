@@ -265,15 +265,7 @@ mod tests {
         );
     }
 
-    /// Rows of `t`, with `PRAGMA quick_check` required to pass.
-    fn rows(db: &Path) -> Vec<(i64, Vec<u8>)> {
-        let c = Connection::open(db).unwrap();
-        let check: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
-        assert_eq!(check, "ok", "{}", db.display());
-        let mut s = c.prepare("SELECT x, pad FROM t ORDER BY x").unwrap();
-        let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)));
-        rows.unwrap().map(|r| r.unwrap()).collect()
-    }
+    use super::super::wal::tests::rows;
 
     /// The app's side of a restart test: a WAL database whose -wal holds transactions that are
     /// all checkpointed already (a reader starting now takes read mark 0), and the writer's

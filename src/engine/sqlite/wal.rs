@@ -152,7 +152,7 @@ fn be32(b: &[u8]) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     //! Real -wal files written by SQLite, some then damaged; the oracle is SQLite's own recovery
     //! reading the same pair of files.
 
@@ -162,9 +162,9 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     /// Rows of `t` in a database, with `PRAGMA quick_check` required to pass.
-    type Rows = Vec<(i64, Vec<u8>)>;
+    pub(in crate::engine::sqlite) type Rows = Vec<(i64, Vec<u8>)>;
 
-    fn rows(db: &Path) -> Rows {
+    pub(in crate::engine::sqlite) fn rows(db: &Path) -> Rows {
         let c = Connection::open(db).unwrap();
         let check: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
         assert_eq!(check, "ok", "{}", db.display());
