@@ -165,6 +165,12 @@ pub enum Error {
     #[error("the backup {created} was made, but retention failed: {detail}; delete old backups by hand or fix the folder's permissions")]
     RetentionFailed { created: PathBuf, detail: String },
 
+    #[error("{0} is encrypted with age, and no key is set: set DB_BACKUP_AGE_IDENTITY_FILE (or DB_BACKUP_AGE_PASSPHRASE)")]
+    NoAgeKey(String),
+
+    #[error("cannot decrypt the copy: {0} (wrong age key or passphrase, or the copy was altered)")]
+    Decrypt(String),
+
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

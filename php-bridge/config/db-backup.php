@@ -24,4 +24,17 @@ return [
     'max_age' => env('DB_BACKUP_MAX_AGE'),
     'min_ratio' => env('DB_BACKUP_MIN_RATIO'),
     'max_total' => env('DB_BACKUP_MAX_TOTAL'),
+
+    // Copies of every backup to the app's own disks (config/filesystems.php), e.g. 's3' or
+    // 's3,nas'; keep_remote keeps that many there (default: the local policy).
+    'disks' => env('DB_BACKUP_DISKS'),
+    'keep_remote' => env('DB_BACKUP_KEEP_REMOTE'),
+
+    // What the copies go through (the local backup stays a plain file): compress => 'zstd';
+    // age encryption to public keys (age1…, comma-separated) or to a passphrase, and the
+    // secret key file that verify/restore of a copy need.
+    'compress' => env('DB_BACKUP_COMPRESS'),
+    'age_recipients' => env('DB_BACKUP_AGE_RECIPIENTS'),
+    'age_passphrase' => env('DB_BACKUP_AGE_PASSPHRASE'),
+    'age_identity_file' => env('DB_BACKUP_AGE_IDENTITY_FILE'),
 ];

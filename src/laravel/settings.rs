@@ -8,9 +8,10 @@ use std::path::Path;
 use super::config::{self, Setting};
 use super::Env;
 use crate::error::{Error, Result};
+use crate::store::transform::{Age, Transforms};
 
 /// Every setting: its key in `config/db-backup.php` and its `.env` variable.
-pub const KEYS: [(&str, &str); 11] = [
+pub const KEYS: [(&str, &str); 12] = [
     ("keep_daily", "DB_BACKUP_KEEP_DAILY"),
     ("keep_weekly", "DB_BACKUP_KEEP_WEEKLY"),
     ("keep_monthly", "DB_BACKUP_KEEP_MONTHLY"),
@@ -22,6 +23,7 @@ pub const KEYS: [(&str, &str); 11] = [
     ("keep_remote", "DB_BACKUP_KEEP_REMOTE"),
     ("compress", "DB_BACKUP_COMPRESS"),
     ("age_recipients", "DB_BACKUP_AGE_RECIPIENTS"),
+    ("age_identity_file", "DB_BACKUP_AGE_IDENTITY_FILE"),
 ];
 
 /// Keys that hold secrets: never shown, not even in Debug.
@@ -111,6 +113,29 @@ impl Settings {
             "a size such as 10G, 500M or a number of bytes",
             parse_size,
         )
+    }
+
+    /// What copies to the off-machine disks go through: `DB_BACKUP_COMPRESS=zstd` and the age
+    /// keys. The local backup is never transformed.
+    #[allow(dead_code)] // used by the off-machine disks, which land next
+    pub fn transforms(&self) -> Result<Transforms> {
+        let zstd = match self.get("compress").map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v == "zstd" => true,
+            Some(v) if v == "none" || v == "off" || v == "0" || v == "false" => false,
+            Some(_) => {
+                return Err(Error::BadSetting {
+                    name: "DB_BACKUP_COMPRESS",
+                    expected: "zstd or none",
+                })
+            }
+        };
+        let age = Age::from_settings(
+            self.get("age_recipients"),
+            self.get("age_passphrase"),
+            self.get("age_identity_file"),
+        )?;
+        Ok(Transforms { zstd, age })
     }
 
     fn typed<T>(
