@@ -84,6 +84,31 @@ pub enum Error {
     #[error("MySQL server {server}: {detail}")]
     Mysql { server: String, detail: String },
 
+    #[error("table `{table}` has a row that needs a {} statement, more than MySQL server {server} accepts (max_allowed_packet = {}): a file holding it could not be restored; raise max_allowed_packet on the server to {} or more (in its configuration, and SET GLOBAL for the running server) and back up again", crate::units::size(*.bytes as u64), crate::units::size(*.limit as u64), packet_hint(*.bytes))]
+    RowTooLarge {
+        server: String,
+        table: String,
+        bytes: usize,
+        limit: usize,
+    },
+
+    #[error("MySQL server {server} refused line {line} of {}: {detail}", .file.display())]
+    LoadRefused {
+        server: String,
+        file: PathBuf,
+        line: usize,
+        detail: String,
+    },
+
+    #[error("{} line {line} holds a {} statement, more than MySQL server {server} accepts (max_allowed_packet = {}): the load stopped there; raise max_allowed_packet on the server to {} or more (in its configuration, and SET GLOBAL for the running server) and load it again", .file.display(), crate::units::size(*.bytes as u64), crate::units::size(*.limit as u64), packet_hint(*.bytes))]
+    StatementTooLarge {
+        server: String,
+        file: PathBuf,
+        line: usize,
+        bytes: usize,
+        limit: usize,
+    },
+
     #[error("the database driver '{0}' is not supported for backups; db-backup handles sqlite, mysql and mariadb")]
     UnsupportedDriver(String),
 
@@ -232,6 +257,17 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
     )
+}
+
+/// A `max_allowed_packet` value, as the server's configuration writes it, that takes a
+/// statement of `bytes`: the next power of two in MiB, with room to spare.
+fn packet_hint(bytes: usize) -> String {
+    let mib = (bytes + bytes / 8).div_ceil(1 << 20).next_power_of_two();
+    if mib >= 1024 {
+        "1G (the most it takes)".to_string()
+    } else {
+        format!("{mib}M")
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -7,12 +7,15 @@ use mysql::{Conn, Value};
 
 use super::encode::{ident, literal, quoted};
 use super::schema::{self, show_create, show_field, strip_definer, Schema, Table};
-use super::{connect, explain, Fail, MysqlParams, DUMP_READ_TIMEOUT};
+use super::{connect, explain, max_packet, Fail, MysqlParams, DUMP_READ_TIMEOUT};
 use crate::error::Error;
 
-/// Multi-row INSERTs are cut near this size, as mysqldump does, so every statement fits the
-/// default `max_allowed_packet` of both clients and servers.
+/// Multi-row INSERTs are cut near this size, as mysqldump does (its net_buffer_length), so
+/// that a load keeps little in flight; a row larger than this gets an INSERT of its own.
 const STATEMENT_CAP: usize = 1024 * 1024;
+/// Room left below the server's `max_allowed_packet` for the command byte and the packet's
+/// framing, so that every statement we write is one the server accepts.
+const PACKET_MARGIN: usize = 1024;
 
 /// Where the dump is, for a progress display.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +87,8 @@ fn run<W: Write>(
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")?;
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")?;
 
+    // Every statement must load back into this server: none may exceed what it accepts.
+    let limit = max_packet(&mut conn)?.saturating_sub(PACKET_MARGIN);
     let schema = schema::read(&mut conn, &params.database)?;
     for t in &schema.tables {
         match t.engine.as_deref() {
@@ -112,7 +117,7 @@ fn run<W: Write>(
             index,
             total,
         });
-        stats.rows += table_section(&mut conn, out, table, stats.rows, progress)?;
+        stats.rows += table_section(&mut conn, out, table, limit, stats.rows, progress)?;
         stats.tables += 1;
     }
     views_placeholders(out, &schema)?;
@@ -198,11 +203,13 @@ fn footer(out: &mut impl Write) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Structure, rows and triggers of one table; returns the number of rows.
+/// Structure, rows and triggers of one table; returns the number of rows. No INSERT is longer
+/// than `limit` bytes.
 fn table_section<W: Write>(
     conn: &mut Conn,
     out: &mut Counting<W>,
     table: &Table,
+    limit: usize,
     rows_before: u64,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<u64, Fail> {
@@ -217,7 +224,7 @@ fn table_section<W: Write>(
     let rows = if table.columns.is_empty() {
         0
     } else {
-        table_rows(conn, out, table, rows_before, progress)?
+        table_rows(conn, out, table, limit, rows_before, progress)?
     };
 
     for trigger in &table.triggers {
@@ -240,6 +247,7 @@ fn table_rows<W: Write>(
     conn: &mut Conn,
     out: &mut Counting<W>,
     table: &Table,
+    limit: usize,
     rows_before: u64,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<u64, Fail> {
@@ -254,8 +262,9 @@ fn table_rows<W: Write>(
     // The binary protocol gives typed values: exact FLOAT/DOUBLE bits, dates as numbers.
     let query = format!("SELECT {list} FROM {name}");
     let kinds: Vec<_> = table.columns.iter().map(|(_, k)| *k).collect();
+    let cap = STATEMENT_CAP.min(limit);
     let mut result = conn.exec_iter(query, ())?;
-    let mut stmt: Vec<u8> = Vec::with_capacity(STATEMENT_CAP + 64 * 1024);
+    let mut stmt: Vec<u8> = Vec::with_capacity(cap + 64 * 1024);
     let mut row_buf: Vec<u8> = Vec::with_capacity(4096);
     let mut rows = 0u64;
     if let Some(set) = result.iter() {
@@ -271,7 +280,16 @@ fn table_rows<W: Write>(
                 literal(&mut row_buf, value, *kind);
             }
             row_buf.push(b')');
-            if !stmt.is_empty() && stmt.len() + row_buf.len() + 2 > STATEMENT_CAP {
+            drop(row);
+            let alone = prefix.len() + row_buf.len();
+            if alone > limit {
+                return Err(Fail::RowTooLarge {
+                    table: table.name.clone(),
+                    bytes: alone,
+                    limit: limit + PACKET_MARGIN,
+                });
+            }
+            if !stmt.is_empty() && stmt.len() + 1 + row_buf.len() > cap {
                 stmt.extend_from_slice(b";\n");
                 out.write_all(&stmt)?;
                 stmt.clear();
@@ -280,12 +298,21 @@ fn table_rows<W: Write>(
                     bytes: out.bytes,
                 });
             }
-            if stmt.is_empty() {
-                stmt.extend_from_slice(prefix.as_bytes());
+            if stmt.is_empty() && alone > cap {
+                // A row larger than a batch goes out on its own, without another copy.
+                out.write_all(prefix.as_bytes())?;
+                out.write_all(&row_buf)?;
+                out.write_all(b";\n")?;
+                // Its buffer is not kept at that size for the rows after it.
+                row_buf = Vec::with_capacity(4096);
             } else {
-                stmt.push(b',');
+                if stmt.is_empty() {
+                    stmt.extend_from_slice(prefix.as_bytes());
+                } else {
+                    stmt.push(b',');
+                }
+                stmt.extend_from_slice(&row_buf);
             }
-            stmt.extend_from_slice(&row_buf);
             rows += 1;
         }
     }

@@ -11,7 +11,7 @@ use mysql::prelude::Queryable;
 use mysql::Conn;
 
 use super::script::Statements;
-use super::{connect, explain, Fail, MysqlParams};
+use super::{connect, explain, max_packet, Fail, MysqlParams};
 use crate::engine::Contents;
 use crate::error::{Error, Result};
 
@@ -74,14 +74,16 @@ fn switches_database(sql: &[u8]) -> bool {
 
 /// Streams every statement of `file` into `conn`; returns how many were run.
 fn load(conn: &mut Conn, file: &Path, warn: &mut dyn FnMut(String)) -> Result<u64, Fail> {
-    let f = File::open(file)?;
+    let f = File::open(file).map_err(Fail::Script)?;
+    // The command byte goes in the same packet as the statement.
+    let longest = max_packet(conn)?.saturating_sub(1);
     let mut n = 0;
     let mut statements = Statements::new(BufReader::with_capacity(1 << 20, f));
     while let Some(stmt) = statements.next() {
         if INTERRUPTED.load(Ordering::SeqCst) {
             return Err(Fail::Interrupted);
         }
-        let stmt = stmt?;
+        let stmt = stmt.map_err(Fail::Script)?;
         if switches_database(&stmt.sql) {
             warn(format!(
                 "line {}: skipped `{}` (the dump loads into the app's database)",
@@ -90,15 +92,21 @@ fn load(conn: &mut Conn, file: &Path, warn: &mut dyn FnMut(String)) -> Result<u6
             ));
             continue;
         }
-        conn.query_drop(as_query(&stmt.sql))
-            .map_err(|e| Fail::AtLine(stmt.line, e))?;
+        if stmt.sql.len() > longest {
+            return Err(Fail::StatementTooLarge {
+                line: stmt.line,
+                bytes: stmt.sql.len(),
+                limit: longest + 1,
+            });
+        }
+        send(conn, &stmt.sql).map_err(|e| Fail::AtLine(stmt.line, e))?;
         // Dumps switch sql_mode around routines; quoting rules follow the server's, as the
         // mysql client's do.
         statements.set_no_backslash_escapes(conn.no_backslash_escape());
         n += 1;
     }
     if statements.unterminated() {
-        return Err(Fail::Io(std::io::Error::new(
+        return Err(Fail::Script(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
             "the script ends inside a statement: the file is truncated",
         )));
@@ -106,87 +114,20 @@ fn load(conn: &mut Conn, file: &Path, warn: &mut dyn FnMut(String)) -> Result<u6
     Ok(n)
 }
 
-/// The statement as the `&str` the client library sends. mysqldump and mariadb-dump write BLOBs
-/// as raw bytes inside quotes (without --hex-blob), which is not UTF-8: such string literals are
-/// rewritten as the equivalent hex literals, which the server stores byte for byte.
-fn as_query(sql: &[u8]) -> std::borrow::Cow<'_, str> {
+/// Sends a statement as the bytes it is, as the stock client does. Its strings need not be
+/// UTF-8: binary values are raw bytes inside quotes, in mysqldump's and mariadb-dump's files
+/// (without --hex-blob) as in ours (`_binary'…'`), and the server stores them byte for byte.
+/// Rewriting them (as hex, say) would make statements longer than the server's
+/// `max_allowed_packet` out of ones that fit.
+fn send(conn: &mut Conn, sql: &[u8]) -> mysql::Result<()> {
     match std::str::from_utf8(sql) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => std::borrow::Cow::Owned(hexify_invalid_strings(sql)),
+        Ok(text) => conn.query_drop(text),
+        // SAFETY: the client library takes a `&str` but only ever sends its bytes: in mysql
+        // 28.0.4 (pinned in Cargo.toml), `query_drop` → `query_iter` → `Conn::_query`, which
+        // calls `as_bytes()` and copies them into the COM_QUERY packet, and nothing else reads
+        // the string. `str`'s docs allow a non-UTF-8 `&str` that no function reads as text.
+        Err(_) => conn.query_drop(unsafe { std::str::from_utf8_unchecked(sql) }),
     }
-}
-
-fn hexify_invalid_strings(sql: &[u8]) -> String {
-    let mut out: Vec<u8> = Vec::with_capacity(sql.len() * 2);
-    let mut i = 0;
-    while i < sql.len() {
-        let c = sql[i];
-        match c {
-            b'\'' | b'"' => {
-                let (bytes, end) = unquote(sql, i);
-                if std::str::from_utf8(&bytes).is_ok() {
-                    out.extend_from_slice(&sql[i..end]);
-                } else if bytes.is_empty() {
-                    out.extend_from_slice(b"''");
-                } else {
-                    out.extend_from_slice(b"0x");
-                    for b in bytes {
-                        out.extend_from_slice(format!("{b:02X}").as_bytes());
-                    }
-                }
-                i = end;
-            }
-            b'`' => {
-                let end = sql[i + 1..]
-                    .iter()
-                    .position(|&b| b == b'`')
-                    .map_or(sql.len(), |p| i + 2 + p);
-                out.extend_from_slice(&sql[i..end]);
-                i = end;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    // Anything still invalid sits outside string literals, where the server could not take
-    // it either; the lossy form makes the server report a clear syntax error.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// The bytes a quoted literal starting at `start` stands for, and the index just past it.
-fn unquote(sql: &[u8], start: usize) -> (Vec<u8>, usize) {
-    let q = sql[start];
-    let mut bytes = Vec::new();
-    let mut i = start + 1;
-    while i < sql.len() {
-        let c = sql[i];
-        if c == b'\\' && i + 1 < sql.len() {
-            let n = sql[i + 1];
-            match n {
-                b'0' => bytes.push(0),
-                b'b' => bytes.push(8),
-                b'n' => bytes.push(b'\n'),
-                b'r' => bytes.push(b'\r'),
-                b't' => bytes.push(b'\t'),
-                b'Z' => bytes.push(0x1a),
-                // \% and \_ keep their backslash (they matter to LIKE).
-                b'%' | b'_' => bytes.extend_from_slice(&[b'\\', n]),
-                other => bytes.push(other),
-            }
-            i += 2;
-        } else if c == q && sql.get(i + 1) == Some(&q) {
-            bytes.push(q);
-            i += 2;
-        } else if c == q {
-            return (bytes, i + 1);
-        } else {
-            bytes.push(c);
-            i += 1;
-        }
-    }
-    (bytes, sql.len())
 }
 
 /// Every base table of `db` with its row count.
@@ -298,22 +239,6 @@ pub fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn raw_binary_strings_become_hex_and_the_rest_is_untouched() {
-        let sql =
-            b"INSERT INTO t VALUES (1,'caf\xc3\xa9','\xff\x00\\'\\0x',\"a\"\"b\",`c\xc3\xa9`)";
-        let q = as_query(sql);
-        assert_eq!(
-            q,
-            "INSERT INTO t VALUES (1,'caf\u{e9}',0xFF00270078,\"a\"\"b\",`c\u{e9}`)"
-        );
-        assert_eq!(as_query(b"SELECT 'ok'"), "SELECT 'ok'");
-        assert!(matches!(
-            as_query(b"SELECT 'ok'"),
-            std::borrow::Cow::Borrowed(_)
-        ));
-    }
 
     #[test]
     fn use_and_create_database_are_recognised() {

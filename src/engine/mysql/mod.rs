@@ -26,7 +26,10 @@ pub const DUMP_READ_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug)]
 pub enum Fail {
     Db(mysql::Error),
+    /// Writing the dump failed.
     Io(std::io::Error),
+    /// Reading the script to load failed, or it is not a script the client would run whole.
+    Script(std::io::Error),
     /// The server hid something a privilege would show.
     Hidden(String),
     /// A statement of a script failed (1-based line where it starts).
@@ -35,6 +38,33 @@ pub enum Fail {
     Interrupted,
     /// No complete answer from the server within this time.
     Timeout(Duration),
+    /// A row of this table needs a statement longer than the server takes (`max_allowed_packet`):
+    /// a file holding it could not be loaded back.
+    RowTooLarge {
+        table: String,
+        bytes: usize,
+        limit: usize,
+    },
+    /// The statement at this line of a script is longer than the server takes.
+    StatementTooLarge {
+        line: usize,
+        bytes: usize,
+        limit: usize,
+    },
+}
+
+/// The largest packet the client may send or read: the protocol's own limit. The limit that
+/// matters is the server's `max_allowed_packet`, which the dump and the load check themselves
+/// (see [`max_packet`]) so that a failure names the table or the line; the crate's own check,
+/// set from the server's value by default, would stop a dump on reading a row larger than
+/// that with a bare "Packet too large".
+const CLIENT_MAX_PACKET: usize = 1 << 30;
+
+/// The server's `max_allowed_packet`: the longest statement it accepts, plus one byte.
+pub fn max_packet(conn: &mut Conn) -> Result<usize, Fail> {
+    use mysql::prelude::Queryable;
+    let v: Option<u64> = conn.query_first("SELECT @@max_allowed_packet")?;
+    Ok(v.map_or(CLIENT_MAX_PACKET, |v| v as usize))
 }
 
 impl From<mysql::Error> for Fail {
@@ -66,7 +96,8 @@ pub fn connect(params: &MysqlParams, read_timeout: Option<Duration>) -> Result<C
         .prefer_socket(false)
         .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
         .read_timeout(read_timeout)
-        .write_timeout(read_timeout);
+        .write_timeout(read_timeout)
+        .max_allowed_packet(Some(CLIENT_MAX_PACKET));
     opts = match &params.socket {
         Some(s) => opts.socket(Some(s.to_string_lossy())),
         None => opts
@@ -88,6 +119,11 @@ pub fn connect(params: &MysqlParams, read_timeout: Option<Duration>) -> Result<C
     }
 }
 
+/// Server error codes that mean the session is gone: killed, shut down or interrupted.
+fn is_lost(code: u16) -> bool {
+    matches!(code, 1053 | 1317 | 1927 | 2006 | 2013)
+}
+
 /// Puts a failure in the user's terms: which server, which user, what to check.
 pub(crate) fn explain(f: Fail, p: &MysqlParams, dest: &std::path::Path, connected: bool) -> Error {
     let server = p.server();
@@ -99,12 +135,37 @@ pub(crate) fn explain(f: Fail, p: &MysqlParams, dest: &std::path::Path, connecte
             server,
             detail: format!("no answer within {} s (timed out)", t.as_secs()),
         },
+        Fail::Script(e) => Error::io("cannot load", dest)(e),
+        // Only loads fail at a line: their errors name the file and the line, not a backup.
+        Fail::AtLine(line, mysql::Error::MySqlError(e)) if !is_lost(e.code) => Error::LoadRefused {
+            server,
+            file: dest.to_path_buf(),
+            line,
+            detail: detail(&e),
+        },
         Fail::AtLine(line, e) => match explain(Fail::Db(e), p, dest, connected) {
-            Error::Mysql { server, detail } => Error::Mysql {
+            Error::MysqlLost { server, detail } => Error::MysqlLost {
                 server,
-                detail: format!("{} line {line}: {detail}", dest.display()),
+                detail: format!("loading {} line {line}: {detail}", dest.display()),
             },
             other => other,
+        },
+        Fail::StatementTooLarge { line, bytes, limit } => Error::StatementTooLarge {
+            server,
+            file: dest.to_path_buf(),
+            line,
+            bytes,
+            limit,
+        },
+        Fail::RowTooLarge {
+            table,
+            bytes,
+            limit,
+        } => Error::RowTooLarge {
+            server,
+            table,
+            bytes,
+            limit,
         },
         Fail::Hidden(what) => Error::MysqlPrivilege {
             user: p.user.clone(),
@@ -126,8 +187,7 @@ pub(crate) fn explain(f: Fail, p: &MysqlParams, dest: &std::path::Path, connecte
                 db: p.database.clone(),
                 detail: e.message.replace('\n', " "),
             },
-            // Killed, shut down or interrupted while we were reading.
-            1053 | 1317 | 1927 | 2006 | 2013 => Error::MysqlLost {
+            code if is_lost(code) => Error::MysqlLost {
                 server,
                 detail: detail(&e),
             },

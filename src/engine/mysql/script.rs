@@ -1154,6 +1154,33 @@ mod tests {
     }
 
     #[test]
+    fn binary_literals_with_every_byte() {
+        // As the dump writes them: `_binary'…'` with every byte value, raw from 0x80 up (not
+        // UTF-8), escaped where it must be; a delimiter and quotes inside are content.
+        let mut value: Vec<u8> = (0..=255).collect();
+        value.extend_from_slice(b"';\\'\\\n\xff\xfe;");
+        let mut insert = b"INSERT INTO t VALUES (1,".to_vec();
+        super::super::encode::binary(&mut insert, &value);
+        insert.extend_from_slice(b"),(2,");
+        super::super::encode::binary(&mut insert, &value.repeat(4096));
+        insert.push(b')');
+        let mut script = b"SET NAMES utf8mb4;\n".to_vec();
+        script.extend_from_slice(&insert);
+        script.extend_from_slice(b";\nSELECT 1;\n");
+        for chunk in [1, 7, 8192, 1 << 20] {
+            let mut it = Statements::new(BufReader::with_capacity(chunk, &script[..]));
+            let got: Vec<Statement> = it.by_ref().map(|s| s.unwrap()).collect();
+            assert!(!it.unterminated());
+            let sql: Vec<&[u8]> = got.iter().map(|s| &s.sql[..]).collect();
+            assert_eq!(sql.len(), 3, "chunk {chunk}");
+            assert_eq!(sql[0], b"SET NAMES utf8mb4");
+            assert!(sql[1] == &insert[..], "chunk {chunk}: the INSERT differs");
+            assert_eq!(sql[2], b"SELECT 1");
+            assert_eq!(got[2].line, 3);
+        }
+    }
+
+    #[test]
     fn truncated_scripts() {
         // The client sends a last statement without delimiter: so do we, and say so.
         let (got, err, unterminated) = run(b"SELECT 1;\nSELECT 2", 1);
