@@ -24,4 +24,9 @@ return [
     'max_age' => env('DB_BACKUP_MAX_AGE'),
     'min_ratio' => env('DB_BACKUP_MIN_RATIO'),
     'max_total' => env('DB_BACKUP_MAX_TOTAL'),
+
+    // Off-machine copies: disks of config/filesystems.php every backup is also copied to
+    // (DB_BACKUP_DISKS=s3 or s3,nas), and how many copies each keeps (default: as locally).
+    'disks' => env('DB_BACKUP_DISKS'),
+    'keep_remote' => env('DB_BACKUP_KEEP_REMOTE'),
 ];
