@@ -35,6 +35,8 @@ pub struct CopyDone {
     pub checked: &'static str,
     /// True for an older backup copied because the disk lacked it (catch-up).
     pub catch_up: bool,
+    /// How long the copy took (transforms, upload and check).
+    pub duration_ms: u128,
 }
 
 /// Opens the disk called `name` from the app's `config/filesystems.php`.
@@ -124,6 +126,7 @@ fn copy_one(
         (b.name == new_name, b.taken_at, &b.name).cmp(&(a.name == new_name, a.taken_at, &a.name))
     });
     for b in missing {
+        let started = std::time::Instant::now();
         let copied = copy_file(target, disk.as_ref(), &target.backups_dir.join(&b.name), &t)?;
         let (backup, suffix) = remote::parse(&copied.name).ok_or_else(|| Error::Disk {
             disk: name.into(),
@@ -140,6 +143,7 @@ fn copy_one(
             name: copied.name,
             size_bytes: copied.size,
             checked: copied.checked,
+            duration_ms: started.elapsed().as_millis(),
         });
     }
     // Retention only once every copy succeeded; only exact backup names are candidates.
