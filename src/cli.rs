@@ -50,6 +50,9 @@ pub enum Command {
         /// One JSON array on stdout.
         #[arg(long)]
         json: bool,
+        /// List the copies on this disk of config/filesystems.php instead.
+        #[arg(long, value_name = "NAME")]
+        disk: Option<String>,
     },
 
     /// Prove a backup restores: a .sqlite is opened read-only and fully integrity-checked, then
@@ -64,6 +67,10 @@ pub enum Command {
         /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
+        /// Verify the copy on this disk: it is downloaded into a private temporary file,
+        /// checked against the disk's checksum, decrypted and decompressed, then verified.
+        #[arg(long, value_name = "NAME")]
+        disk: Option<String>,
     },
 
     /// Put a backup back over the live database. A fresh backup of the current data is taken
@@ -79,6 +86,9 @@ pub enum Command {
         /// (at most 86400, a day).
         #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = busy_timeout())]
         busy_timeout: u64,
+        /// Restore the copy on this disk: downloaded and verified first.
+        #[arg(long, value_name = "NAME")]
+        disk: Option<String>,
     },
 
     /// Check that backups are healthy: at least one, the newest younger than --max-age, not much
@@ -169,6 +179,11 @@ pub struct BackupArgs {
     #[arg(long, value_name = "N", value_parser = parse_count("--keep-yearly"), allow_hyphen_values = true)]
     pub keep_yearly: Option<u32>,
 
+    /// Copies to keep on each disk (DB_BACKUP_DISKS), newest first; without it the disks keep
+    /// what the local rules keep (DB_BACKUP_KEEP_REMOTE).
+    #[arg(long, value_name = "N", value_parser = parse_count("--keep-remote"), allow_hyphen_values = true)]
+    pub keep_remote: Option<u32>,
+
     /// When the backup fails, run this shell command with the outcome as JSON on its stdin
     /// (for cron without PHP: mail, a chat webhook…). It gets a minimal environment: never the
     /// database password nor any other secret of the app.
@@ -246,6 +261,7 @@ where
             "keep_weekly",
             "keep_monthly",
             "keep_yearly",
+            "keep_remote",
             "on_failure",
             "dry_run",
             "busy_timeout",
@@ -355,7 +371,10 @@ mod tests {
         assert!(yes);
         assert_eq!(file, std::path::Path::new("-x.sqlite"));
         let cli = try_parse_from(["db-backup", "verify", "--json", "--", "--latest"]).unwrap();
-        let Some(Command::Verify { file, latest, json }) = cli.command else {
+        let Some(Command::Verify {
+            file, latest, json, ..
+        }) = cli.command
+        else {
             panic!("not a verify")
         };
         assert_eq!(file.as_deref(), Some(std::path::Path::new("--latest")));

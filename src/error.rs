@@ -10,6 +10,8 @@ pub const EXIT_LOCKED: u8 = 75;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code when the backup was made and published but deleting older ones failed.
 pub const EXIT_RETENTION: u8 = 3;
+/// Exit code when the backup was made and published but copying it to a disk failed.
+pub const EXIT_COPY: u8 = 4;
 
 /// Everything that can stop a run.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +197,24 @@ pub enum Error {
 
     #[error("cannot decrypt the copy: {0} (wrong age key or passphrase, or the copy was altered)")]
     Decrypt(String),
+    #[error("disk '{name}' (DB_BACKUP_DISKS or --disk) is not in {file}: add it under 'disks' there, or fix the name")]
+    UnknownDisk { name: String, file: String },
+
+    #[error("disk '{name}' uses the driver '{driver}'; db-backup copies to s3 and local disks")]
+    UnsupportedDisk { name: String, driver: String },
+
+    #[error("disk '{name}' in config/filesystems.php: {detail}")]
+    BadDisk { name: String, detail: String },
+
+    #[error("disk '{disk}': {detail}")]
+    Disk { disk: String, detail: String },
+
+    #[error("the backup {created} was made and is intact, but {}", copy_failures(.failures))]
+    CopyFailed {
+        created: PathBuf,
+        /// (disk, reason), one per disk that failed.
+        failures: Vec<(String, String)>,
+    },
 
     #[error("{action} {path}: {source}")]
     Io {
@@ -210,6 +230,7 @@ impl Error {
         match self {
             Error::AlreadyRunning(_) => EXIT_LOCKED,
             Error::RetentionFailed { .. } => EXIT_RETENTION,
+            Error::CopyFailed { .. } => EXIT_COPY,
             Error::Unpublished(inner) => inner.exit_code(),
             _ => EXIT_FAILURE,
         }
@@ -249,6 +270,15 @@ impl Error {
             }
         }
     }
+}
+
+/// "copying it to disk 's3' failed: …; copying it to disk 'nas' failed: …".
+fn copy_failures(failures: &[(String, String)]) -> String {
+    failures
+        .iter()
+        .map(|(disk, why)| format!("copying it to disk '{disk}' failed: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// ENOSPC, EDQUOT and EFBIG (RLIMIT_FSIZE) all mean "no room for this file".

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cmd::backup::{Outcome, Progress};
+use crate::cmd::disks::DiskRun;
 use crate::cmd::restore::Restored;
 use crate::cmd::status::Status;
 use crate::cmd::verify::Verified;
@@ -120,6 +121,8 @@ struct JsonOutcome<'a> {
     warnings: &'a [String],
     phases_ms: PhasesMs,
     method: &'a str,
+    /// One entry per disk of DB_BACKUP_DISKS: copies made, old copies deleted, or the error.
+    copies: &'a [DiskRun],
 }
 
 #[derive(Serialize)]
@@ -136,8 +139,8 @@ struct PhasesMs {
     publish: u128,
 }
 
-/// A backup's outcome as the JSON object `--json` prints.
-pub fn backup_json(app: &Target, outcome: &Outcome) -> serde_json::Value {
+/// A backup's outcome (with its copies to the disks) as the JSON object `--json` prints.
+pub fn backup_json(app: &Target, outcome: &Outcome, copies: &[DiskRun]) -> serde_json::Value {
     let rel = |p: &Path| app.display_path(p);
     let json = JsonOutcome {
         created: rel(&outcome.created),
@@ -158,6 +161,7 @@ pub fn backup_json(app: &Target, outcome: &Outcome) -> serde_json::Value {
             .collect(),
         warnings: &outcome.warnings,
         method: outcome.method,
+        copies,
         phases_ms: PhasesMs {
             snapshot: outcome.phases.snapshot.as_millis(),
             flush: outcome.phases.flush.as_millis(),
@@ -180,13 +184,13 @@ pub fn failure_json(event: &str, e: &Error) -> serde_json::Value {
     })
 }
 
-/// Prints a backup's outcome on stdout (warnings on stderr).
+/// Prints a backup's local outcome on stdout (warnings on stderr), before any copy starts;
+/// `copies` follows with the disks (and the JSON object, which holds both).
 pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
     let rel = |p: &Path| app.display_path(p);
     warnings(&outcome.warnings);
     match style {
-        Style::Quiet => {}
-        Style::Json => out(&backup_json(app, outcome).to_string()),
+        Style::Quiet | Style::Json => {}
         Style::Artisan => artisan(outcome),
         Style::Text if outcome.dry_run => {
             out(&format!(
@@ -239,9 +243,57 @@ fn artisan(outcome: &Outcome) {
     for p in &outcome.deleted {
         out(&format!("Ancien backup supprimé: {}", file_name(p)));
     }
-    // A retention failure is reported as the error line that follows, not as a success.
-    if outcome.retention_failed.is_none() {
-        out("Backup créé avec succès !");
+}
+
+/// Prints what each disk got: copies and pruned copies (a disk's failure is the error line
+/// that follows); then, for Artisan, the final success line, and for `--json` the one object.
+pub fn copies(app: &Target, outcome: &Outcome, runs: &[DiskRun], style: Style) {
+    match style {
+        Style::Quiet => {}
+        Style::Json => out(&backup_json(app, outcome, runs).to_string()),
+        Style::Text => {
+            for run in runs {
+                for c in &run.copied {
+                    out(&format!(
+                        "copied {} to disk '{}' ({}, {}, {}{})",
+                        c.name,
+                        run.disk,
+                        run.location,
+                        size(c.size_bytes),
+                        c.checked,
+                        if c.catch_up {
+                            "; it was missing there"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                for d in &run.deleted {
+                    out(&format!("deleted {d} from disk '{}'", run.disk));
+                }
+            }
+        }
+        Style::Artisan => {
+            for run in runs {
+                for c in &run.copied {
+                    out(&format!(
+                        "Backup copié sur le disque {}: {}",
+                        run.disk, c.name
+                    ));
+                }
+                for d in &run.deleted {
+                    out(&format!(
+                        "Ancienne copie supprimée du disque {}: {d}",
+                        run.disk
+                    ));
+                }
+            }
+            // A retention or copy failure is reported as the error line that follows, not as
+            // a success.
+            if outcome.retention_failed.is_none() && runs.iter().all(|r| r.error.is_none()) {
+                out("Backup créé avec succès !");
+            }
+        }
     }
 }
 
@@ -269,6 +321,14 @@ fn artisan_error(e: &Error) {
         | Error::Sqlite { .. } => {
             out("Impossible de copier le fichier de base de données");
             err(&format!("db-backup: error: {e}"));
+        }
+        // The backup itself was made: one line per disk that did not get its copy.
+        Error::CopyFailed { failures, .. } => {
+            for (disk, why) in failures {
+                out(&format!(
+                    "Erreur lors de la copie du backup sur le disque {disk}: {why}"
+                ));
+            }
         }
         _ => out(&format!("Erreur lors de la création du backup: {e}")),
     }
@@ -332,6 +392,30 @@ pub fn list(target: &Target, entries: &[Entry], json: bool) {
         out(&format!(
             "no backups in {}",
             target.display_path(&target.backups_dir)
+        ));
+    }
+    for e in entries {
+        out(&format!(
+            "{}  {:<6}  {:>10}  {}",
+            e.name,
+            e.kind.extension(),
+            size(e.size_bytes),
+            crate::units::age(e.age_seconds)
+        ));
+    }
+}
+
+/// `db-backup list --disk NAME`.
+pub fn list_disk(disk: &dyn crate::store::remote::Disk, entries: &[Entry], json: bool) {
+    if json {
+        out(&serde_json::to_string(entries).unwrap_or_default());
+        return;
+    }
+    if entries.is_empty() {
+        out(&format!(
+            "no backups on disk '{}' ({})",
+            disk.name(),
+            disk.location()
         ));
     }
     for e in entries {

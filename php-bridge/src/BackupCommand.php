@@ -25,7 +25,8 @@ class BackupCommand extends Command
         {--keep-daily= : Also keep the newest backup of each of the last N days}
         {--keep-weekly= : Also keep the newest backup of each of the last N weeks}
         {--keep-monthly= : Also keep the newest backup of each of the last N months}
-        {--keep-yearly= : Also keep the newest backup of each of the last N years}';
+        {--keep-yearly= : Also keep the newest backup of each of the last N years}
+        {--keep-remote= : Copies to keep on each disk (DB_BACKUP_DISKS); default: as locally}';
 
     protected $description = 'Backup the database (consistent, atomic and verified, by db-backup)';
 
@@ -37,7 +38,7 @@ class BackupCommand extends Command
         if ($this->input->hasParameterOption('--keep')) {
             $arguments[] = '--keep=' . $this->option('keep');
         }
-        foreach (['keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly'] as $rule) {
+        foreach (['keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'keep-remote'] as $rule) {
             if ($this->option($rule) !== null) {
                 $arguments[] = "--{$rule}=" . $this->option($rule);
             }
@@ -163,6 +164,31 @@ class BackupCommand extends Command
             'DB_BACKUP_APP_DIR' => base_path(),
             // db-backup's own settings (config/db-backup.php), as Laravel resolved them.
             'DB_BACKUP_CONFIG' => (string) json_encode((array) config('db-backup', [])),
+            // The disks copies go to (DB_BACKUP_DISKS, --disk), as Laravel resolved them.
+            'DB_BACKUP_DISKS_CONFIG' => (string) json_encode((object) $this->disks()),
         ];
+    }
+
+    /**
+     * config('filesystems.disks.<name>') for each disk db-backup may use: those named in
+     * config('db-backup.disks') and the one given with --disk. A name Laravel does not know
+     * is left out, for the binary to report.
+     */
+    protected function disks()
+    {
+        $names = config('db-backup.disks', '');
+        $names = is_array($names) ? $names : explode(',', (string) $names);
+        if ($this->getDefinition()->hasOption('disk') && $this->option('disk') !== null) {
+            $names[] = $this->option('disk');
+        }
+        $disks = [];
+        foreach ($names as $name) {
+            $name = trim((string) $name);
+            $config = $name === '' ? null : config("filesystems.disks.{$name}");
+            if (is_array($config)) {
+                $disks[$name] = $config;
+            }
+        }
+        return $disks;
     }
 }

@@ -8,7 +8,8 @@ namespace DbBackup\Laravel;
  */
 class RestoreCommand extends BackupCommand
 {
-    protected $signature = 'db:restore {file : A backup file or name} {--force : Do not ask for confirmation}';
+    protected $signature = 'db:restore {file : A backup file or name} {--force : Do not ask for confirmation}
+        {--disk= : Restore the copy on this disk of config/filesystems.php}';
 
     protected $description = 'Restore a database backup over the live database, after a safety backup (db-backup)';
 
@@ -20,7 +21,13 @@ class RestoreCommand extends BackupCommand
             $this->line('Restauration annulée.');
             return 1;
         }
+        $arguments = ['restore', '--yes'];
+        if ($this->option('disk') !== null) {
+            $arguments[] = '--disk=' . $this->option('disk');
+        }
         // After `--`: a name that starts with `-` is still a file, never an option.
-        return $this->delegate(['restore', '--yes', '--', $file]);
+        $arguments[] = '--';
+        $arguments[] = $file;
+        return $this->delegate($arguments);
     }
 }

@@ -59,14 +59,20 @@ pub struct Phases {
     pub publish: Duration,
 }
 
-/// Runs one backup of the target's database into its backups folder, under the folder's lock.
-pub fn run(target: &Target, plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Outcome> {
+/// Runs one backup of the target's database into its backups folder, under the folder's lock,
+/// which is handed back still held (none for a dry run): the copies to the disks run under it.
+pub fn run(
+    target: &Target,
+    plan: &Plan,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Outcome, Option<Lock>)> {
     if plan.dry_run {
-        return dry_run(target, plan);
+        return Ok((dry_run(target, plan)?, None));
     }
     publish::ensure_dir(&target.backups_dir)?;
     let lock = Lock::acquire(&target.backups_dir)?;
-    run_locked(target, plan, &lock, progress)
+    let outcome = run_locked(target, plan, &lock, progress)?;
+    Ok((outcome, Some(lock)))
 }
 
 /// A backup for a caller that already holds the folder's lock (restore's safety backup).

@@ -1,10 +1,32 @@
-//! `db-backup list`: the backups in the app's backups folder, newest first.
+//! `db-backup list`: the backups in the app's backups folder (or the copies on a disk),
+//! newest first.
+
+use chrono::Utc;
 
 use crate::error::Result;
 use crate::laravel::Target;
 use crate::store::catalog::{self, Entry};
+use crate::store::remote::Disk;
+use crate::store::Kind;
 
 /// The backups of the target's folder, newest first.
 pub fn run(target: &Target) -> Result<Vec<Entry>> {
     catalog::list(&target.backups_dir, target.tz)
+}
+
+/// The copies on a disk, newest first (names with their transform suffix).
+pub fn on_disk(target: &Target, disk: &dyn Disk) -> Result<Vec<Entry>> {
+    let mut objects = disk.list()?;
+    objects.sort_by(|a, b| (b.backup.taken_at, &b.name).cmp(&(a.backup.taken_at, &a.name)));
+    let now = Utc::now().with_timezone(&target.tz).naive_local();
+    Ok(objects
+        .into_iter()
+        .map(|o| Entry {
+            kind: Kind::of_path(std::path::Path::new(&o.backup.name)),
+            size_bytes: o.size,
+            taken_at: o.backup.taken_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            age_seconds: (now - o.backup.taken_at).num_seconds(),
+            name: o.name,
+        })
+        .collect())
 }

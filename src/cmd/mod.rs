@@ -2,6 +2,7 @@
 //! command line into a call and hands the outcome to `report`, the only place that prints.
 
 pub mod backup;
+pub mod disks;
 pub mod install;
 pub mod list;
 pub mod notify;
@@ -30,24 +31,63 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Backup { output, backup }) => backup_command(&app, &output, &backup),
         Some(Command::Status { status }) => status_command(&app, &status),
         Some(Command::InstallArtisan { print }) => install_command(&app, print),
-        Some(Command::List { json }) => {
+        Some(Command::List { json, disk }) => {
             let target = load_target(&app)?;
-            report::list(&target, &list::run(&target)?, json);
+            match disk {
+                Some(name) => {
+                    let disk = disks::open(&target, &name)?;
+                    let entries = list::on_disk(&target, disk.as_ref())?;
+                    report::list_disk(disk.as_ref(), &entries, json);
+                }
+                None => report::list(&target, &list::run(&target)?, json),
+            }
             Ok(())
         }
-        Some(Command::Verify { file, latest, json }) => {
+        Some(Command::Verify {
+            file,
+            latest,
+            json,
+            disk,
+        }) => {
             let target = load_target(&app)?;
-            let path = locate(&target, file.as_deref(), latest, "")?;
-            report::verified(&target, &verify::run(&target, &path)?, json);
+            let verified = match disk {
+                Some(name) => {
+                    let disk = disks::open(&target, &name)?;
+                    let object = disks::find(disk.as_ref(), file.as_deref(), latest)?;
+                    let fetched = disks::fetch(&target, disk.as_ref(), &object)?;
+                    let mut v = verify::run(&target, &fetched.path)?;
+                    v.file = fetched.shown.clone();
+                    v
+                }
+                None => {
+                    let path = locate(&target, file.as_deref(), latest, "")?;
+                    verify::run(&target, &path)?
+                }
+            };
+            report::verified(&target, &verified, json);
             Ok(())
         }
         Some(Command::Restore {
             file,
             yes,
             busy_timeout,
+            disk,
         }) => {
             let target = load_target(&app)?;
-            let file = locate(&target, Some(&file), false, "restoring ")?;
+            // A copy from a disk is downloaded (and checked against the disk's checksum) into a
+            // private file first; the restore then checks it again as it does any backup.
+            let fetched = match &disk {
+                Some(name) => {
+                    let disk = disks::open(&target, name)?;
+                    let object = disks::find(disk.as_ref(), Some(&file), false)?;
+                    Some(disks::fetch(&target, disk.as_ref(), &object)?)
+                }
+                None => None,
+            };
+            let file = match &fetched {
+                Some(f) => f.path.clone(),
+                None => locate(&target, Some(&file), false, "restoring ")?,
+            };
             let req = restore::Request {
                 file,
                 yes,
@@ -56,7 +96,11 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut bar = report::DumpProgress::new(false);
             let done = restore::run(&target, &req, &mut report::confirm, &mut |p| bar.update(p));
             bar.finish();
-            report::restored(&target, &done?);
+            let mut done = done?;
+            if let Some(f) = &fetched {
+                done.file = f.shown.clone();
+            }
+            report::restored(&target, &done);
             Ok(())
         }
     }
@@ -88,15 +132,16 @@ fn install_command(args: &AppArgs, print: bool) -> Result<()> {
 fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) -> Result<()> {
     let style = style(output);
     let result = load_target(app_args).and_then(|target| {
-        let outcome = backup_run(&target, args, style)?;
-        Ok((target, outcome))
+        let (outcome, copies) = backup_run(&target, args, style)?;
+        Ok((target, outcome, copies))
     });
     let (event, failed) = match &result {
-        Ok((target, outcome)) => {
-            let mut event = report::backup_json(target, outcome);
+        Ok((target, outcome, copies)) => {
+            let copy_failed = copies.iter().any(|c| c.error.is_some());
+            let mut event = report::backup_json(target, outcome, copies);
             event["event"] = "backup_succeeded".into();
-            event["ok"] = outcome.retention_failed.is_none().into();
-            (event, outcome.retention_failed.is_some())
+            event["ok"] = (outcome.retention_failed.is_none() && !copy_failed).into();
+            (event, outcome.retention_failed.is_some() || copy_failed)
         }
         Err(e) => (report::failure_json("backup_failed", e), true),
     };
@@ -104,7 +149,18 @@ fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) ->
     if !args.dry_run {
         report::warnings(&notify::deliver(&event, failed, args.on_failure.as_deref()));
     }
-    let (_, outcome) = result?;
+    let (_, outcome, copies) = result?;
+    let failures: Vec<(String, String)> = copies
+        .into_iter()
+        .filter_map(|c| Some((c.disk, c.error?)))
+        .collect();
+    // A failed copy outranks a failed local retention: the backup is not off the machine.
+    if !failures.is_empty() {
+        return Err(Error::CopyFailed {
+            created: outcome.created,
+            failures,
+        });
+    }
     match outcome.retention_failed {
         Some(detail) => Err(Error::RetentionFailed {
             created: outcome.created,
@@ -114,19 +170,36 @@ fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) ->
     }
 }
 
-/// One backup, printed; a retention failure is in the outcome, not an error.
-fn backup_run(target: &Target, args: &BackupArgs, style: Style) -> Result<backup::Outcome> {
+/// One backup, printed, then its copies to the app's disks; a retention or copy failure is in
+/// the outcome, not an error.
+fn backup_run(
+    target: &Target,
+    args: &BackupArgs,
+    style: Style,
+) -> Result<(backup::Outcome, Vec<disks::DiskRun>)> {
+    let local = policy(target, args)?;
     let plan = backup::Plan {
-        policy: policy(target, args)?,
+        policy: local,
         dry_run: args.dry_run,
         busy_timeout: Duration::from_secs(args.busy_timeout),
+    };
+    let remote = match args.keep_remote.or(target.settings.count("keep_remote")?) {
+        Some(n) => Policy::last(n),
+        None => local,
     };
     let mut bar = report::DumpProgress::new(style == Style::Text);
     let outcome = backup::run(target, &plan, &mut |p| bar.update(p));
     bar.finish();
-    let outcome = outcome?;
+    let (outcome, lock) = outcome?;
+    // The local backup is announced before any upload starts (JSON waits for the copies).
     report::backup(target, &outcome, style);
-    Ok(outcome)
+    let copies = match &lock {
+        Some(_) => disks::copy_all(target, &outcome.created, &remote),
+        None => Vec::new(),
+    };
+    report::copies(target, &outcome, &copies, style);
+    drop(lock);
+    Ok((outcome, copies))
 }
 
 /// The keep-policy: the command line's rules, else the app's settings. `--keep` defaults to 7

@@ -1,10 +1,11 @@
 //! `db-backup status`: are the backups healthy? The checks of `store::health` on the backups
-//! folder, the newest one verified on request, and the metrics for Prometheus.
+//! folder and on each disk copies go to, the newest one verified on request, and the metrics
+//! for Prometheus.
 
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
 
-use super::verify;
+use super::{disks, verify};
 use crate::error::Result;
 use crate::laravel::Target;
 use crate::store::health::{self, Check, CheckKind, Sample, Thresholds};
@@ -96,10 +97,59 @@ pub fn run(target: &Target, req: &Request) -> Result<Status> {
             local.healthy = local.checks.iter().all(|c| c.ok);
         }
     }
+    let mut places = vec![local];
+    for name in target.settings.disks() {
+        places.push(disk_place(target, &name, &thresholds));
+    }
     Ok(Status {
-        healthy: local.healthy,
-        places: vec![local],
+        healthy: places.iter().all(|p| p.healthy),
+        places,
     })
+}
+
+/// The same checks on a disk's copies; a disk that cannot be read is one failed check.
+fn disk_place(target: &Target, name: &str, t: &Thresholds) -> Place {
+    let listed = disks::open(target, name).and_then(|d| Ok((d.location(), d.list()?)));
+    let (location, objects) = match listed {
+        Ok(found) => found,
+        Err(e) => {
+            return Place {
+                name: name.to_string(),
+                location: String::new(),
+                healthy: false,
+                count: 0,
+                newest: None,
+                checks: vec![Check {
+                    check: CheckKind::Reachable,
+                    ok: false,
+                    message: format!(
+                        "cannot read disk '{name}': {}; copies may have stopped: fix it, and the next db-backup run copies what is missing",
+                        disks::reason(&e)
+                    ),
+                }],
+            }
+        }
+    };
+    let samples: Vec<Sample> = objects
+        .into_iter()
+        .map(|o| Sample {
+            taken_at: instant(target, &o.backup.taken_at),
+            size: o.size,
+            name: o.name,
+        })
+        .collect();
+    place(name, location, samples, t)
+}
+
+/// The name holds the app's wall-clock time; an hour that happened twice (DST) is taken at its
+/// first occurrence, one that never happened is taken as UTC.
+fn instant(target: &Target, at: &chrono::NaiveDateTime) -> chrono::DateTime<Utc> {
+    target
+        .tz
+        .from_local_datetime(at)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(at))
 }
 
 fn local_place(target: &Target, t: &Thresholds) -> Result<Place> {
@@ -111,21 +161,17 @@ fn local_place(target: &Target, t: &Thresholds) -> Result<Place> {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
-        // The name holds the app's wall-clock time; an hour that happened twice (DST) is
-        // taken at its first occurrence, one that never happened is taken as UTC.
-        let taken_at = target
-            .tz
-            .from_local_datetime(&b.taken_at)
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc.from_utc_datetime(&b.taken_at));
         samples.push(Sample {
+            taken_at: instant(target, &b.taken_at),
             name: b.name,
-            taken_at,
             size: meta.len(),
         });
     }
-    let location = target.display_path(dir);
+    Ok(place("local", target.display_path(dir), samples, t))
+}
+
+/// A place's checks and figures from its backups.
+fn place(name: &str, location: String, samples: Vec<Sample>, t: &Thresholds) -> Place {
     let checks = health::check(&location, &samples, Utc::now(), t);
     let newest = samples
         .iter()
@@ -135,12 +181,12 @@ fn local_place(target: &Target, t: &Thresholds) -> Result<Place> {
             taken_at_unix: s.taken_at.timestamp(),
             size_bytes: s.size,
         });
-    Ok(Place {
-        name: "local".into(),
+    Place {
+        name: name.to_string(),
         healthy: checks.iter().all(|c| c.ok),
         count: samples.len(),
         newest,
         location,
         checks,
-    })
+    }
 }

@@ -49,7 +49,12 @@ pub fn connection_default(database_php: &Path, connection: &str, env_key: &str) 
     re.captures(block).map(|c| c[1].to_string())
 }
 
-/// The text of `'name' => [ … ]`, from its line to the `]` at the same indentation.
+/// The text of `'name' => [ … ]` (a connection, a disk), from its line to the `]` at the same
+/// indentation.
+pub fn block<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    connection_block(text, name)
+}
+
 fn connection_block<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     let opener = Regex::new(&format!(
         r#"(?m)^([ \t]*)['"]{}['"]\s*=>\s*\["#,

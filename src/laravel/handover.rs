@@ -72,6 +72,7 @@ pub fn from_env(real: &HashMap<String, String>) -> Result<Option<Target>> {
     };
     Ok(Some(Target {
         backups_dir: required("DIR").map(in_app)?,
+        filesystems: super::disks::Filesystems::from_handover(&app_dir, real)?,
         app_dir,
         connection,
         tz,

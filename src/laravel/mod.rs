@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod connection;
+pub mod disks;
 pub mod dotenv;
 pub mod handover;
 pub mod settings;
@@ -23,6 +24,8 @@ pub struct Target {
     pub tz: chrono_tz::Tz,
     /// db-backup's own settings (retention rules, health limits, disks).
     pub settings: settings::Settings,
+    /// The app's Laravel disks, for copies (`DB_BACKUP_DISKS`, `--disk`).
+    pub filesystems: disks::Filesystems,
 }
 
 impl Target {
@@ -52,6 +55,7 @@ pub fn target(
         backups_dir: app.backups_dir(),
         tz: app.time_zone()?,
         settings: settings::Settings::from_app(&app.dir, &app.env),
+        filesystems: disks::Filesystems::from_app(&app.dir, app.env),
         app_dir: app.dir,
     })
 }

@@ -91,6 +91,18 @@ impl Settings {
         self.values.get(key).map(String::as_str)
     }
 
+    /// The disks copies go to (`DB_BACKUP_DISKS=s3,nas`), in order, without repeats.
+    pub fn disks(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for n in self.get("disks").unwrap_or_default().split(',') {
+            let n = n.trim();
+            if !n.is_empty() && !names.iter().any(|x| x == n) {
+                names.push(n.to_string());
+            }
+        }
+        names
+    }
+
     /// A whole number (retention counts), or an error naming the variable.
     pub fn count(&self, key: &str) -> Result<Option<u32>> {
         self.typed(key, "a whole number, e.g. 7", |v| v.parse::<u32>().ok())
@@ -249,6 +261,7 @@ mod tests {
         assert_eq!(s.count("keep_daily").unwrap(), Some(7));
         assert_eq!(s.count("keep_weekly").unwrap(), Some(4));
         assert_eq!(s.get("disks"), Some("s3,nas"));
+        assert_eq!(s.disks(), ["s3", "nas"]);
         assert_eq!(s.size("max_total").unwrap(), None);
         let e = s.ratio("min_ratio").unwrap_err().to_string();
         assert!(

@@ -46,6 +46,8 @@ pub enum CheckKind {
     Size,
     Total,
     Verified,
+    /// A disk could be listed at all.
+    Reachable,
 }
 
 /// One check's result: one line for the user.

@@ -1,9 +1,11 @@
 //! Where backups live: the two kinds of backup file, publishing into the backups folder (lock,
-//! temp file, fsync, rename), retention by name, and the catalog of what is there.
+//! temp file, fsync, rename), retention by name, the catalog of what is there, and the remote
+//! disks copies go to.
 
 pub mod catalog;
 pub mod health;
 pub mod publish;
+pub mod remote;
 pub mod retention;
 // Wired into the backup by the off-machine disks (issue 12), which land next.
 #[allow(dead_code)]

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
+pub mod disks;
 pub mod garage;
 pub mod mysql;
 
@@ -268,6 +269,16 @@ pub fn with_default_mysql_socket(cmd: &Command, socket: &Path) -> Command {
         cmd,
         r#"mount -t tmpfs tmpfs /run && mkdir /run/mysqld && ln -s "$1" /run/mysqld/mysqld.sock"#,
         &[socket],
+    )
+}
+
+/// `cmd`, run in a private mount namespace where the folder `dir` is a fresh tmpfs of `size`
+/// (`1m`, `512k`): a real disk that fills up, for root and non-root alike.
+pub fn with_small_tmpfs(cmd: &Command, dir: &Path, size: &str) -> Command {
+    in_mount_namespace(
+        cmd,
+        &format!(r#"mount -t tmpfs -o size={size},mode=0700 tmpfs "$1""#),
+        &[dir],
     )
 }
 

@@ -1,0 +1,716 @@
+//! The `s3` driver (AWS, Garage, MinIO, Ceph RGW, R2, B2) on `object_store`, run on a small
+//! current-thread runtime of its own: nothing above this file is async.
+//!
+//! Uploads stream the file in fixed-size parts, a few in flight, each with an
+//! `x-amz-checksum-sha256` the server checks; a multipart upload that fails is aborted, so the
+//! key shows nothing until the whole object is complete. Afterwards a HEAD (checksum mode) must
+//! report the file's size and the SHA-256 we computed. The part size is kept in the object's
+//! metadata, so a download can recompute the server's (composite) checksum and catch a copy
+//! that was altered or truncated.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder, Checksum};
+use object_store::path::Path as Key;
+use object_store::signer::{SignedUrlOptions, Signer};
+use object_store::{
+    Attribute, Attributes, BackoffConfig, Certificate, ClientOptions, HeaderValue, MultipartUpload,
+    ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, RetryConfig,
+};
+
+use super::{parse, Copied, Disk, Object, S3Spec};
+use crate::error::{Error, Result};
+
+/// Part size for multipart uploads (S3's minimum is 5 MiB); larger for files over ~80 GB, which
+/// would need more than S3's 10,000 parts.
+const PART: u64 = 8 << 20;
+const MAX_PARTS: u64 = 10_000;
+/// Parts uploaded at once: with the one being read, memory stays under ~40 MiB of buffers.
+const IN_FLIGHT: usize = 3;
+/// Metadata key holding the part size (`x-amz-meta-db-backup-part-size`).
+const PART_META: &str = "db-backup-part-size";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection that sends nothing for this long is stalled.
+const READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// Listing, HEAD and delete, retries included: an endpoint that does not answer fails here.
+const SMALL_DEADLINE: Duration = Duration::from_secs(20);
+/// One part, or completing the upload, retries included.
+const PART_DEADLINE: Duration = Duration::from_secs(300);
+
+/// An S3 bucket (and key prefix) as a disk.
+pub struct S3Disk {
+    name: String,
+    spec: S3Spec,
+    store: AmazonS3,
+    /// For the HEAD with `x-amz-checksum-mode`, which object_store does not ask for.
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for S3Disk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Disk")
+            .field("name", &self.name)
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Disk {
+    /// Builds the client; nothing is sent yet.
+    pub fn open(name: &str, spec: &S3Spec) -> Result<S3Disk> {
+        let bad = |detail: String| Error::BadDisk {
+            name: name.to_string(),
+            detail,
+        };
+        // One TLS provider for the process (ring, as the MySQL client uses); a second install
+        // is refused harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let https = !spec.endpoint.starts_with("http://");
+        let certs = match (&spec.ca_bundle, https) {
+            // AWS_CA_BUNDLE adds trust for TLS; a plain-http endpoint has no TLS to trust.
+            (Some(path), true) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    bad(format!(
+                        "AWS_CA_BUNDLE={} cannot be read ({e}); fix or unset it",
+                        path.display()
+                    ))
+                })?;
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
+                    bad(format!(
+                        "AWS_CA_BUNDLE={} holds no PEM certificates; fix or unset it",
+                        path.display()
+                    ))
+                })?
+            }
+            _ => Vec::new(),
+        };
+        let mut options = ClientOptions::new()
+            .with_allow_http(!https)
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_read_timeout(READ_TIMEOUT)
+            .with_timeout_disabled();
+        if let (Some(path), true) = (&spec.ca_bundle, https) {
+            let pem = std::fs::read(path).unwrap_or_default();
+            for cert in Certificate::from_pem_bundle(&pem).unwrap_or_default() {
+                options = options.with_root_certificate(cert);
+            }
+        }
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(200),
+                max_backoff: Duration::from_secs(4),
+                base: 2.0,
+            },
+            max_retries: 4,
+            retry_timeout: Duration::from_secs(60),
+        };
+        let mut builder = AmazonS3Builder::new()
+            .with_access_key_id(&spec.key)
+            .with_secret_access_key(spec.secret.expose())
+            .with_region(if spec.region.is_empty() {
+                "us-east-1"
+            } else {
+                &spec.region
+            })
+            .with_bucket_name(&spec.bucket)
+            .with_virtual_hosted_style_request(!spec.path_style && !spec.endpoint.is_empty())
+            .with_checksum_algorithm(Checksum::SHA256)
+            .with_client_options(options)
+            .with_retry(retry);
+        if !spec.endpoint.is_empty() {
+            builder = builder.with_endpoint(&spec.endpoint);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| bad(redact(&e.to_string(), spec)))?;
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .timeout(SMALL_DEADLINE);
+        if !certs.is_empty() {
+            http = http.tls_certs_merge(certs);
+        }
+        let http = http
+            .build()
+            .map_err(|e| bad(format!("cannot set up the HTTP client: {e}")))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| bad(format!("cannot start the I/O runtime: {e}")))?;
+        Ok(S3Disk {
+            name: name.to_string(),
+            spec: spec.clone(),
+            store,
+            http,
+            rt,
+        })
+    }
+
+    fn key(&self, name: &str) -> Result<Key> {
+        if parse(name).is_none() {
+            return Err(self.error(format!("'{name}' is not a backup name")));
+        }
+        Ok(match self.spec.root.as_str() {
+            "" => Key::from(name),
+            root => Key::from(format!("{root}/{name}").as_str()),
+        })
+    }
+
+    fn error(&self, detail: String) -> Error {
+        Error::Disk {
+            disk: self.name.clone(),
+            detail,
+        }
+    }
+
+    /// One clear line for a failed request: what it means and what to check, never a secret.
+    fn failed(&self, doing: &str, e: &dyn std::fmt::Display) -> Error {
+        self.error(explain(doing, &e.to_string(), &self.spec))
+    }
+
+    fn timed_out(&self, doing: &str, limit: Duration) -> Error {
+        self.error(format!(
+            "{doing}: {} did not answer within {} s; check that the endpoint is right and the server runs",
+            self.endpoint(),
+            limit.as_secs()
+        ))
+    }
+
+    fn endpoint(&self) -> String {
+        if self.spec.endpoint.is_empty() {
+            format!("AWS S3 ({})", self.spec.region)
+        } else {
+            self.spec.endpoint.clone()
+        }
+    }
+
+    /// Size, SHA-256 checksum and part size of an object, from a presigned HEAD asking for the
+    /// checksum (`x-amz-checksum-mode: ENABLED`, signed with the URL).
+    async fn head(&self, key: &Key, name: &str) -> Result<Head> {
+        let opts = SignedUrlOptions::new().with_signed_header(
+            reqwest::header::HeaderName::from_static("x-amz-checksum-mode"),
+            HeaderValue::from_static("ENABLED"),
+        );
+        let url = self
+            .store
+            .signed_url_opts(reqwest::Method::HEAD, key, Duration::from_secs(600), &opts)
+            .await
+            .map_err(|e| self.failed("signing a request", &e))?;
+        let resp = self
+            .http
+            .head(url)
+            .header("x-amz-checksum-mode", "ENABLED")
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    self.timed_out("checking the copy", SMALL_DEADLINE)
+                } else {
+                    self.failed("checking the copy", &e.without_url())
+                }
+            })?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(self.error(format!("no copy named {name} in {}", self.location())));
+        }
+        if !status.is_success() {
+            return Err(self.failed("checking the copy", &format!("status {status}")));
+        }
+        let h = resp.headers();
+        let text = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+        Ok(Head {
+            size: text("content-length").and_then(|v| v.parse().ok()),
+            checksum: text("x-amz-checksum-sha256"),
+            part_size: text(&format!("x-amz-meta-{PART_META}")).and_then(|v| v.parse().ok()),
+        })
+    }
+
+    async fn upload(&self, src: &Path, key: &Key, len: u64, part: u64) -> Result<String> {
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            Attribute::Metadata(PART_META.into()),
+            part.to_string().into(),
+        );
+        if len <= part {
+            let bytes = std::fs::read(src).map_err(Error::io("cannot read", src))?;
+            let digest = sha256(&bytes);
+            let opts = PutOptions {
+                attributes,
+                ..PutOptions::default()
+            };
+            let put = self
+                .store
+                .put_opts(key, PutPayload::from(Bytes::from(bytes)), opts);
+            tokio::time::timeout(PART_DEADLINE, put)
+                .await
+                .map_err(|_| self.timed_out("uploading", PART_DEADLINE))?
+                .map_err(|e| self.failed("uploading", &e))?;
+            return Ok(b64(&digest));
+        }
+        let opts = PutMultipartOptions {
+            attributes,
+            ..PutMultipartOptions::default()
+        };
+        let start = self.store.put_multipart_opts(key, opts);
+        let mut upload = tokio::time::timeout(SMALL_DEADLINE, start)
+            .await
+            .map_err(|_| self.timed_out("starting the upload", SMALL_DEADLINE))?
+            .map_err(|e| self.failed("starting the upload", &e))?;
+        match self.send_parts(src, upload.as_mut(), len, part).await {
+            Ok(digests) => {
+                let complete = tokio::time::timeout(PART_DEADLINE, upload.complete()).await;
+                match complete {
+                    Ok(Ok(_)) => Ok(composite(&digests)),
+                    Ok(Err(e)) => {
+                        let _ = upload.abort().await;
+                        Err(self.failed("completing the upload", &e))
+                    }
+                    Err(_) => {
+                        let _ = upload.abort().await;
+                        Err(self.timed_out("completing the upload", PART_DEADLINE))
+                    }
+                }
+            }
+            Err(e) => {
+                // Leave no parts behind (they would be billed, and seen by nothing).
+                let aborted = tokio::time::timeout(SMALL_DEADLINE, upload.abort()).await;
+                match aborted {
+                    Ok(Ok(())) => Err(e),
+                    _ => Err(self.error(format!(
+                        "{}; the unfinished upload could not be aborted either: set a lifecycle rule that aborts incomplete multipart uploads on the bucket",
+                        error_detail(&e)
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Reads the file in a thread (which also hashes each part) and uploads the parts, a few
+    /// at once; returns every part's SHA-256.
+    async fn send_parts(
+        &self,
+        src: &Path,
+        upload: &mut dyn MultipartUpload,
+        len: u64,
+        part: u64,
+    ) -> Result<Vec<[u8; 32]>> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        let path = src.to_path_buf();
+        let reader = std::thread::spawn(move || read_parts(&path, part, &tx));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut sent: Result<()> = Ok(());
+        while let Some(bytes) = rx.recv().await {
+            while tasks.len() >= IN_FLIGHT && sent.is_ok() {
+                sent = self.settle(tasks.join_next().await);
+            }
+            if sent.is_err() {
+                break;
+            }
+            let put = upload.put_part(PutPayload::from(bytes));
+            tasks.spawn(tokio::time::timeout(PART_DEADLINE, put));
+        }
+        while sent.is_ok() && !tasks.is_empty() {
+            sent = self.settle(tasks.join_next().await);
+        }
+        tasks.abort_all();
+        // The reader stops at its next send once the channel is gone.
+        drop(rx);
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(self.error("the file reader panicked".into())));
+        sent?;
+        let (digests, total) = read?;
+        if total != len {
+            return Err(self.error(format!(
+                "{} changed size during the upload ({total} bytes read, {len} expected)",
+                src.display()
+            )));
+        }
+        Ok(digests)
+    }
+
+    /// The result of one finished part upload.
+    fn settle(&self, done: Option<PartDone>) -> Result<()> {
+        match done {
+            None | Some(Ok(Ok(Ok(_)))) => Ok(()),
+            Some(Ok(Ok(Err(e)))) => Err(self.failed("uploading a part", &e)),
+            Some(Ok(Err(_))) => Err(self.timed_out("uploading a part", PART_DEADLINE)),
+            Some(Err(e)) => Err(self.error(format!("a part upload stopped: {e}"))),
+        }
+    }
+
+    async fn fetch(&self, key: &Key, name: &str, dst: &mut dyn Write) -> Result<u64> {
+        let head = self.head(key, name).await?;
+        let Some(expected) = head.checksum else {
+            return Err(self.error(format!(
+                "{name} has no SHA-256 checksum on the server: it was not uploaded by db-backup, or was replaced since; do not trust it"
+            )));
+        };
+        let part = head.part_size.filter(|p| *p > 0).unwrap_or(u64::MAX);
+        let get = tokio::time::timeout(SMALL_DEADLINE, self.store.get(key))
+            .await
+            .map_err(|_| self.timed_out("downloading", SMALL_DEADLINE))?
+            .map_err(|e| self.failed("downloading", &e))?;
+        let mut stream = get.into_stream();
+        let mut hasher = PartHasher::new(part);
+        let mut written = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.failed("downloading", &e))?;
+            hasher.update(&chunk);
+            dst.write_all(&chunk)
+                .map_err(Error::io("cannot write the download of", name))?;
+            written += chunk.len() as u64;
+        }
+        let digests = hasher.finish();
+        let got = if expected.contains('-') {
+            composite(&digests)
+        } else if digests.len() == 1 {
+            b64(&digests[0])
+        } else {
+            String::from("(parts)")
+        };
+        if head.size.is_some_and(|s| s != written) || got != expected {
+            return Err(self.error(format!(
+                "{name} does not match the SHA-256 checksum the server stored for it (altered or truncated: {written} bytes read); do not trust this copy"
+            )));
+        }
+        Ok(written)
+    }
+}
+
+/// A part upload as the task set returns it: joined, within its deadline, accepted.
+type PartDone = std::result::Result<
+    std::result::Result<object_store::Result<()>, tokio::time::error::Elapsed>,
+    tokio::task::JoinError,
+>;
+
+/// What a HEAD told about an object.
+struct Head {
+    size: Option<u64>,
+    checksum: Option<String>,
+    part_size: Option<u64>,
+}
+
+impl Disk for S3Disk {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn location(&self) -> String {
+        match self.spec.root.as_str() {
+            "" => format!("s3://{}", self.spec.bucket),
+            root => format!("s3://{}/{root}", self.spec.bucket),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<Object>> {
+        let prefix = (!self.spec.root.is_empty()).then(|| Key::from(self.spec.root.as_str()));
+        let listed = self.rt.block_on(async {
+            tokio::time::timeout(
+                SMALL_DEADLINE,
+                self.store.list_with_delimiter(prefix.as_ref()),
+            )
+            .await
+        });
+        let listed = listed
+            .map_err(|_| self.timed_out("listing", SMALL_DEADLINE))?
+            .map_err(|e| self.failed("listing", &e))?;
+        Ok(listed
+            .objects
+            .into_iter()
+            .filter_map(|meta| {
+                let name = meta.location.filename()?.to_string();
+                let (backup, suffix) = parse(&name)?;
+                Some(Object {
+                    name,
+                    backup,
+                    suffix,
+                    size: meta.size,
+                })
+            })
+            .collect())
+    }
+
+    fn put(&self, src: &Path, name: &str) -> Result<Copied> {
+        let key = self.key(name)?;
+        let len = std::fs::metadata(src)
+            .map_err(Error::io("cannot read", src))?
+            .len();
+        let part = PART.max(len.div_ceil(MAX_PARTS - 1).next_multiple_of(1 << 20));
+        self.rt.block_on(async {
+            let expected = self.upload(src, &key, len, part).await?;
+            let head = self.head(&key, name).await?;
+            if head.size != Some(len) {
+                return Err(self.error(format!(
+                    "{name} was uploaded but the server reports {} bytes, not {len}",
+                    head.size.map_or("no size".into(), |s| s.to_string())
+                )));
+            }
+            let checked = match head.checksum {
+                Some(c) if c == expected => "size and SHA-256 checked by the server",
+                Some(_) => {
+                    return Err(self.error(format!(
+                        "{name} was uploaded but its SHA-256 on the server differs from the file's"
+                    )))
+                }
+                None => "size checked (the server keeps no checksum)",
+            };
+            Ok(Copied {
+                name: name.to_string(),
+                size: len,
+                checked,
+            })
+        })
+    }
+
+    fn get(&self, name: &str, dst: &mut dyn Write) -> Result<u64> {
+        let key = self.key(name)?;
+        self.rt.block_on(self.fetch(&key, name, dst))
+    }
+
+    fn delete(&self, name: &str) -> Result<()> {
+        let key = self.key(name)?;
+        self.rt
+            .block_on(async { tokio::time::timeout(SMALL_DEADLINE, self.store.delete(&key)).await })
+            .map_err(|_| self.timed_out("deleting", SMALL_DEADLINE))?
+            .map_err(|e| self.failed("deleting", &e))
+    }
+}
+
+/// Reads `path` in parts of `part` bytes, hashing each, and sends them; returns the digests
+/// and the bytes read. Stops early (without error) when the receiver is gone.
+fn read_parts(
+    path: &Path,
+    part: u64,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+) -> Result<(Vec<[u8; 32]>, u64)> {
+    let mut file = std::fs::File::open(path).map_err(Error::io("cannot open", path))?;
+    let (mut digests, mut total) = (Vec::new(), 0u64);
+    loop {
+        let mut buf = Vec::with_capacity(part as usize);
+        (&mut file)
+            .take(part)
+            .read_to_end(&mut buf)
+            .map_err(Error::io("cannot read", path))?;
+        if buf.is_empty() {
+            break;
+        }
+        total += buf.len() as u64;
+        let last = (buf.len() as u64) < part;
+        digests.push(sha256(&buf));
+        if tx.blocking_send(Bytes::from(buf)).is_err() || last {
+            break;
+        }
+    }
+    Ok((digests, total))
+}
+
+/// SHA-256 of each `part`-byte slice of a stream.
+struct PartHasher {
+    part: u64,
+    in_part: u64,
+    ctx: ring::digest::Context,
+    digests: Vec<[u8; 32]>,
+}
+
+impl PartHasher {
+    fn new(part: u64) -> PartHasher {
+        PartHasher {
+            part,
+            in_part: 0,
+            ctx: ring::digest::Context::new(&ring::digest::SHA256),
+            digests: Vec::new(),
+        }
+    }
+
+    fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = (self.part - self.in_part).min(bytes.len() as u64) as usize;
+            self.ctx.update(&bytes[..room]);
+            self.in_part += room as u64;
+            bytes = &bytes[room..];
+            if self.in_part == self.part {
+                self.cut();
+            }
+        }
+    }
+
+    fn cut(&mut self) {
+        let ctx = std::mem::replace(
+            &mut self.ctx,
+            ring::digest::Context::new(&ring::digest::SHA256),
+        );
+        self.digests.push(to_array(ctx.finish().as_ref()));
+        self.in_part = 0;
+    }
+
+    fn finish(mut self) -> Vec<[u8; 32]> {
+        if self.in_part > 0 || self.digests.is_empty() {
+            self.cut();
+        }
+        self.digests
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    to_array(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+fn to_array(d: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d);
+    out
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// S3's checksum of a multipart object: the SHA-256 of the parts' SHA-256s, then `-N`.
+fn composite(digests: &[[u8; 32]]) -> String {
+    let joined: Vec<u8> = digests.iter().flatten().copied().collect();
+    format!("{}-{}", b64(&sha256(&joined)), digests.len())
+}
+
+/// The detail of a disk error, without the "disk 'x': " it would be wrapped in twice.
+fn error_detail(e: &Error) -> String {
+    match e {
+        Error::Disk { detail, .. } => detail.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A server's or client's error as one line a user can act on.
+fn explain(doing: &str, raw: &str, spec: &S3Spec) -> String {
+    let text = redact(raw, spec);
+    let code = between(&text, "<Code>", "</Code>");
+    let endpoint = if spec.endpoint.is_empty() {
+        "AWS S3"
+    } else {
+        spec.endpoint.as_str()
+    };
+    let bucket = &spec.bucket;
+    let says = |what: &str| format!("{doing}: {what}");
+    match code.as_deref() {
+        Some("NoSuchBucket") => {
+            return says(&format!(
+                "bucket '{bucket}' does not exist at {endpoint}; create it or fix 'bucket' (AWS_BUCKET)"
+            ))
+        }
+        Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "Forbidden") => {
+            return says(&format!(
+                "{endpoint} refused the credentials ({}): check the disk's key and secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and the key's rights on bucket '{bucket}'",
+                code.unwrap_or_default()
+            ))
+        }
+        Some("AuthorizationHeaderMalformed") => {
+            return says(&format!(
+                "{endpoint} refused the request's region '{}': check 'region' (AWS_DEFAULT_REGION)",
+                spec.region
+            ))
+        }
+        _ => {}
+    }
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("403 forbidden") || lower.contains("status 403") {
+        return says(&format!(
+            "{endpoint} refused access (403): check the disk's key and secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and the key's rights on bucket '{bucket}'"
+        ));
+    }
+    if lower.contains("connection refused") {
+        return says(&format!(
+            "cannot connect to {endpoint}: connection refused; check 'endpoint' (AWS_ENDPOINT) and that the server runs"
+        ));
+    }
+    if lower.contains("dns error") || lower.contains("failed to lookup") {
+        return says(&format!(
+            "cannot resolve the host of {endpoint}; check 'endpoint' (AWS_ENDPOINT)"
+        ));
+    }
+    if lower.contains("timed out") || lower.contains("timeout") {
+        return says(&format!(
+            "{endpoint} did not answer in time; check that the endpoint is right and the server runs"
+        ));
+    }
+    if lower.contains("certificate") || lower.contains("invalidcertificate") {
+        return says(&format!(
+            "the TLS certificate of {endpoint} is not trusted; install its CA, or point AWS_CA_BUNDLE at it"
+        ));
+    }
+    let mut line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.len() > 300 {
+        let cut = (0..=300)
+            .rev()
+            .find(|i| line.is_char_boundary(*i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push('…');
+    }
+    says(&line)
+}
+
+fn between(text: &str, open: &str, close: &str) -> Option<String> {
+    let start = text.find(open)? + open.len();
+    let end = text[start..].find(close)? + start;
+    Some(text[start..end].to_string())
+}
+
+/// The text with the secret cut out, should any layer ever echo it.
+fn redact(text: &str, spec: &S3Spec) -> String {
+    let secret = spec.secret.expose();
+    if secret.len() >= 4 {
+        text.replace(secret, "<secret>")
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_hashes_match_whole_and_composite() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        let mut h = PartHasher::new(4096);
+        for chunk in data.chunks(1000) {
+            h.update(chunk);
+        }
+        let d = h.finish();
+        assert_eq!(d.len(), 3);
+        assert_eq!(d[0], sha256(&data[..4096]));
+        assert_eq!(d[2], sha256(&data[8192..]));
+        let mut whole = PartHasher::new(u64::MAX);
+        whole.update(&data);
+        assert_eq!(whole.finish(), vec![sha256(&data)]);
+        assert!(composite(&d).ends_with("-3"));
+    }
+
+    #[test]
+    fn errors_are_one_line_and_never_hold_the_secret() {
+        let spec = S3Spec {
+            key: "GK1".into(),
+            secret: super::super::Secret::new("topsecretvalue"),
+            region: "garage".into(),
+            bucket: "b".into(),
+            endpoint: "http://127.0.0.1:9".into(),
+            path_style: true,
+            root: String::new(),
+            ca_bundle: None,
+        };
+        let e = explain(
+            "listing",
+            "Generic S3 error: Client error with status 404 Not Found: <Error><Code>NoSuchBucket</Code></Error>",
+            &spec,
+        );
+        assert!(e.contains("bucket 'b' does not exist"), "{e}");
+        let e = explain("listing", "weird\nfailure topsecretvalue\n", &spec);
+        assert_eq!(e, "listing: weird failure <secret>");
+    }
+}
