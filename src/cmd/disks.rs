@@ -8,9 +8,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::laravel::Target;
 use crate::store::publish;
-use crate::store::remote::stub_transform::{self as transform, Age, Transforms};
 use crate::store::remote::{self, Copied, Disk, Object};
 use crate::store::retention::{self, Policy};
+use crate::store::transform::{self, Transforms};
 
 /// What one disk got in a backup run.
 #[derive(Debug, Clone, Serialize)]
@@ -44,19 +44,9 @@ pub fn open(target: &Target, name: &str) -> Result<Box<dyn Disk>> {
     remote::open(name, &target.filesystems.disk(name)?)
 }
 
-/// The transforms copies go through, from the settings.
-// TODO(transform): build from DB_BACKUP_COMPRESS / DB_BACKUP_AGE_* with store::transform.
-fn transforms(_target: &Target) -> Transforms {
-    Transforms::none()
-}
-
-/// The transforms a copy with this suffix went through, to undo them.
-// TODO(transform): the age identity (passphrase or key) comes from the settings.
-fn transforms_of(suffix: &str) -> Transforms {
-    Transforms {
-        zstd: suffix.contains(".zst"),
-        age: suffix.contains(".age").then_some(Age),
-    }
+/// The transforms new copies go through: DB_BACKUP_COMPRESS and DB_BACKUP_AGE_*.
+fn transforms(target: &Target) -> Result<Transforms> {
+    target.settings.transforms()
 }
 
 /// Copies `created` (and every local backup the disk lacks and would keep) to each of the
@@ -100,7 +90,7 @@ fn copy_one(
 ) -> Result<()> {
     let disk = open(target, name)?;
     run.location = disk.location();
-    let t = transforms(target);
+    let t = transforms(target)?;
     // Listing first also proves the disk answers, within a bounded time, before any upload.
     let mut objects = disk.list()?;
     let new_name = file_name(created);
@@ -236,7 +226,9 @@ pub fn fetch(target: &Target, disk: &dyn Disk, object: &Object) -> Result<Fetche
         drop(file);
         let mut src = std::fs::File::open(&raw).map_err(Error::io("cannot open", &raw))?;
         let mut dst = create(&path)?;
-        transform::decode(&mut src, &mut dst, &transforms_of(object.suffix))?;
+        // The copy's name says what was done to it, whatever the settings say today.
+        let undo = transforms(target)?.for_copy(&object.name)?;
+        transform::decode(&mut src, &mut dst, &undo)?;
         let _ = std::fs::remove_file(&raw);
     }
     Ok(Fetched {

@@ -129,7 +129,6 @@ impl Settings {
 
     /// What copies to the off-machine disks go through: `DB_BACKUP_COMPRESS=zstd` and the age
     /// keys. The local backup is never transformed.
-    #[allow(dead_code)] // used by the off-machine disks, which land next
     pub fn transforms(&self) -> Result<Transforms> {
         let zstd = match self.get("compress").map(|v| v.trim().to_ascii_lowercase()) {
             None => false,

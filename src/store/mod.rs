@@ -7,8 +7,6 @@ pub mod health;
 pub mod publish;
 pub mod remote;
 pub mod retention;
-// Wired into the backup by the off-machine disks (issue 12), which land next.
-#[allow(dead_code)]
 pub mod transform;
 
 use std::path::Path;

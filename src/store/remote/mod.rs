@@ -4,7 +4,6 @@
 
 pub mod local;
 pub mod s3;
-pub mod stub_transform;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
