@@ -84,6 +84,9 @@ pub enum Error {
     #[error("MySQL server {server}: {detail}")]
     Mysql { server: String, detail: String },
 
+    #[error("table {table}: {detail}; stopped rather than write a backup that leaves a column out (please report this)")]
+    MysqlColumns { table: String, detail: String },
+
     #[error("the database driver '{0}' is not supported for backups; db-backup handles sqlite, mysql and mariadb")]
     UnsupportedDriver(String),
 
