@@ -110,6 +110,8 @@ pub enum Error {
         bytes: usize,
         limit: usize,
     },
+    #[error("table {table}: {detail}; stopped rather than write a backup that leaves a column out (please report this)")]
+    MysqlColumns { table: String, detail: String },
 
     #[error("the database driver '{0}' is not supported for backups; db-backup handles sqlite, mysql and mariadb")]
     UnsupportedDriver(String),

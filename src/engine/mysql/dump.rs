@@ -84,6 +84,7 @@ fn run<W: Write>(
     // Our session, not the server's defaults, decides how values and DDL come out: no
     // NO_BACKSLASH_ESCAPES or ANSI_QUOTES surprises, TIMESTAMPs in UTC.
     conn.query_drop("SET SESSION sql_mode = '', NAMES utf8mb4, SESSION time_zone = '+00:00'")?;
+    show_invisible_primary_keys(&mut conn)?;
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")?;
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")?;
 
@@ -127,6 +128,16 @@ fn run<W: Write>(
     footer(out)?;
     conn.query_drop("COMMIT")?;
     Ok(stats)
+}
+
+/// MySQL ≥ 8.0.30 can hide a generated invisible primary key (`my_row_id`) from SHOW CREATE
+/// TABLE and information_schema; this session must see it, or its values would be lost.
+/// MariaDB has no such key, nor the variable (error 1193).
+fn show_invisible_primary_keys(conn: &mut Conn) -> Result<(), Fail> {
+    match conn.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON") {
+        Err(mysql::Error::MySqlError(e)) if e.code == 1193 => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// Warns when the server would hide triggers or events from this user: without the TRIGGER
@@ -221,11 +232,9 @@ fn table_section<W: Write>(
     out.write_all(&create)?;
     out.write_all(b";\n")?;
 
-    let rows = if table.columns.is_empty() {
-        0
-    } else {
-        table_rows(conn, out, table, limit, rows_before, progress)?
-    };
+    let written: Vec<String> = table.columns.iter().map(|(c, _)| c.clone()).collect();
+    schema::check_columns_now(conn, &table.name, &written)?;
+    let rows = table_rows(conn, out, table, limit, rows_before, progress)?;
 
     for trigger in &table.triggers {
         let q = format!("SHOW CREATE TRIGGER {}", ident(trigger));
@@ -259,11 +268,33 @@ fn table_rows<W: Write>(
     writeln!(out, "LOCK TABLES {name} WRITE;")?;
     writeln!(out, "/*!40000 ALTER TABLE {name} DISABLE KEYS */;")?;
 
-    // The binary protocol gives typed values: exact FLOAT/DOUBLE bits, dates as numbers.
-    let query = format!("SELECT {list} FROM {name}");
+    // The binary protocol gives typed values: exact FLOAT/DOUBLE bits, dates as numbers. A
+    // table of generated columns only still has rows: `()` each.
+    let select = if cols.is_empty() { "1" } else { &list };
+    let query = format!("SELECT {select} FROM {name}");
     let kinds: Vec<_> = table.columns.iter().map(|(_, k)| *k).collect();
     let cap = STATEMENT_CAP.min(limit);
     let mut result = conn.exec_iter(query, ())?;
+    let answered: Vec<String> = result
+        .columns()
+        .as_ref()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    if !cols.is_empty() {
+        let asked: Vec<String> = table.columns.iter().map(|(c, _)| c.clone()).collect();
+        schema::check_columns(
+            &asked,
+            &answered
+                .iter()
+                .map(|c| (c.clone(), String::new()))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|detail| Fail::Columns {
+            table: table.name.clone(),
+            detail,
+        })?;
+    }
     let mut stmt: Vec<u8> = Vec::with_capacity(cap + 64 * 1024);
     let mut row_buf: Vec<u8> = Vec::with_capacity(4096);
     let mut rows = 0u64;

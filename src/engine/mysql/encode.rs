@@ -126,7 +126,10 @@ fn push_padded(out: &mut Vec<u8>, mut v: u64, width: usize) {
 
 fn push_float(out: &mut Vec<u8>, v: f64) {
     // SQL has no literal for these; the server cannot store them either.
-    if v.is_finite() {
+    if v == 0.0 && v.is_sign_negative() {
+        // `-0.0` would be the DECIMAL -0.0, which is 0: only a DOUBLE literal keeps the sign.
+        out.extend_from_slice(b"-0e0");
+    } else if v.is_finite() {
         use std::io::Write;
         let _ = write!(out, "{v:?}");
     } else {
@@ -282,6 +285,9 @@ mod tests {
         let d = lit(Value::Double(0.1 + 0.2), Encoding::Number);
         assert_eq!(d.parse::<f64>().unwrap(), 0.1 + 0.2);
         assert_eq!(lit(Value::Double(1e300), Encoding::Number), "1e300");
+        assert_eq!(lit(Value::Double(-0.0), Encoding::Number), "-0e0");
+        assert_eq!(lit(Value::Float(-0.0), Encoding::Float), "-0e0");
+        assert_eq!(lit(Value::Double(0.0), Encoding::Number), "0.0");
     }
 
     #[test]

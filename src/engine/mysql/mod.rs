@@ -32,6 +32,11 @@ pub enum Fail {
     Script(std::io::Error),
     /// The server hid something a privilege would show.
     Hidden(String),
+    /// The columns to write for a table are not exactly its non-generated columns.
+    Columns {
+        table: String,
+        detail: String,
+    },
     /// A statement of a script failed (1-based line where it starts).
     AtLine(usize, mysql::Error),
     /// Ctrl-C or SIGTERM during a load.
@@ -167,6 +172,7 @@ pub(crate) fn explain(f: Fail, p: &MysqlParams, dest: &std::path::Path, connecte
             bytes,
             limit,
         },
+        Fail::Columns { table, detail } => Error::MysqlColumns { table, detail },
         Fail::Hidden(what) => Error::MysqlPrivilege {
             user: p.user.clone(),
             db: p.database.clone(),

@@ -7,7 +7,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Row};
 use regex::bytes::Regex;
 
-use super::encode::Encoding;
+use super::encode::{ident, Encoding};
 use super::Fail;
 
 /// A base table and how to dump its rows.
@@ -44,18 +44,33 @@ pub fn read(conn: &mut Conn, db: &str) -> Result<Schema, Fail> {
     )?;
     let mut columns: BTreeMap<String, Vec<(String, Encoding)>> = BTreeMap::new();
     let mut all_columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let rows: Vec<(String, String, String, String)> = conn.exec(
-        "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS \
+    // GENERATION_EXPRESSION is the exact fact on both servers (NULL on MariaDB, '' on MySQL for
+    // an ordinary column); EXTRA's words must say the same, or we stop rather than guess.
+    let rows: Vec<(String, String, String, String, Option<String>)> = conn.exec(
+        "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, GENERATION_EXPRESSION \
+         FROM information_schema.COLUMNS \
          WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
         (db,),
     )?;
-    for (table, column, data_type, extra) in rows {
+    for (table, column, data_type, extra, expression) in rows {
         all_columns
             .entry(table.clone())
             .or_default()
             .push(column.clone());
-        let extra = extra.to_ascii_uppercase();
-        if !(extra.contains("GENERATED") || extra.contains("PERSISTENT") || extra == "VIRTUAL") {
+        let by_expression = expression.is_some_and(|e| !e.is_empty());
+        let by_extra = is_generated(&extra).map_err(|word| Fail::Columns {
+            table: table.clone(),
+            detail: format!("column {column} has an unknown attribute {word:?} (EXTRA {extra:?})"),
+        })?;
+        if by_expression != by_extra {
+            return Err(Fail::Columns {
+                table,
+                detail: format!(
+                    "column {column}: the server's GENERATION_EXPRESSION and EXTRA ({extra:?}) disagree on whether it is generated"
+                ),
+            });
+        }
+        if !by_expression {
             columns
                 .entry(table)
                 .or_default()
@@ -113,6 +128,86 @@ pub fn read(conn: &mut Conn, db: &str) -> Result<Schema, Fail> {
         (db,),
     )?;
     Ok(schema)
+}
+
+/// Whether a column's `EXTRA` (from information_schema.COLUMNS or SHOW COLUMNS) marks it as
+/// generated, read word by word: `VIRTUAL GENERATED`, `STORED GENERATED` (MariaDB 10.1:
+/// `VIRTUAL`, `PERSISTENT`) are; `DEFAULT_GENERATED` (MySQL's mark for an expression or
+/// CURRENT_TIMESTAMP default), `auto_increment`, `on update …` and `INVISIBLE` are not. An
+/// unknown word is returned as the error: a new kind of column must be looked at, not guessed.
+pub fn is_generated(extra: &str) -> Result<bool, String> {
+    let mut generated = false;
+    let mut words = extra
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty());
+    while let Some(word) = words.next() {
+        match word.to_ascii_uppercase().as_str() {
+            "VIRTUAL" | "STORED" | "PERSISTENT" => generated = true,
+            "GENERATED" if generated => {}
+            "DEFAULT_GENERATED" | "AUTO_INCREMENT" | "INVISIBLE" => {}
+            // `on update CURRENT_TIMESTAMP(6)`: the next word is the expression.
+            "ON" => match (words.next(), words.next()) {
+                (Some(u), Some(_)) if u.eq_ignore_ascii_case("UPDATE") => {}
+                _ => return Err(word.to_string()),
+            },
+            _ => return Err(word.to_string()),
+        }
+    }
+    Ok(generated)
+}
+
+/// The guard against a silently dropped column: reads the table's columns again, through
+/// `SHOW COLUMNS` (a second query, not the information_schema one the column list came from),
+/// and checks that `written` is exactly its non-generated columns, in order.
+pub fn check_columns_now(conn: &mut Conn, table: &str, written: &[String]) -> Result<(), Fail> {
+    let rows: Vec<Row> = conn.query(format!("SHOW COLUMNS FROM {}", ident(table)))?;
+    let text = |r: &Row, i: usize| {
+        r.get_opt::<Vec<u8>, usize>(i)
+            .and_then(|v| v.ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let server: Vec<(String, String)> = rows.iter().map(|r| (text(r, 0), text(r, 5))).collect();
+    check_columns(written, &server).map_err(|detail| Fail::Columns {
+        table: table.to_string(),
+        detail,
+    })
+}
+
+/// `Err(one line naming the column)` unless `written` is exactly the columns of `server`
+/// (name, EXTRA) that are not generated, in the server's order.
+pub fn check_columns(written: &[String], server: &[(String, String)]) -> Result<(), String> {
+    let mut expected = Vec::new();
+    for (name, extra) in server {
+        let generated = is_generated(extra).map_err(|w| {
+            format!("column {name} has an unknown attribute {w:?} (EXTRA {extra:?})")
+        })?;
+        if !generated {
+            expected.push(name);
+        }
+    }
+    for i in 0..expected.len().max(written.len()) {
+        match (expected.get(i), written.get(i)) {
+            (Some(e), Some(w)) if *e == w => {}
+            (Some(e), _) if !written.contains(e) => {
+                return Err(format!("column {e} would be left out of the dump"))
+            }
+            (_, Some(w)) if !expected.contains(&w) => {
+                return Err(format!(
+                    "column {w} would be written, but the server does not list it among the table's stored, non-generated columns"
+                ))
+            }
+            (Some(e), _) => {
+                return Err(format!("column {e} would be written out of the server's order"))
+            }
+            // Every expected column is written, and more columns than expected: a repeat.
+            (None, w) => {
+                let w = w.map_or("", String::as_str);
+                return Err(format!("column {w} would be written twice"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Orders tables so that every table comes after the tables it references (a stable
@@ -240,6 +335,103 @@ mod tests {
             .map(|t| t.name)
             .collect();
         assert_eq!(names, ["c", "a", "b"]);
+    }
+
+    #[test]
+    fn extra_is_read_word_by_word() {
+        // As MySQL 9.7 and MariaDB 10.11 print them.
+        for (extra, generated) in [
+            ("", false),
+            ("auto_increment", false),
+            ("DEFAULT_GENERATED", false),
+            ("DEFAULT_GENERATED on update CURRENT_TIMESTAMP", false),
+            ("DEFAULT_GENERATED on update CURRENT_TIMESTAMP(6)", false),
+            ("on update current_timestamp()", false),
+            ("INVISIBLE", false),
+            ("auto_increment INVISIBLE", false),
+            ("VIRTUAL GENERATED", true),
+            ("STORED GENERATED", true),
+            ("VIRTUAL GENERATED INVISIBLE", true),
+            ("VIRTUAL GENERATED, INVISIBLE", true),
+            ("PERSISTENT", true),
+            ("VIRTUAL", true),
+        ] {
+            assert_eq!(is_generated(extra), Ok(generated), "{extra:?}");
+        }
+        for (extra, word) in [
+            ("DEFAULT_GENERATED SOMETHING_NEW", "SOMETHING_NEW"),
+            ("GENERATED", "GENERATED"),
+            ("on", "on"),
+            ("select", "select"),
+        ] {
+            assert_eq!(is_generated(extra), Err(word.to_string()), "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn the_column_guard_names_the_column() {
+        let server = |cols: &[(&str, &str)]| -> Vec<(String, String)> {
+            cols.iter()
+                .map(|(c, e)| (c.to_string(), e.to_string()))
+                .collect()
+        };
+        let names = |cols: &[&str]| -> Vec<String> { cols.iter().map(|c| c.to_string()).collect() };
+        let table = server(&[
+            ("my_row_id", "auto_increment INVISIBLE"),
+            ("id", ""),
+            ("created_at", "DEFAULT_GENERATED"),
+            ("total", "STORED GENERATED"),
+            (
+                "updated_at",
+                "DEFAULT_GENERATED on update CURRENT_TIMESTAMP",
+            ),
+            ("label", "VIRTUAL GENERATED"),
+            ("secret", "INVISIBLE"),
+        ]);
+        let all = ["my_row_id", "id", "created_at", "updated_at", "secret"];
+        assert_eq!(check_columns(&names(&all), &table), Ok(()));
+        // The bug this guards against: DEFAULT_GENERATED taken for generated.
+        let err = check_columns(&names(&["my_row_id", "id", "secret"]), &table).unwrap_err();
+        assert_eq!(err, "column created_at would be left out of the dump");
+        let err = check_columns(
+            &names(&["id", "created_at", "updated_at", "secret"]),
+            &table,
+        );
+        assert_eq!(
+            err.unwrap_err(),
+            "column my_row_id would be left out of the dump"
+        );
+        let err = check_columns(
+            &names(&["my_row_id", "id", "created_at", "updated_at"]),
+            &table,
+        );
+        assert_eq!(
+            err.unwrap_err(),
+            "column secret would be left out of the dump"
+        );
+        let mut with_generated = names(&all);
+        with_generated.push("total".into());
+        assert!(check_columns(&with_generated, &table)
+            .unwrap_err()
+            .starts_with("column total would be written, but the server does not list it"));
+        let swapped = names(&["my_row_id", "id", "updated_at", "created_at", "secret"]);
+        assert_eq!(
+            check_columns(&swapped, &table).unwrap_err(),
+            "column created_at would be written out of the server's order"
+        );
+        let mut twice = names(&all);
+        twice.push("id".into());
+        assert_eq!(
+            check_columns(&twice, &table).unwrap_err(),
+            "column id would be written twice"
+        );
+        assert!(check_columns(&names(&["a"]), &server(&[("a", "NEW_KIND")]))
+            .unwrap_err()
+            .contains("unknown attribute \"NEW_KIND\""));
+        assert_eq!(
+            check_columns(&[], &server(&[("g", "VIRTUAL GENERATED")])),
+            Ok(())
+        );
     }
 
     #[test]
