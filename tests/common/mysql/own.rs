@@ -157,6 +157,8 @@ impl Throwaway {
             client_socket: Some(place.inside("mysqld.sock")),
         };
         set_root_password(&make(""));
+        // For scripts/test, which stops and deletes what a killed test left running.
+        fs::write(place.dir.join("pid"), format!("{}\n", child.id())).unwrap();
         Throwaway {
             server: Box::leak(Box::new(make(ROOT_PASSWORD))),
             place,
@@ -172,6 +174,7 @@ impl Throwaway {
         if let Err(log) = wait_ready(&mut child, &self.place) {
             panic!("{} did not start again: {log}", self.place.daemon());
         }
+        fs::write(self.place.dir.join("pid"), format!("{}\n", child.id())).unwrap();
         self.child = Some(child);
     }
 
