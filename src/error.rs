@@ -86,7 +86,7 @@ pub enum Error {
     #[error("MySQL server {server}: {detail}")]
     Mysql { server: String, detail: String },
 
-    #[error("table `{table}` has a row that needs a {} statement, more than MySQL server {server} accepts (max_allowed_packet = {}): a file holding it could not be restored; raise max_allowed_packet on the server to {} or more (in its configuration, and SET GLOBAL for the running server) and back up again", crate::units::size(*.bytes as u64), crate::units::size(*.limit as u64), packet_hint(*.bytes))]
+    #[error("table `{table}` has a row whose INSERT statement takes {}, more than MySQL server {server} accepts (max_allowed_packet = {}): a file holding it could not be restored; raise max_allowed_packet on the server to {} or more (in its configuration, and SET GLOBAL for the running server) and back up again", crate::units::size(*.bytes as u64), crate::units::size(*.limit as u64), packet_hint(*.bytes))]
     RowTooLarge {
         server: String,
         table: String,
@@ -102,7 +102,7 @@ pub enum Error {
         detail: String,
     },
 
-    #[error("{} line {line} holds a {} statement, more than MySQL server {server} accepts (max_allowed_packet = {}): the load stopped there; raise max_allowed_packet on the server to {} or more (in its configuration, and SET GLOBAL for the running server) and load it again", .file.display(), crate::units::size(*.bytes as u64), crate::units::size(*.limit as u64), packet_hint(*.bytes))]
+    #[error("the statement at line {line} of {} takes {}, more than MySQL server {server} accepts (max_allowed_packet = {}): the load stopped there; raise max_allowed_packet on the server to {} or more (in its configuration, and SET GLOBAL for the running server) and load it again", .file.display(), crate::units::size(*.bytes as u64), crate::units::size(*.limit as u64), packet_hint(*.bytes))]
     StatementTooLarge {
         server: String,
         file: PathBuf,

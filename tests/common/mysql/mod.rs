@@ -19,6 +19,8 @@
 
 mod own;
 
+pub use own::Throwaway;
+
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -228,6 +230,13 @@ impl Server {
     /// even with an external URL.
     pub fn odd(&self) -> &'static Server {
         own::odd(self.flavor)
+    }
+
+    /// A server of the same flavor for the calling test alone, with the flavor's default
+    /// settings: for changing global settings or restarting it (see `Throwaway`). Always our
+    /// own, even with an external URL.
+    pub fn throwaway(&self) -> Throwaway {
+        Throwaway::start(self.flavor)
     }
 
     /// The same flavor's own server with no TCP at all (`--skip-networking`): only its Unix

@@ -20,6 +20,10 @@
 //! utf8mb4_0900_ai_ci), `odd` (global `sql_mode` with ANSI_QUOTES and NO_BACKSLASH_ESCAPES,
 //! `time_zone` Europe/Paris, latin1 server charset) and `socket` (no TCP at all:
 //! `--skip-networking`, reachable only through its Unix socket).
+//!
+//! A `throwaway` server belongs to one test alone (see [`Throwaway`]): the flavor's default
+//! settings, a fresh data folder of its own, stopped and deleted when the test drops it. It is
+//! for what a shared server must not see: global settings changed, a restart.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -49,6 +53,7 @@ enum Kind {
     Main,
     Odd,
     SocketOnly,
+    Throwaway,
 }
 
 impl Kind {
@@ -57,6 +62,7 @@ impl Kind {
             Kind::Main => "main",
             Kind::Odd => "odd",
             Kind::SocketOnly => "socket",
+            Kind::Throwaway => "throwaway",
         }
     }
 
@@ -67,7 +73,13 @@ impl Kind {
                 "--collation-server=utf8mb4_unicode_ci",
                 "--innodb-buffer-pool-size=128M",
             ],
-            (Kind::Main, Flavor::MySql) => &["--innodb-buffer-pool-size=128M"],
+            (Kind::Main | Kind::Throwaway, Flavor::MySql) => &["--innodb-buffer-pool-size=128M"],
+            // The flavor's defaults otherwise (max_allowed_packet 16 MiB, MySQL's 64 MiB).
+            (Kind::Throwaway, Flavor::MariaDb) => &[
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+                "--innodb-buffer-pool-size=128M",
+            ],
             (Kind::SocketOnly, _) => &["--skip-networking", "--innodb-buffer-pool-size=32M"],
             (Kind::Odd, _) => &[
                 "--character-set-server=latin1",
@@ -108,6 +120,94 @@ pub(super) fn socket_only(flavor: Flavor) -> &'static Server {
         Flavor::MySql => &MYSQL,
     };
     cell.get_or_init(|| own(flavor, Kind::SocketOnly))
+}
+
+/// A server for one test alone: the flavor's default settings on fresh data, its own port
+/// and socket. Stopped and its folder deleted when dropped. Its `server` is leaked, so that
+/// `TestDb::on` takes it as it takes the shared ones (one test per process: a few bytes).
+pub struct Throwaway {
+    pub server: &'static Server,
+    place: Place,
+    child: Option<Child>,
+}
+
+impl Throwaway {
+    pub(super) fn start(flavor: Flavor) -> Throwaway {
+        if flavor == Flavor::MariaDb {
+            for name in ["mariadbd", "mariadb-install-db", "mariadb"] {
+                bin(name);
+            }
+        }
+        let mut place = Place::new(flavor, Kind::Throwaway);
+        // Unique, so that tests running at the same time each have their own.
+        let id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        place.dir = place.dir.with_file_name(format!("throwaway-{id}"));
+        fresh_folder(&place);
+        let (child, port) = start_on_free_port(&place);
+        let socket = app_socket(&place.dir.join("mysqld.sock"));
+        let make = |password: &str| Server {
+            flavor,
+            label: Kind::Throwaway.name(),
+            host: "127.0.0.1".into(),
+            port,
+            socket: Some(socket.clone()),
+            user: "root".into(),
+            password: password.into(),
+            root: place.root.clone(),
+            client_socket: Some(place.inside("mysqld.sock")),
+        };
+        set_root_password(&make(""));
+        // For scripts/test, which stops and deletes what a killed test left running.
+        fs::write(place.dir.join("pid"), format!("{}\n", child.id())).unwrap();
+        Throwaway {
+            server: Box::leak(Box::new(make(ROOT_PASSWORD))),
+            place,
+            child: Some(child),
+        }
+    }
+
+    /// Stops the server cleanly and starts it again on the same data, port and socket: every
+    /// cache is cold, as after a reboot.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut child = start(&self.place, self.server.port);
+        if let Err(log) = wait_ready(&mut child, &self.place) {
+            panic!("{} did not start again: {log}", self.place.daemon());
+        }
+        fs::write(self.place.dir.join("pid"), format!("{}\n", child.id())).unwrap();
+        self.child = Some(child);
+    }
+
+    /// SIGTERM (a clean shutdown), then SIGKILL after 60 s.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while matches!(child.try_wait(), Ok(None)) {
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(socket) = &self.server.socket {
+            if socket.is_symlink() {
+                let _ = fs::remove_file(socket);
+            }
+        }
+        let _ = fs::remove_dir_all(&self.place.dir);
+    }
 }
 
 /// `mysql://user:password@host:port` (password percent-decoded).
@@ -374,31 +474,8 @@ fn own(flavor: Flavor, kind: Kind) -> Server {
     }
 
     stop_stale(&place);
-    for sub in ["data", "tmp", "tls"] {
-        let _ = fs::remove_dir_all(dir.join(sub));
-    }
-    let _ = fs::remove_file(dir.join("mysqld.sock"));
-    fs::create_dir_all(dir.join("tmp")).unwrap();
-    fs::create_dir_all(dir.join("tls")).unwrap();
-    for f in ["ca.pem", "server.pem", "server.key"] {
-        fs::copy(tls_files().join(f), dir.join("tls").join(f)).unwrap();
-    }
-    make_data(&place);
-
-    let mut tries = 0;
-    let (child, port) = loop {
-        tries += 1;
-        let port = closed_port();
-        let mut child = start(&place, port);
-        match wait_ready(&mut child, &place) {
-            Ok(()) => break (child, port),
-            Err(log) if tries < 4 && log.contains("Bind on TCP/IP port") => continue,
-            Err(log) => panic!(
-                "{} did not start (port {port}); error log:\n{log}",
-                place.daemon()
-            ),
-        }
-    };
+    fresh_folder(&place);
+    let (child, port) = start_on_free_port(&place);
 
     set_root_password(&make(port, ""));
     let server = make(port, ROOT_PASSWORD);
@@ -413,6 +490,40 @@ fn own(flavor: Flavor, kind: Kind) -> Server {
     drop(child);
     drop(lock);
     server
+}
+
+/// Its folder made anew: empty tmp, the TLS files, fresh data.
+fn fresh_folder(place: &Place) {
+    let dir = &place.dir;
+    for sub in ["data", "tmp", "tls"] {
+        let _ = fs::remove_dir_all(dir.join(sub));
+    }
+    let _ = fs::remove_file(dir.join("mysqld.sock"));
+    fs::create_dir_all(dir.join("tmp")).unwrap();
+    fs::create_dir_all(dir.join("tls")).unwrap();
+    for f in ["ca.pem", "server.pem", "server.key"] {
+        fs::copy(tls_files().join(f), dir.join("tls").join(f)).unwrap();
+    }
+    make_data(place);
+}
+
+/// Starts the server on a free port (another one if that port was taken meanwhile) and waits
+/// until it answers.
+fn start_on_free_port(place: &Place) -> (Child, u16) {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let port = closed_port();
+        let mut child = start(place, port);
+        match wait_ready(&mut child, place) {
+            Ok(()) => return (child, port),
+            Err(log) if tries < 4 && log.contains("Bind on TCP/IP port") => continue,
+            Err(log) => panic!(
+                "{} did not start (port {port}); error log:\n{log}",
+                place.daemon()
+            ),
+        }
+    }
 }
 
 /// A fresh data folder: `mariadb-install-db`, or a copy of the one initialised in the chroot.
