@@ -24,12 +24,25 @@ pub struct Filesystems {
     ca_bundle: Option<PathBuf>,
 }
 
-#[derive(Debug)]
 enum Source {
     /// `config/filesystems.php` (its text, empty when missing) and the app's settings.
     File { text: Option<String>, env: Env },
     /// The bridge's JSON object: disk name → Laravel's config array for it.
     Handover(serde_json::Map<String, serde_json::Value>),
+}
+
+/// Disk names only: the handed-over arrays hold secrets.
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File { text, env } => f
+                .debug_struct("File")
+                .field("found", &text.is_some())
+                .field("env", env)
+                .finish(),
+            Source::Handover(map) => f.debug_tuple("Handover").field(&map.keys()).finish(),
+        }
+    }
 }
 
 impl Filesystems {
@@ -304,7 +317,7 @@ return [
         let real = HashMap::from([
             (
                 HANDOVER.to_string(),
-                r#"{"s3":{"driver":"s3","key":"GK","secret":"x","region":"garage","bucket":"b","endpoint":"http://h:1","use_path_style_endpoint":true,"url":null},"nas":{"driver":"local","root":"/srv/nas"}}"#
+                r#"{"s3":{"driver":"s3","key":"GK","secret":"hunter2secret","region":"garage","bucket":"b","endpoint":"http://h:1","use_path_style_endpoint":true,"url":null},"nas":{"driver":"local","root":"/srv/nas"}}"#
                     .to_string(),
             ),
             ("AWS_CA_BUNDLE".to_string(), "/etc/ca.pem".to_string()),
@@ -317,5 +330,10 @@ return [
         assert_eq!(s.ca_bundle.as_deref(), Some(Path::new("/etc/ca.pem")));
         assert!(matches!(fs.disk("nas").unwrap(), Spec::Local { .. }));
         assert!(matches!(fs.disk("x"), Err(Error::UnknownDisk { .. })));
+        let shown = format!("{fs:?}");
+        assert!(
+            shown.contains("nas") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

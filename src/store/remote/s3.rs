@@ -119,12 +119,17 @@ impl S3Disk {
                 &spec.region
             })
             .with_bucket_name(&spec.bucket)
-            .with_virtual_hosted_style_request(!spec.path_style && !spec.endpoint.is_empty())
+            // As the AWS SDK under Laravel: the bucket in the host name unless
+            // use_path_style_endpoint (Garage, MinIO) says otherwise.
+            .with_virtual_hosted_style_request(!spec.path_style)
             .with_checksum_algorithm(Checksum::SHA256)
             .with_client_options(options)
             .with_retry(retry);
         if !spec.endpoint.is_empty() {
-            builder = builder.with_endpoint(&spec.endpoint);
+            builder = builder.with_endpoint(match spec.path_style {
+                true => spec.endpoint.clone(),
+                false => bucket_host(&spec.endpoint, &spec.bucket),
+            });
         }
         let store = builder
             .build()
@@ -170,8 +175,16 @@ impl S3Disk {
     }
 
     /// One clear line for a failed request: what it means and what to check, never a secret.
-    fn failed(&self, doing: &str, e: &dyn std::fmt::Display) -> Error {
-        self.error(explain(doing, &e.to_string(), &self.spec))
+    /// The whole chain of causes is read: "connection refused" is only at its end.
+    fn failed(&self, doing: &str, e: &dyn std::error::Error) -> Error {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        self.error(explain(doing, &text, &self.spec))
     }
 
     fn timed_out(&self, doing: &str, limit: Duration) -> Error {
@@ -220,7 +233,11 @@ impl S3Disk {
             return Err(self.error(format!("no copy named {name} in {}", self.location())));
         }
         if !status.is_success() {
-            return Err(self.failed("checking the copy", &format!("status {status}")));
+            return Err(self.error(explain(
+                "checking the copy",
+                &format!("status {status}"),
+                &self.spec,
+            )));
         }
         let h = resp.headers();
         let text = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -633,7 +650,7 @@ fn explain(doing: &str, raw: &str, spec: &S3Spec) -> String {
             "cannot resolve the host of {endpoint}; check 'endpoint' (AWS_ENDPOINT)"
         ));
     }
-    if lower.contains("timed out") || lower.contains("timeout") {
+    if lower.contains("timed out") || lower.contains("operation timeout") {
         return says(&format!(
             "{endpoint} did not answer in time; check that the endpoint is right and the server runs"
         ));
@@ -653,6 +670,14 @@ fn explain(doing: &str, raw: &str, spec: &S3Spec) -> String {
         line.push('…');
     }
     says(&line)
+}
+
+/// `https://host` → `https://bucket.host`: object_store wants the virtual-hosted endpoint whole.
+fn bucket_host(endpoint: &str, bucket: &str) -> String {
+    match endpoint.split_once("://") {
+        Some((scheme, host)) => format!("{scheme}://{bucket}.{host}"),
+        None => format!("{bucket}.{endpoint}"),
+    }
 }
 
 fn between(text: &str, open: &str, close: &str) -> Option<String> {
@@ -712,5 +737,9 @@ mod tests {
         assert!(e.contains("bucket 'b' does not exist"), "{e}");
         let e = explain("listing", "weird\nfailure topsecretvalue\n", &spec);
         assert_eq!(e, "listing: weird failure <secret>");
+        assert_eq!(
+            bucket_host("https://acc.r2.cloudflarestorage.com", "b"),
+            "https://b.acc.r2.cloudflarestorage.com"
+        );
     }
 }
