@@ -159,7 +159,7 @@ fn a_passphrase_copy_on_a_nas_folder_restores_and_the_passphrase_never_shows() {
         .into_iter()
         .filter(|n| n.starts_with("database_backup_"))
         .collect();
-    assert_eq!(copies, [copy.clone()]);
+    assert_eq!(copies, std::slice::from_ref(&copy));
     assert_eq!(mode(&nas.path().join(&copy)) & 0o777, 0o600);
     let original = std::fs::read(app.backups_dir().join(&name)).unwrap();
 
