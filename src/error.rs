@@ -170,6 +170,13 @@ pub enum Error {
         driver: &'static str,
     },
 
+    #[error("{file} line {line}: {detail}")]
+    Refused {
+        file: PathBuf,
+        line: usize,
+        detail: String,
+    },
+
     #[error("{file} is not a sound backup: {detail}; nothing was changed")]
     BadBackup { file: PathBuf, detail: String },
 

@@ -56,8 +56,8 @@ pub fn run(
     // Refuse a bad backup before the live database is touched.
     let tables = match &target.connection {
         Connection::Sqlite { .. } => sqlite::integrity(file)?.tables,
-        Connection::Mysql(_) => {
-            mysql::load::precheck(file)?;
+        Connection::Mysql(params) => {
+            mysql::load::precheck(file, &params.database)?;
             Vec::new()
         }
     };

@@ -2,6 +2,7 @@
 //! memory, with no `mysql` client. Used to verify a dump (into a scratch database that is always
 //! dropped) and to restore one (into the app's database).
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
+use super::foreign::{self, ModeTracker, Scope, Verdict};
 use super::script::Statements;
 use super::{connect, explain, max_packet, Fail, MysqlParams};
 use crate::engine::Contents;
@@ -34,8 +36,10 @@ fn catch_interrupts() {
 }
 
 /// A dump that ends mid-statement or lacks the "-- Dump completed" line that both mysqldump and
-/// db-backup write last was cut short: refuse it before anything is changed.
-pub fn precheck(file: &Path) -> Result<()> {
+/// db-backup write last was cut short, and one that names another database cannot be loaded
+/// into the app's (`app_db`): refuse it before anything is changed. This reads the whole file
+/// once, at the splitter's speed, before a restore.
+pub fn precheck(file: &Path, app_db: &str) -> Result<()> {
     let bad = |detail: &str| Error::BadBackup {
         file: file.to_path_buf(),
         detail: detail.to_string(),
@@ -59,47 +63,81 @@ pub fn precheck(file: &Path) -> Result<()> {
             "it does not end with the \"-- Dump completed\" line: the file is truncated",
         ));
     }
+    refusals(file, app_db)
+}
+
+/// The first statement of the dump that the load would refuse, as the error the load would
+/// give. Splitting errors are left to the load itself, which reports them with the server's
+/// help.
+fn refusals(file: &Path, app_db: &str) -> Result<()> {
+    let scope = Scope {
+        app: app_db,
+        target: app_db,
+    };
+    let f = File::open(file).map_err(Error::io("cannot read", file))?;
+    let mut statements = Statements::new(BufReader::with_capacity(1 << 20, f));
+    let mut mode = ModeTracker::default();
+    while let Some(Ok(stmt)) = statements.next() {
+        if let Verdict::Refuse(detail) = foreign::judge(&stmt.sql, scope) {
+            return Err(Error::Refused {
+                file: file.to_path_buf(),
+                line: stmt.line,
+                detail,
+            });
+        }
+        mode.after(&stmt.sql);
+        statements.set_no_backslash_escapes(mode.no_backslash_escapes());
+    }
     Ok(())
 }
 
-/// Whether a statement would leave the database we load into (`USE other`, `CREATE DATABASE`).
-fn switches_database(sql: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&sql[..sql.len().min(64)]).to_ascii_uppercase();
-    let words: Vec<&str> = head.split_whitespace().collect();
-    matches!(
-        words.as_slice(),
-        ["USE", ..] | ["CREATE", "DATABASE", ..] | ["CREATE", "SCHEMA", ..]
-    )
-}
-
-/// Streams every statement of `file` into `conn`; returns how many were run.
-fn load(conn: &mut Conn, file: &Path, warn: &mut dyn FnMut(String)) -> Result<u64, Fail> {
+/// Streams every statement of `file` into `conn`; returns how many were run. Statements for
+/// the whole server are skipped (one warning per kind), and one naming another database than
+/// `scope`'s stops the load (see foreign.rs).
+fn load(
+    conn: &mut Conn,
+    file: &Path,
+    scope: Scope,
+    warn: &mut dyn FnMut(String),
+) -> Result<u64, Fail> {
     let f = File::open(file).map_err(Fail::Script)?;
     // The command byte goes in the same packet as the statement.
     let longest = max_packet(conn)?.saturating_sub(1);
     let mut n = 0;
     let mut statements = Statements::new(BufReader::with_capacity(1 << 20, f));
+    let mut warned = BTreeSet::new();
     while let Some(stmt) = statements.next() {
         if INTERRUPTED.load(Ordering::SeqCst) {
             return Err(Fail::Interrupted);
         }
         let stmt = stmt.map_err(Fail::Script)?;
-        if switches_database(&stmt.sql) {
-            warn(format!(
-                "line {}: skipped `{}` (the dump loads into the app's database)",
-                stmt.line,
-                String::from_utf8_lossy(&stmt.sql[..stmt.sql.len().min(60)])
-            ));
-            continue;
-        }
-        if stmt.sql.len() > longest {
+        let rewritten;
+        let sql = match foreign::judge(&stmt.sql, scope) {
+            Verdict::Run => &stmt.sql,
+            Verdict::RunAs(sql) => {
+                rewritten = sql;
+                &rewritten
+            }
+            Verdict::Skip { kind, why } => {
+                if warned.insert(kind.clone()) {
+                    warn(format!(
+                        "skipped `{kind}` at line {} of {}, and any later one: {why}",
+                        stmt.line,
+                        file.display()
+                    ));
+                }
+                continue;
+            }
+            Verdict::Refuse(detail) => return Err(Fail::Refused(stmt.line, detail)),
+        };
+        if sql.len() > longest {
             return Err(Fail::StatementTooLarge {
                 line: stmt.line,
-                bytes: stmt.sql.len(),
+                bytes: sql.len(),
                 limit: longest + 1,
             });
         }
-        send(conn, &stmt.sql).map_err(|e| Fail::AtLine(stmt.line, e))?;
+        send(conn, sql).map_err(|e| Fail::AtLine(stmt.line, e))?;
         // Dumps switch sql_mode around routines; quoting rules follow the server's, as the
         // mysql client's do.
         statements.set_no_backslash_escapes(conn.no_backslash_escape());
@@ -193,7 +231,11 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
         ));
         return Err(scratch_hint(e));
     }
-    let result = load(&mut conn, file, warn).and_then(|_| table_counts(&mut conn, &scratch));
+    let scope = Scope {
+        app: &params.database,
+        target: &scratch,
+    };
+    let result = load(&mut conn, file, scope, warn).and_then(|_| table_counts(&mut conn, &scratch));
     drop_scratch(conn, params, &scratch, warn);
     let tables = result.map_err(fail)?;
     Ok(Contents {
@@ -231,21 +273,11 @@ pub fn restore(
 ) -> Result<Vec<(String, u64)>> {
     catch_interrupts();
     let mut conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
-    load(&mut conn, file, warn)
+    let scope = Scope {
+        app: &params.database,
+        target: &params.database,
+    };
+    load(&mut conn, file, scope, warn)
         .and_then(|_| table_counts(&mut conn, &params.database))
         .map_err(|f| explain(f, params, file, true))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn use_and_create_database_are_recognised() {
-        assert!(switches_database(b"USE `other`"));
-        assert!(switches_database(
-            b"CREATE DATABASE /*!32312 IF NOT EXISTS*/ `x`"
-        ));
-        assert!(!switches_database(b"CREATE TABLE `use` (a int)"));
-    }
 }

@@ -3,6 +3,7 @@
 
 pub mod dump;
 mod encode;
+mod foreign;
 pub mod load;
 mod params;
 pub mod schema;
@@ -39,6 +40,8 @@ pub enum Fail {
     },
     /// A statement of a script failed (1-based line where it starts).
     AtLine(usize, mysql::Error),
+    /// A statement of a script may not be loaded (line, why): it names another database.
+    Refused(usize, String),
     /// Ctrl-C or SIGTERM during a load.
     Interrupted,
     /// No complete answer from the server within this time.
@@ -173,6 +176,11 @@ pub(crate) fn explain(f: Fail, p: &MysqlParams, dest: &std::path::Path, connecte
             limit,
         },
         Fail::Columns { table, detail } => Error::MysqlColumns { table, detail },
+        Fail::Refused(line, detail) => Error::Refused {
+            file: dest.to_path_buf(),
+            line,
+            detail,
+        },
         Fail::Hidden(what) => Error::MysqlPrivilege {
             user: p.user.clone(),
             db: p.database.clone(),
