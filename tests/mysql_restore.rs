@@ -235,3 +235,195 @@ fn restore_refuses_a_sqlite_backup_for_a_mysql_app(server: &'static Server) {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("across drivers"));
 }
+
+/// The stock dump tool of `db`'s server (`mysqldump` 9.7 or `mariadb-dump`), run as its admin
+/// with every option that writes statements for the whole server: the binary log position and
+/// GTIDs to start a replica from (`--source-data`/`--master-data`, MariaDB's `--gtid`;
+/// mysqldump adds `SQL_LOG_BIN` and `GTID_PURGED` by itself on a server with GTIDs), and
+/// `--databases`, which adds `CREATE DATABASE` and `USE` of the database dumped.
+fn stock_dump_for_a_replica(db: &TestDb, file: &std::path::Path) -> String {
+    let s = db.server;
+    let replica: &[&str] = match s.flavor {
+        Flavor::MySql => &["--source-data=1", "--set-gtid-purged=ON"],
+        Flavor::MariaDb => &["--master-data=1", "--gtid"],
+    };
+    let out = s
+        .dump_tool(&s.user, &s.password)
+        .args([
+            "--single-transaction",
+            "--routines",
+            "--triggers",
+            "--events",
+        ])
+        .args(replica)
+        .args(["--databases", &db.name])
+        .stdout(std::fs::File::create(file).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run the stock dump tool");
+    common::assert_success(&out);
+    String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned()
+}
+
+/// What a load must never change: the server's GTID state and its replication set-up (the
+/// binary log's files are listed, but its position and executed GTIDs move with every write
+/// of any test, so numbers are left out).
+fn global_state(server: &Server) -> String {
+    let sql = match server.flavor {
+        Flavor::MySql => {
+            "SELECT @@GLOBAL.gtid_purged, @@GLOBAL.read_only; SHOW REPLICA STATUS; SHOW BINARY LOGS"
+        }
+        Flavor::MariaDb => {
+            "SELECT @@GLOBAL.gtid_slave_pos, @@GLOBAL.read_only; SHOW ALL SLAVES STATUS; SHOW BINARY LOGS"
+        }
+    };
+    server
+        .admin_sql(None, sql)
+        .lines()
+        .map(|l| {
+            l.split('\t')
+                .filter(|f| !f.chars().all(|c| c.is_ascii_digit()))
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+test_on_both!(a_stock_dump_for_a_replica_verifies_and_restores_without_touching_the_server);
+/// A file from the stock dump tool made for seeding a replica, restored by an app that
+/// connects as an admin (as many small apps do): the server would obey every statement in it.
+/// `verify` and `restore` must load the data and nothing else: the server-wide statements are
+/// skipped, with one warning per kind, and the server's GTIDs and replication set-up stay as
+/// they were.
+fn a_stock_dump_for_a_replica_verifies_and_restores_without_touching_the_server(
+    server: &'static Server,
+) {
+    let server = server.with_binlog();
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    db.sql("CREATE TABLE scans (id INT PRIMARY KEY, doc BLOB); INSERT INTO scans VALUES (1, UNHEX('00FF27225C0D0A1A80C3'));");
+    let before = db.snapshot();
+    let app = common::App::bare(
+        &db.env_text(Via::Socket)
+            .replace(
+                &format!("DB_USERNAME={}", db.user),
+                &format!("DB_USERNAME={}", server.user),
+            )
+            .replace(
+                &format!("DB_PASSWORD=\"{}\"", db.password),
+                &format!("DB_PASSWORD=\"{}\"", server.password),
+            ),
+    );
+    let dump = app.root.path().join("for-a-replica.sql");
+    let text = stock_dump_for_a_replica(&db, &dump);
+    let kinds: &[&str] = match server.flavor {
+        Flavor::MySql => &[
+            "SET @@SESSION.SQL_LOG_BIN",
+            "SET @@GLOBAL.GTID_PURGED",
+            "CHANGE REPLICATION SOURCE",
+        ],
+        Flavor::MariaDb => &["SET GLOBAL GTID_SLAVE_POS", "CHANGE MASTER TO"],
+    };
+    for kind in kinds {
+        assert!(
+            text.to_uppercase().contains(kind),
+            "the stock dump has no {kind}:\n{}",
+            &text[..text.len().min(3000)]
+        );
+    }
+    let state = global_state(server);
+
+    db.sql(
+        "DELETE FROM scans; DELETE FROM inventaires; DROP TRIGGER IF EXISTS sorties_after_insert;",
+    );
+    let changed = db.snapshot();
+    let path = dump.to_str().unwrap();
+    for args in [&["verify", path][..], &["restore", path, "--yes"]] {
+        let out = app.run(args);
+        common::assert_success(&out);
+        let err = String::from_utf8_lossy(&out.stderr);
+        for kind in kinds {
+            assert_eq!(
+                err.matches(&format!("skipped `{kind}")).count(),
+                1,
+                "{args:?}: one warning for {kind}:\n{err}"
+            );
+        }
+        assert!(
+            err.contains("skipped `USE`") && err.contains("skipped `CREATE DATABASE`"),
+            "{err}"
+        );
+        assert_eq!(
+            global_state(server),
+            state,
+            "{args:?} changed the server's global state"
+        );
+        if args[0] == "verify" {
+            assert_eq!(
+                db.snapshot().rows,
+                changed.rows,
+                "verify changed the live data"
+            );
+        }
+    }
+    let after = db.snapshot();
+    assert_eq!(after.rows, before.rows);
+    assert_eq!(after.checksums, before.checksums);
+    assert_eq!(after.schema, before.schema);
+}
+
+test_on_both!(a_dump_of_another_database_is_refused_before_anything_changes);
+/// A stock dump of another database (with `--databases`, so it says `USE other`) given to the
+/// app's restore: refused before the safety backup, with the line and the database named;
+/// verify refuses it too and leaves no scratch database.
+fn a_dump_of_another_database_is_refused_before_anything_changes(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let other = db.sibling();
+    other.sql("CREATE TABLE elsewhere (id INT PRIMARY KEY); INSERT INTO elsewhere VALUES (1);");
+    db.admin_sql(&format!(
+        "GRANT ALL PRIVILEGES ON `dbbackup\\_verify\\_%`.* TO '{}'@'%'",
+        db.user
+    ));
+    let app = db.app(Via::Tcp);
+    let dump = app.root.path().join("other.sql");
+    let gtids: &[&str] = match server.flavor {
+        Flavor::MySql => &["--set-gtid-purged=OFF"],
+        Flavor::MariaDb => &[],
+    };
+    let out = server
+        .dump_tool(&server.user, &server.password)
+        .args(["--single-transaction", "--databases", &other.name])
+        .args(gtids)
+        .stdout(std::fs::File::create(&dump).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run the stock dump tool");
+    common::assert_success(&out);
+    let before = db.snapshot();
+    let path = dump.to_str().unwrap();
+
+    let out = app.run(&["restore", path, "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(" line ")
+            && err.contains(&format!("'{}'", other.name))
+            && err.contains("another database"),
+        "{err}"
+    );
+    assert!(
+        app.backups().is_empty(),
+        "no safety backup: nothing was about to change"
+    );
+    assert_eq!(db.snapshot().rows, before.rows);
+
+    let out = app.run(&["verify", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("'{}'", other.name)), "{err}");
+    let left = dbs_like(server, &format!("dbbackup_verify_{}_", db.name));
+    assert!(left.is_empty(), "scratch database left behind: {left:?}");
+    assert_eq!(other.sql("SELECT COUNT(*) FROM elsewhere"), "1\n");
+}

@@ -239,6 +239,12 @@ impl Server {
         Throwaway::start(self.flavor)
     }
 
+    /// The same flavor's own server with the binary log and GTIDs on: MySQL's main one; for
+    /// MariaDB, one started with `--log-bin` (the others run without it). Always our own.
+    pub fn with_binlog(&self) -> &'static Server {
+        own::binlog(self.flavor)
+    }
+
     /// The same flavor's own server with no TCP at all (`--skip-networking`): only its Unix
     /// socket reaches it. Always our own, even with an external URL.
     pub fn socket_only(&self) -> &'static Server {

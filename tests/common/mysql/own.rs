@@ -19,7 +19,8 @@
 //! Kinds: `main` (ordinary settings, utf8mb4; MySQL keeps its own default collation,
 //! utf8mb4_0900_ai_ci), `odd` (global `sql_mode` with ANSI_QUOTES and NO_BACKSLASH_ESCAPES,
 //! `time_zone` Europe/Paris, latin1 server charset) and `socket` (no TCP at all:
-//! `--skip-networking`, reachable only through its Unix socket).
+//! `--skip-networking`, reachable only through its Unix socket); MariaDB also has `binlog`
+//! (binary log on, so GTIDs, as MySQL's servers all have: for mariadb-dump's `--master-data`).
 //!
 //! A `throwaway` server belongs to one test alone (see [`Throwaway`]): the flavor's default
 //! settings, a fresh data folder of its own, stopped and deleted when the test drops it. It is
@@ -54,6 +55,8 @@ enum Kind {
     Odd,
     SocketOnly,
     Throwaway,
+    /// MariaDB with its binary log on, so with GTIDs (MySQL's servers all have them).
+    Binlog,
 }
 
 impl Kind {
@@ -63,6 +66,7 @@ impl Kind {
             Kind::Odd => "odd",
             Kind::SocketOnly => "socket",
             Kind::Throwaway => "throwaway",
+            Kind::Binlog => "binlog",
         }
     }
 
@@ -79,6 +83,11 @@ impl Kind {
                 "--character-set-server=utf8mb4",
                 "--collation-server=utf8mb4_unicode_ci",
                 "--innodb-buffer-pool-size=128M",
+            ],
+            (Kind::Binlog, _) => &[
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+                "--innodb-buffer-pool-size=32M",
             ],
             (Kind::SocketOnly, _) => &["--skip-networking", "--innodb-buffer-pool-size=32M"],
             (Kind::Odd, _) => &[
@@ -207,6 +216,16 @@ impl Drop for Throwaway {
             }
         }
         let _ = fs::remove_dir_all(&self.place.dir);
+    }
+}
+
+/// Our own server of this flavor with the binary log and GTIDs on: MySQL's main one, or a
+/// MariaDB started with `--log-bin` (which the other MariaDB servers run without).
+pub(super) fn binlog(flavor: Flavor) -> &'static Server {
+    static MARIADB: OnceLock<Server> = OnceLock::new();
+    match flavor {
+        Flavor::MySql => super::mysql(),
+        Flavor::MariaDb => MARIADB.get_or_init(|| own(flavor, Kind::Binlog)),
     }
 }
 
@@ -597,6 +616,12 @@ fn start(place: &Place, port: u16) -> Child {
         .arg(format!("--ssl-key={}", p("tls/server.key")))
         .args(place.kind.args(place.flavor));
     match place.flavor {
+        Flavor::MariaDb if place.kind == Kind::Binlog => cmd.args([
+            "--server-id=1",
+            "--log-bin=binlog",
+            "--log-bin-trust-function-creators=ON",
+            "--sync-binlog=0",
+        ]),
         Flavor::MariaDb => cmd.arg("--skip-log-bin"),
         // MySQL's defaults (binary log on) plus GTIDs, as the later mysqldump tests need.
         Flavor::MySql => cmd.args([
