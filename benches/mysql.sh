@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): db-backup's MySQL/MariaDB dump versus mariadb-dump on a ~400 MB stock
-# database (2 million rows) plus ~100 MB of blobs, on a throwaway MariaDB server of its own.
+# Benchmark (not a test): db-backup's MySQL/MariaDB dump versus the server's own dump tool on a
+# ~400 MB stock database (2 million rows) plus ~100 MB of blobs, on throwaway servers of its own:
+# MariaDB 10.11 (mariadb-dump, from this machine's packages) then MySQL 9.7 (mysqldump, in the
+# Debian sid chroot the tests use, made by scripts/mysql-chroot), the same data on each.
 # Times the dumps (socket and TCP), their peak RSS and CPU (client and server), the loads of both
 # files into fresh databases, and checks that our file reloads to the same CHECKSUM TABLE.
 # See benches/README.md ("mysql.sh") for the knobs. Exits 0 unless something crashed: the
@@ -10,12 +12,31 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 
-BENCH_DIR=${BENCH_DIR:-/tmp/db-backup-bench-mysql}
+# One server per run of this script: with no BENCH_FLAVOR, it runs itself for each of them.
+BENCH_SERVERS=${BENCH_SERVERS:-mariadb mysql}
+if [[ -z ${BENCH_FLAVOR:-} ]]; then
+    for flavor in $BENCH_SERVERS; do
+        BENCH_FLAVOR=$flavor "${BASH_SOURCE[0]}"
+    done
+    exit 0
+fi
+[[ $BENCH_FLAVOR == mariadb || $BENCH_FLAVOR == mysql ]] ||
+    { echo "mysql.sh: BENCH_FLAVOR must be mariadb or mysql (got '$BENCH_FLAVOR')" >&2; exit 1; }
+# The MySQL chroot, where the shared target folder keeps it (the release build below may go to
+# another target folder).
+MYSQL_ROOT=${BENCH_MYSQL_ROOT:-${CARGO_TARGET_DIR:-$ROOT/target}/test-mysql/root}
+
+if [[ $BENCH_FLAVOR == mysql ]]; then
+    # Inside the chroot: the server and its clients must see it.
+    BENCH_DIR=${BENCH_MYSQL_DIR:-$MYSQL_ROOT/srv/db-backup-bench}
+else
+    BENCH_DIR=${BENCH_DIR:-/tmp/db-backup-bench-mysql}
+fi
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_LOAD_RUNS=${BENCH_LOAD_RUNS:-2}
 BENCH_ROWS=${BENCH_ROWS:-2000000}
 BENCH_BLOB_MB=${BENCH_BLOB_MB:-100}
-BENCH_PORT=${BENCH_PORT:-33991}
+if [[ $BENCH_FLAVOR == mysql ]]; then BENCH_PORT=${BENCH_MYSQL_PORT:-33992}; else BENCH_PORT=${BENCH_PORT:-33991}; fi
 BENCH_BUFFER_POOL=${BENCH_BUFFER_POOL:-1G}
 BENCH_TCP=${BENCH_TCP:-1}
 BENCH_HEX_BLOB=${BENCH_HEX_BLOB:-1}
@@ -40,10 +61,32 @@ for n in BENCH_RUNS BENCH_LOAD_RUNS BENCH_ROWS BENCH_BLOB_MB BENCH_PORT BENCH_ID
 done
 ((BENCH_ROWS >= 1000)) || die "BENCH_ROWS must be at least 1000"
 ((BENCH_RUNS >= 3)) || log "warning: BENCH_RUNS=$BENCH_RUNS; medians of fewer than 3 runs are noisy"
-for b in mariadbd mariadb-install-db mariadb mariadb-dump mariadb-admin; do
-    command -v "$b" >/dev/null || PATH=$PATH:/usr/sbin:/sbin
-    command -v "$b" >/dev/null || die "needs $b (apt-get install -y mariadb-server mariadb-client)"
-done
+if [[ $BENCH_FLAVOR == mysql ]]; then
+    ((EUID == 0)) || die "the MySQL 9.7 server runs in a chroot: run as root (or BENCH_SERVERS=mariadb)"
+    if [[ ! -x $MYSQL_ROOT/usr/sbin/mysqld ]]; then
+        log "making the MySQL 9.7 chroot at $MYSQL_ROOT (scripts/mysql-chroot)"
+        "$ROOT/scripts/mysql-chroot" "$MYSQL_ROOT" || die "no MySQL chroot (see scripts/mysql-chroot)"
+    fi
+    SERVER_NAME=MySQL
+    SERVERD=(chroot "$MYSQL_ROOT" /usr/sbin/mysqld)
+    CLIENT=(chroot "$MYSQL_ROOT" /usr/bin/mysql)
+    DUMPER=(chroot "$MYSQL_ROOT" /usr/bin/mysqldump)
+    DUMP_NAME=mysqldump
+    CLIENT_NAME=mysql
+    RECURSION_VAR=cte_max_recursion_depth
+else
+    for b in mariadbd mariadb-install-db mariadb mariadb-dump mariadb-admin; do
+        command -v "$b" >/dev/null || PATH=$PATH:/usr/sbin:/sbin
+        command -v "$b" >/dev/null || die "needs $b (apt-get install -y mariadb-server mariadb-client)"
+    done
+    SERVER_NAME=MariaDB
+    SERVERD=(mariadbd)
+    CLIENT=(mariadb)
+    DUMPER=(mariadb-dump)
+    DUMP_NAME=mariadb-dump
+    CLIENT_NAME=mariadb
+    RECURSION_VAR=max_recursive_iterations
+fi
 [[ -x /usr/bin/time ]] || die "needs GNU time for peak RSS (apt-get install -y time)"
 
 # --- the binary -----------------------------------------------------------------------------
@@ -59,9 +102,16 @@ fi
 # --- the server -----------------------------------------------------------------------------
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+# BENCH_DIR as the server and the stock programs see it.
+IN=$BENCH_DIR
+if [[ $BENCH_FLAVOR == mysql ]]; then
+    root_abs=$(cd "$MYSQL_ROOT" && pwd)
+    [[ $BENCH_DIR == "$root_abs"/* ]] || die "BENCH_MYSQL_DIR must be inside the chroot $root_abs"
+    IN=/${BENCH_DIR#"$root_abs"/}
+fi
 DATA=$BENCH_DIR/data
-SOCK=$BENCH_DIR/mariadbd.sock
-PIDFILE=$BENCH_DIR/mariadbd.pid
+SOCK=$BENCH_DIR/server.sock
+PIDFILE=$BENCH_DIR/server.pid
 ERRLOG=$BENCH_DIR/error.log
 CNF=$BENCH_DIR/client.cnf
 RES=$BENCH_DIR/results
@@ -69,19 +119,18 @@ OUT=$BENCH_DIR/out
 SERVER_PID=
 
 if ((EUID == 0)); then ADMIN_USER=root; else ADMIN_USER=$(id -un); fi
-# The admin connects over the socket with unix_socket authentication: no password anywhere.
-admin() { mariadb --no-defaults --socket="$SOCK" --user="$ADMIN_USER" --batch --skip-column-names "$@"; }
-# The benchmark user's password lives in a defaults file, never on a command line.
-client() { mariadb --defaults-file="$CNF" --batch --skip-column-names "$@"; }
+# The admin connects over the socket: MariaDB's root with unix_socket authentication, MySQL's
+# with the empty password of --initialize-insecure (a server on 127.0.0.1 that lives here).
+admin() { "${CLIENT[@]}" --no-defaults --socket="$IN/server.sock" --user="$ADMIN_USER" --batch --skip-column-names "$@"; }
 
 is_our_server() { # pid
-    [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "--datadir=$DATA "
+    [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "--datadir=$IN/data "
 }
 
 stop_server() {
     [[ -n $SERVER_PID ]] || return 0
     if is_our_server "$SERVER_PID"; then
-        log "stopping mariadbd (pid $SERVER_PID)"
+        log "stopping ${SERVERD[-1]##*/} (pid $SERVER_PID)"
         kill -TERM "$SERVER_PID" 2>/dev/null || true
         for _ in $(seq 1 600); do is_our_server "$SERVER_PID" || break; sleep 0.1; done
         if is_our_server "$SERVER_PID"; then kill -KILL "$SERVER_PID" 2>/dev/null || true; fi
@@ -106,7 +155,7 @@ trap 'exit 130' INT TERM
 if [[ -r $PIDFILE ]]; then
     old=$(cat "$PIDFILE" 2>/dev/null || true)
     if [[ $old =~ ^[0-9]+$ ]] && is_our_server "$old"; then
-        log "stopping a leftover mariadbd of this datadir (pid $old)"
+        log "stopping a leftover server of this datadir (pid $old)"
         SERVER_PID=$old
         stop_server
     fi
@@ -116,34 +165,47 @@ if ss -ltn 2>/dev/null | awk '{ print $4 }' | grep -qE "[:.]$BENCH_PORT\$"; then
 fi
 
 if [[ ! -f $DATA/.bench-installed ]]; then
-    log "mariadb-install-db into $DATA"
     rm -rf "$DATA"
-    install_args=(--no-defaults --datadir="$DATA" --skip-test-db --skip-name-resolve
-        --auth-root-authentication-method=socket)
-    ((EUID == 0)) && install_args+=(--user=root)
-    mariadb-install-db "${install_args[@]}" >"$BENCH_DIR/install.log" 2>&1 ||
-        { cat "$BENCH_DIR/install.log" >&2; die "mariadb-install-db failed"; }
+    if [[ $BENCH_FLAVOR == mysql ]]; then
+        # The data folder scripts/mysql-chroot initialised (root@localhost, empty password).
+        log "copying the chroot's initialised MySQL data folder into $DATA"
+        cp -a "$MYSQL_ROOT/srv/initialized" "$DATA" || die "no $MYSQL_ROOT/srv/initialized"
+        rm -f "$DATA/auto.cnf"
+    else
+        log "mariadb-install-db into $DATA"
+        install_args=(--no-defaults --datadir="$DATA" --skip-test-db --skip-name-resolve
+            --auth-root-authentication-method=socket)
+        ((EUID == 0)) && install_args+=(--user=root)
+        mariadb-install-db "${install_args[@]}" >"$BENCH_DIR/install.log" 2>&1 ||
+            { cat "$BENCH_DIR/install.log" >&2; die "mariadb-install-db failed"; }
+    fi
     touch "$DATA/.bench-installed"
 fi
 mkdir -p "$BENCH_DIR/tmp"
 rm -f "$SOCK"
 
-server_args=(--no-defaults --datadir="$DATA" --socket="$SOCK" --port="$BENCH_PORT"
-    --bind-address=127.0.0.1 --pid-file="$PIDFILE" --log-error="$ERRLOG"
-    --tmpdir="$BENCH_DIR/tmp" --skip-name-resolve --skip-log-bin --event-scheduler=OFF
-    --innodb-buffer-pool-size="$BENCH_BUFFER_POOL" --innodb-log-file-size=512M
+# The same settings on both servers, in each one's own words; binary log off on both.
+server_args=(--no-defaults --datadir="$IN/data" --socket="$IN/server.sock" --port="$BENCH_PORT"
+    --bind-address=127.0.0.1 --pid-file="$IN/server.pid" --log-error="$IN/error.log"
+    --tmpdir="$IN/tmp" --skip-name-resolve --skip-log-bin --event-scheduler=OFF
+    --innodb-buffer-pool-size="$BENCH_BUFFER_POOL"
     --innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0 --max-allowed-packet=256M
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci)
+if [[ $BENCH_FLAVOR == mysql ]]; then
+    server_args+=(--innodb-redo-log-capacity=1G --mysqlx=OFF)
+else
+    server_args+=(--innodb-log-file-size=512M)
+fi
 ((EUID == 0)) && server_args+=(--user=root)
-log "starting mariadbd on port $BENCH_PORT, socket $SOCK"
-setsid mariadbd "${server_args[@]}" </dev/null >/dev/null 2>&1 &
+log "starting ${SERVERD[-1]##*/} on port $BENCH_PORT, socket $SOCK"
+setsid "${SERVERD[@]}" "${server_args[@]}" </dev/null >/dev/null 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 600); do
     if [[ -S $SOCK ]] && admin -e "SELECT 1" >/dev/null 2>&1; then break; fi
-    is_our_server "$SERVER_PID" || { tail -30 "$ERRLOG" >&2 || true; die "mariadbd exited at start"; }
+    is_our_server "$SERVER_PID" || { tail -30 "$ERRLOG" >&2 || true; die "the server exited at start"; }
     sleep 0.1
 done
-admin -e "SELECT 1" >/dev/null || { tail -30 "$ERRLOG" >&2; die "mariadbd did not answer"; }
+admin -e "SELECT 1" >/dev/null || { tail -30 "$ERRLOG" >&2; die "the server did not answer"; }
 SERVER_VERSION=$(admin -e "SELECT VERSION()")
 
 admin <<SQL
@@ -157,7 +219,7 @@ cat >"$CNF" <<CNF
 [client]
 user=$USER_NAME
 password=$USER_PW
-socket=$SOCK
+socket=$IN/server.sock
 default-character-set=utf8mb4
 CNF
 umask 022
@@ -168,8 +230,9 @@ TCP_ARGS=(--protocol=TCP --host=127.0.0.1 --port="$BENCH_PORT")
 
 # A FROM-clause source of the whole numbers 1..N in column `seq`.
 HAVE_SEQ=$(admin -e "SELECT COUNT(*) FROM information_schema.ENGINES WHERE ENGINE = 'SEQUENCE' AND SUPPORT IN ('YES', 'DEFAULT')")
+# MySQL has no sequence engine: the numbers come from a temporary table made once.
 nums() {
-    if [[ $HAVE_SEQ == 1 ]]; then echo "seq_1_to_$1"; else echo "(SELECT seq FROM bench_nums WHERE seq <= $1)"; fi
+    if [[ $HAVE_SEQ == 1 ]]; then echo "seq_1_to_$1"; else echo "(SELECT seq FROM bench_nums WHERE seq <= $1) AS nums"; fi
 }
 
 PRODUCTS=$((BENCH_ROWS / 100))
@@ -197,7 +260,8 @@ DRUGS="'Paracétamol', 'Amoxicilline', 'Artéméther-Luméfantrine', 'Ibuprofèn
 gen_sql() {
     cat <<SQL
 SET SESSION foreign_key_checks = 0, unique_checks = 0, sql_log_bin = 0;
-SET SESSION group_concat_max_len = 1048576, max_recursive_iterations = 100000000;
+SET SESSION group_concat_max_len = 1048576, $RECURSION_VAR = 100000000;
+SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION';
 DROP DATABASE IF EXISTS $DB;
 CREATE DATABASE $DB CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 USE $DB;
@@ -408,6 +472,7 @@ make_app() { # dir, connection lines...
     local app=$1
     shift
     mkdir -p "$app/storage/app/backups"
+    chmod 700 "$app/storage/app/backups"
     printf '#!/usr/bin/env php\n<?php\n// Stand-in for Laravel'"'"'s artisan (benchmark fixture).\n' >"$app/artisan"
     {
         echo "APP_NAME=Stock"
@@ -495,7 +560,7 @@ run_dump() { # name extra-args...
     local name=$1
     shift
     rm -f "$OUT/$name.sql"
-    STDOUT=$OUT/$name.sql timed "$name" mariadb-dump --defaults-file="$CNF" "$@" \
+    STDOUT=$OUT/$name.sql timed "$name" "${DUMPER[@]}" --defaults-file="$IN/client.cnf" "$@" \
         --single-transaction --quick "$DB"
     # What a durable copy would cost on top (db-backup fsyncs its file before publishing).
     local t0
@@ -533,14 +598,14 @@ done
 # Diagnostic variant: our file without its per-table "SET autocommit=0;" (so each INSERT commits
 # on its own, as in mariadb-dump's file): shows what one transaction per table costs the loader.
 LOADS=(load_ours load_dump restore_ours)
-if ((BENCH_LOAD_NOAC)); then
+if ((BENCH_LOAD_NOAC)) && grep -q '^SET autocommit=0;$' "$OUT/dbb_sock.sql"; then
     grep -v '^SET autocommit=0;$' "$OUT/dbb_sock.sql" >"$OUT/dbb_sock_noac.sql"
     LOADS+=(load_ours_noac)
 fi
 load() { # name file
     local db=${DB}_$1
     admin -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    STDIN=$2 timed "$1" mariadb --defaults-file="$CNF" "$db"
+    STDIN=$2 timed "$1" "${CLIENT[@]}" --defaults-file="$IN/client.cnf" "$db"
     [[ $1 == load_ours ]] || admin -e "DROP DATABASE $db"
 }
 for ((r = 1; r <= BENCH_LOAD_RUNS; r++)); do
@@ -576,19 +641,19 @@ label() {
     case $1 in
     dbb_sock) echo "db-backup (socket)" ;;
     dbb_tcp) echo "db-backup (TCP)" ;;
-    dump_sock) echo "mariadb-dump (socket)" ;;
-    dump_tcp) echo "mariadb-dump (TCP)" ;;
-    dump_hex_sock) echo "mariadb-dump --hex-blob (socket)" ;;
+    dump_sock) echo "$DUMP_NAME (socket)" ;;
+    dump_tcp) echo "$DUMP_NAME (TCP)" ;;
+    dump_hex_sock) echo "$DUMP_NAME --hex-blob (socket)" ;;
     load_ours) echo "db-backup's file" ;;
-    load_dump) echo "mariadb-dump's file" ;;
+    load_dump) echo "$DUMP_NAME's file" ;;
     load_ours_noac) echo "ours minus SET autocommit=0 (diag.)" ;;
     restore_ours) echo "db-backup restore of our file" ;;
     esac
 }
 
 echo
-printf 'db-backup MySQL benchmark: MariaDB %s, %s MiB on disk (%s MiB without blobs), %s runs each\n' \
-    "$SERVER_VERSION" "$SIZE_ALL" "$SIZE_ROWS" "$BENCH_RUNS"
+printf 'db-backup MySQL benchmark: %s %s, %s MiB on disk (%s MiB without blobs), %s runs each\n' \
+    "$SERVER_NAME" "$SERVER_VERSION" "$SIZE_ALL" "$SIZE_ROWS" "$BENCH_RUNS"
 printf 'rows: %s\n' "$ROWCOUNTS"
 printf '%-36s %8s %7s %7s %8s %8s %8s %6s %7s %8s\n' "dump" "median s" "min s" "vs dump" "+fsync s" "client s" "server s" "rest s" "RSS MiB" "file MiB"
 for d in "${DUMPS[@]}"; do
@@ -604,10 +669,10 @@ for d in "${DUMPS[@]}"; do
         "$(ratio "$m" "$(col "$base" 1)")" "$fs" "$(col "$d" 2)" "$(col "$d" 4)" "$(col "$d" 5)" \
         "$(awk -v k="$(col "$d" 3)" 'BEGIN { print k / 1024 }')" "$(mib "$OUT/$d.sql")"
 done
-echo "(client s: user+sys CPU of the dump process; server s: mariadbd CPU meanwhile; rest s: CPU of"
+echo "(client s: user+sys CPU of the dump process; server s: server CPU meanwhile; rest s: CPU of"
 echo " everything else on the machine meanwhile (other jobs, kernel writeback); all medians)"
 echo
-printf '%-36s %8s %7s %7s %8s %8s %6s\n' "load (mariadb DB < file)" "median s" "min s" "ratio" "client s" "server s" "rest s"
+printf '%-36s %8s %7s %7s %8s %8s %6s\n' "load ($CLIENT_NAME DB < file)" "median s" "min s" "ratio" "client s" "server s" "rest s"
 L_DUMP=$(col load_dump 1)
 for l in "${LOADS[@]}"; do
     m=$(col "$l" 1)
@@ -621,15 +686,15 @@ L_OURS=$(col load_ours 1)
 L_RESTORE=$(col restore_ours 1)
 RSS=$(awk -v k="$(awk '{ print $3 }' "$RES/dbb_sock" | sort -n | tail -1)" 'BEGIN { printf "%.1f", k / 1024 }')
 R=$(ratio "$M_DBB" "$M_DUMP")
-printf 'target: db-backup / mariadb-dump <= 0.70 (socket)   %s  (%.3f s vs %.3f s = %s)\n' \
+printf 'target: db-backup / %s <= 0.70 (socket)   %s  (%.3f s vs %.3f s = %s)\n' "$DUMP_NAME" \
     "$(verdict "$R" "<=" 0.70)" "$M_DBB" "$M_DUMP" "$R"
 printf 'target: db-backup peak RSS < 64 MiB                  %s  (max %s MiB over %s runs)\n' \
     "$(verdict "$RSS" "<" 64)" "$RSS" "$BENCH_RUNS"
 LR=$(ratio "$L_OURS" "$L_DUMP")
-printf 'target: load ours / load mariadb-dump <= 1.00        %s  (%.3f s vs %.3f s = %s)\n' \
+printf 'target: load ours / load %s <= 1.00        %s  (%.3f s vs %.3f s = %s)\n' "$DUMP_NAME" \
     "$(verdict "$LR" "<=" 1.00)" "$L_OURS" "$L_DUMP" "$LR"
 RR=$(ratio "$L_RESTORE" "$L_OURS")
-printf 'target: db-backup restore / mariadb client <= 1.00  %s  (%.3f s vs %.3f s = %s, same file)\n' \
+printf 'target: db-backup restore / %s client <= 1.00  %s  (%.3f s vs %.3f s = %s, same file)\n' "$CLIENT_NAME" \
     "$(verdict "$RR" "<=" 1.00)" "$L_RESTORE" "$L_OURS" "$RR"
 if [[ -z $CHECK_DIFF ]]; then
     printf 'check:  CHECKSUM TABLE of all %s tables after loading our file   PASS\n' "${#TABLES[@]}"
