@@ -3,7 +3,9 @@
 
 mod common;
 
-use std::process::Stdio;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 use common::mysql::*;
 
@@ -234,4 +236,215 @@ fn restore_refuses_a_sqlite_backup_for_a_mysql_app(server: &'static Server) {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("across drivers"));
+}
+
+/// Another session of the app's user holding a lock, as the app's own requests may: the stock
+/// client left open on `sql`, until dropped.
+struct Holder(Child);
+
+impl Holder {
+    fn new(db: &TestDb, sql: &str) -> Holder {
+        let mut child = db
+            .server
+            .client(&db.user, &db.password)
+            .args(["--batch", "--skip-column-names", "--unbuffered"])
+            .arg(format!("--database={}", db.name))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the stock client");
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{sql}; SELECT 'held';").unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert!(
+            lines.any(|l| l.unwrap() == "held"),
+            "the other session never took its lock"
+        );
+        // Kept open: the session lives as long as its stdin.
+        std::mem::forget(stdin);
+        Holder(child)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until a session of `db`'s user is in a state like `state` (SQL LIKE pattern).
+fn wait_for_state(db: &TestDb, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = db.server.admin_sql(
+            None,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}' AND STATE LIKE '{state}'",
+                db.user
+            ),
+        );
+        if found.trim() != "0" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no session came to '{state}'");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+}
+
+/// A restore of `db`'s fresh backup, started in the background.
+fn restore_child(db: &TestDb, extra: &[&str]) -> (common::App, Child) {
+    let (app, file) = backup(db, Via::Tcp);
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let mut args = vec!["restore", name.as_str(), "--yes"];
+    args.extend_from_slice(extra);
+    let child = app
+        .cmd(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (app, child)
+}
+
+/// The safety backup: the one backup that is not the restored one.
+fn safety_backup(app: &common::App) -> String {
+    let all = app.backups();
+    assert_eq!(
+        all.len(),
+        2,
+        "the restored backup and the safety backup: {all:?}"
+    );
+    all.into_iter().max().unwrap()
+}
+
+test_on_both!(a_lock_held_by_another_session_fails_the_restore_within_the_bound);
+fn a_lock_held_by_another_session_fails_the_restore_within_the_bound(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let (app, file) = backup(&db, Via::Tcp);
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let _holder = Holder::new(&db, "LOCK TABLES products READ");
+    let started = Instant::now();
+    let out = app.run(&["restore", &name, "--yes", "--busy-timeout", "2"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("waited 2 s for a lock another session holds")
+            && err.contains("--busy-timeout")
+            && err.contains(&format!(
+                "the data from before the restore is in {}",
+                app.backups_dir().join(safety_backup(&app)).display()
+            )),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
+test_on_both!(ctrl_c_cancels_a_statement_waiting_for_a_lock);
+fn ctrl_c_cancels_a_statement_waiting_for_a_lock(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let holder = Holder::new(&db, "LOCK TABLES products READ");
+    // Without the cancel, the restore would wait 10 minutes for the lock.
+    let (app, child) = restore_child(&db, &["--busy-timeout", "600"]);
+    wait_for_state(&db, "Waiting for table%lock");
+    let sent = Instant::now();
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    drop(holder);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("interrupted by a signal")
+            && err.contains(&format!(
+                "the data from before the restore is in {}",
+                app.backups_dir().join(safety_backup(&app)).display()
+            )),
+        "{err}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "stopped {took:?} after Ctrl-C"
+    );
+}
+
+test_on_both!(ctrl_c_during_a_long_load_stops_it_and_names_the_safety_backup);
+fn ctrl_c_during_a_long_load_stops_it_and_names_the_safety_backup(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    filler(&db, 200_000);
+    let (app, child) = restore_child(&db, &[]);
+    // Once the restore's connection runs INSERTs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db
+        .server
+        .admin_sql(
+            None,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}' AND INFO LIKE 'INSERT%'",
+                db.user
+            ),
+        )
+        .trim()
+        == "0"
+    {
+        assert!(Instant::now() < deadline, "the restore never started loading");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Instant::now();
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("restore failed: interrupted by a signal")
+            && err.contains(&format!(
+                "the data from before the restore is in {}",
+                app.backups_dir().join(safety_backup(&app)).display()
+            )),
+        "{err}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "stopped {took:?} after Ctrl-C"
+    );
+}
+
+test_on_both!(a_second_ctrl_c_stops_at_once);
+fn a_second_ctrl_c_stops_at_once(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let holder = Holder::new(&db, "LOCK TABLES products READ");
+    let (app, child) = restore_child(&db, &["--busy-timeout", "600"]);
+    wait_for_state(&db, "Waiting for table%lock");
+    // Two different signals: two SIGINTs sent at once would merge into one while pending.
+    signal(&child, libc::SIGINT);
+    signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    drop(holder);
+    // 128 + the signal, as a shell reports a process stopped by it.
+    assert!(
+        matches!(out.status.code(), Some(130 | 143)),
+        "{:?}",
+        out.status
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "db-backup: error: restore failed: stopped at once by a second signal, in the middle of the load; the data from before the restore is in {}",
+            app.backups_dir().join(safety_backup(&app)).display()
+        )
+    );
 }
