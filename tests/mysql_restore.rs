@@ -3,8 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::mysql::*;
@@ -255,7 +258,12 @@ impl Holder {
             .spawn()
             .expect("the stock client");
         let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, "{sql}; SELECT 'held';").unwrap();
+        // Bounded, so a test can fail but never hang here.
+        writeln!(
+            stdin,
+            "SET SESSION lock_wait_timeout = 30; {sql}; SELECT 'held';"
+        )
+        .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         assert!(
             lines.any(|l| l.unwrap() == "held"),
@@ -384,23 +392,7 @@ fn ctrl_c_during_a_long_load_stops_it_and_names_the_safety_backup(server: &'stat
     stock_objects(&db);
     filler(&db, 200_000);
     let (app, child) = restore_child(&db, &[]);
-    // Once the restore's connection runs INSERTs.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while db
-        .server
-        .admin_sql(
-            None,
-            &format!(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}' AND INFO LIKE 'INSERT%'",
-                db.user
-            ),
-        )
-        .trim()
-        == "0"
-    {
-        assert!(Instant::now() < deadline, "the restore never started loading");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_inserts(&db);
     let sent = Instant::now();
     signal(&child, libc::SIGINT);
     let out = child.wait_with_output().unwrap();
@@ -447,4 +439,167 @@ fn a_second_ctrl_c_stops_at_once(server: &'static Server) {
             app.backups_dir().join(safety_backup(&app)).display()
         )
     );
+}
+
+/// A TCP relay to a server that can go silent, as a cut network or a frozen host does: once
+/// frozen, nothing more is forwarded in either direction and new connections are accepted but
+/// never answered. Dropping it closes every connection (so the server releases their locks).
+struct Relay {
+    port: u16,
+    frozen: Arc<AtomicBool>,
+    sockets: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn to(server: &Server) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let sockets = Arc::new(Mutex::new(Vec::new()));
+        let upstream = (server.host.clone(), server.port);
+        let (f, keep) = (frozen.clone(), sockets.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                keep.lock().unwrap().push(client.try_clone().unwrap());
+                if f.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let server = TcpStream::connect((upstream.0.as_str(), upstream.1)).unwrap();
+                keep.lock().unwrap().push(server.try_clone().unwrap());
+                pump(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    f.clone(),
+                );
+                pump(server, client, f.clone());
+            }
+        });
+        Relay {
+            port,
+            frozen,
+            sockets,
+        }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` into `to` until the relay freezes; then holds on to both, silent.
+fn pump(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if frozen.load(Ordering::SeqCst) {
+                return std::mem::forget((from, to));
+            }
+            if to.write_all(&buf[..n]).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        for s in self.sockets.lock().unwrap().iter() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Waits until the restore's connection runs INSERTs.
+fn wait_for_inserts(db: &TestDb) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db
+        .server
+        .admin_sql(
+            None,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}' AND INFO LIKE 'INSERT%'",
+                db.user
+            ),
+        )
+        .trim()
+        == "0"
+    {
+        assert!(Instant::now() < deadline, "the restore never started loading");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+test_on_both!(a_server_that_goes_silent_mid_restore_is_given_up_on);
+fn a_server_that_goes_silent_mid_restore_is_given_up_on(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    filler(&db, 200_000);
+    let relay = Relay::to(server);
+    let app = common::App::bare(&db.env_text(Via::Tcp).replace(
+        &format!("DB_PORT={}\n", server.port),
+        &format!("DB_PORT={}\n", relay.port),
+    ));
+    app.ok(&[]);
+    let name = only_backup(&app)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let child = app
+        .cmd(&["restore", &name, "--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_inserts(&db);
+    relay.freeze();
+    let frozen = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let took = frozen.elapsed();
+    drop(relay);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stopped answering: no reply to a ping within 30 s")
+            && err.contains(&format!(
+                "the data from before the restore is in {}",
+                app.backups_dir().join(safety_backup(&app)).display()
+            )),
+        "{err}"
+    );
+    // A ping every 10 s, 30 s for its answer, 10 s for a fresh connection.
+    assert!(
+        took < Duration::from_secs(75),
+        "gave up {took:?} after the silence"
+    );
+}
+
+test_on_both!(a_statement_longer_than_the_ping_bound_is_waited_for);
+fn a_statement_longer_than_the_ping_bound_is_waited_for(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let before = db.snapshot();
+    let (app, file) = backup(&db, Via::Tcp);
+    // A statement that runs longer than the 30 s a silent server is given, as an index build on
+    // a large table does: the server keeps answering pings, so it is waited for.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let slow = text.replacen(
+        "\nDROP TABLE IF EXISTS",
+        "\nDO SLEEP(35);\nDROP TABLE IF EXISTS",
+        1,
+    );
+    let slow_file = app.root.path().join("slow.sql");
+    std::fs::write(&slow_file, slow).unwrap();
+    db.sql("DELETE FROM inventaires");
+    let started = Instant::now();
+    let out = app.run(&["restore", slow_file.to_str().unwrap(), "--yes"]);
+    common::assert_success(&out);
+    assert!(started.elapsed() >= Duration::from_secs(35));
+    assert_eq!(db.snapshot().rows, before.rows);
 }
