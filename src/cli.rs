@@ -82,8 +82,9 @@ pub enum Command {
         /// Do not ask for confirmation (required when not run from a terminal).
         #[arg(long, short = 'y')]
         yes: bool,
-        /// How long to wait, in seconds, for the app's writers to let go of a SQLite database
-        /// (at most 86400, a day).
+        /// How long to wait, in seconds, for other sessions to let go of what the restore
+        /// needs: the app's writers on a SQLite database; table and row locks on MySQL/MariaDB
+        /// (each lock wait, as lock_wait_timeout and innodb_lock_wait_timeout). At most 86400.
         #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = busy_timeout())]
         busy_timeout: u64,
         /// Restore the copy on this disk: downloaded and verified first.

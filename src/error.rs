@@ -112,6 +112,18 @@ pub enum Error {
     },
     #[error("table {table}: {detail}; stopped rather than write a backup that leaves a column out (please report this)")]
     MysqlColumns { table: String, detail: String },
+    #[error("MySQL server {server}: {at}: `{statement}` waited {waited} for a lock another session holds and gave up (lock_wait_timeout); end that session's transaction or LOCK TABLES (SHOW PROCESSLIST names it), or wait longer with --busy-timeout")]
+    MysqlLockWait {
+        server: String,
+        /// The file and line of the statement.
+        at: String,
+        statement: String,
+        /// "30 s", or "the server's lock wait timeout".
+        waited: String,
+    },
+
+    #[error("MySQL server {server} stopped answering: no reply to a ping within {seconds} s while a statement ran (the server is hung or the network is down)")]
+    MysqlUnresponsive { server: String, seconds: u64 },
 
     #[error("the database driver '{0}' is not supported for backups; db-backup handles sqlite, mysql and mariadb")]
     UnsupportedDriver(String),
@@ -183,8 +195,14 @@ pub enum Error {
     #[error("restoring replaces the live database: run from a terminal to confirm, or pass --yes")]
     NeedsConfirmation,
 
-    #[error("interrupted by a signal; stopped between two statements")]
+    #[error("interrupted by a signal (Ctrl-C or SIGTERM): the running statement was cancelled and no later one ran")]
     Interrupted,
+
+    #[error("stopped at once by a second signal, in the middle of the load")]
+    StoppedAtOnce,
+
+    #[error("verify stopped at once by a second signal: the scratch database {scratch} may be left on the server; drop it by hand (DROP DATABASE `{scratch}`)")]
+    VerifyStopped { scratch: String },
 
     #[error("restore failed: {source}; the data from before the restore is in {safety}")]
     RestoreFailed { source: Box<Error>, safety: PathBuf },

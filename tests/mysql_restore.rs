@@ -3,7 +3,12 @@
 
 mod common;
 
-use std::process::Stdio;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::mysql::*;
 
@@ -426,4 +431,367 @@ fn a_dump_of_another_database_is_refused_before_anything_changes(server: &'stati
     let left = dbs_like(server, &format!("dbbackup_verify_{}_", db.name));
     assert!(left.is_empty(), "scratch database left behind: {left:?}");
     assert_eq!(other.sql("SELECT COUNT(*) FROM elsewhere"), "1\n");
+}
+
+/// Another session of the app's user holding a lock, as the app's own requests may: the stock
+/// client left open on `sql`, until dropped.
+struct Holder(Child);
+
+impl Holder {
+    fn new(db: &TestDb, sql: &str) -> Holder {
+        let mut child = db
+            .server
+            .client(&db.user, &db.password)
+            .args(["--batch", "--skip-column-names", "--unbuffered"])
+            .arg(format!("--database={}", db.name))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the stock client");
+        let mut stdin = child.stdin.take().unwrap();
+        // Bounded, so a test can fail but never hang here.
+        writeln!(
+            stdin,
+            "SET SESSION lock_wait_timeout = 30; {sql}; SELECT 'held';"
+        )
+        .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert!(
+            lines.any(|l| l.unwrap() == "held"),
+            "the other session never took its lock"
+        );
+        // Kept open: the session lives as long as its stdin.
+        std::mem::forget(stdin);
+        Holder(child)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until a session of `db`'s user is in a state like `state` (SQL LIKE pattern).
+fn wait_for_state(db: &TestDb, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = db.server.admin_sql(
+            None,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}' AND STATE LIKE '{state}'",
+                db.user
+            ),
+        );
+        if found.trim() != "0" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no session came to '{state}'");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+}
+
+/// A restore of `db`'s fresh backup, started in the background.
+fn restore_child(db: &TestDb, extra: &[&str]) -> (common::App, Child) {
+    let (app, file) = backup(db, Via::Tcp);
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let mut args = vec!["restore", name.as_str(), "--yes"];
+    args.extend_from_slice(extra);
+    let child = app
+        .cmd(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (app, child)
+}
+
+/// The safety backup: the one backup that is not the restored one.
+fn safety_backup(app: &common::App) -> String {
+    let all = app.backups();
+    assert_eq!(
+        all.len(),
+        2,
+        "the restored backup and the safety backup: {all:?}"
+    );
+    all.into_iter().max().unwrap()
+}
+
+test_on_both!(a_lock_held_by_another_session_fails_the_restore_within_the_bound);
+fn a_lock_held_by_another_session_fails_the_restore_within_the_bound(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let (app, file) = backup(&db, Via::Tcp);
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let _holder = Holder::new(&db, "LOCK TABLES products READ");
+    let started = Instant::now();
+    let out = app.run(&["restore", &name, "--yes", "--busy-timeout", "2"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("waited 2 s for a lock another session holds")
+            && err.contains("--busy-timeout")
+            && err.contains(&format!(
+                "the data from before the restore is in {}",
+                app.backups_dir().join(safety_backup(&app)).display()
+            )),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
+test_on_both!(ctrl_c_cancels_a_statement_waiting_for_a_lock);
+fn ctrl_c_cancels_a_statement_waiting_for_a_lock(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let holder = Holder::new(&db, "LOCK TABLES products READ");
+    // Without the cancel, the restore would wait 10 minutes for the lock.
+    let (app, child) = restore_child(&db, &["--busy-timeout", "600"]);
+    wait_for_state(&db, "Waiting for table%lock");
+    let sent = Instant::now();
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    drop(holder);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("interrupted by a signal")
+            && err.contains(&format!(
+                "the data from before the restore is in {}",
+                app.backups_dir().join(safety_backup(&app)).display()
+            )),
+        "{err}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "stopped {took:?} after Ctrl-C"
+    );
+}
+
+test_on_both!(ctrl_c_during_a_long_load_stops_it_and_names_the_safety_backup);
+fn ctrl_c_during_a_long_load_stops_it_and_names_the_safety_backup(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    filler(&db, 200_000);
+    let (app, child) = restore_child(&db, &[]);
+    wait_for_inserts(&db);
+    let sent = Instant::now();
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("restore failed: interrupted by a signal")
+            && err.contains(&format!(
+                "the data from before the restore is in {}",
+                app.backups_dir().join(safety_backup(&app)).display()
+            )),
+        "{err}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "stopped {took:?} after Ctrl-C"
+    );
+}
+
+test_on_both!(a_second_ctrl_c_stops_at_once);
+fn a_second_ctrl_c_stops_at_once(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let holder = Holder::new(&db, "LOCK TABLES products READ");
+    let (app, child) = restore_child(&db, &["--busy-timeout", "600"]);
+    wait_for_state(&db, "Waiting for table%lock");
+    // Two different signals: two SIGINTs sent at once would merge into one while pending.
+    signal(&child, libc::SIGINT);
+    signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    drop(holder);
+    // 128 + the signal, as a shell reports a process stopped by it.
+    assert!(
+        matches!(out.status.code(), Some(130 | 143)),
+        "{:?}",
+        out.status
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "db-backup: error: restore failed: stopped at once by a second signal, in the middle of the load; the data from before the restore is in {}",
+            app.backups_dir().join(safety_backup(&app)).display()
+        )
+    );
+}
+
+/// A TCP relay to a server that can go silent, as a cut network or a frozen host does: once
+/// frozen, nothing more is forwarded in either direction and new connections are accepted but
+/// never answered. Dropping it closes every connection (so the server releases their locks).
+struct Relay {
+    port: u16,
+    frozen: Arc<AtomicBool>,
+    sockets: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn to(server: &Server) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let sockets = Arc::new(Mutex::new(Vec::new()));
+        let upstream = (server.host.clone(), server.port);
+        let (f, keep) = (frozen.clone(), sockets.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                keep.lock().unwrap().push(client.try_clone().unwrap());
+                if f.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let server = TcpStream::connect((upstream.0.as_str(), upstream.1)).unwrap();
+                keep.lock().unwrap().push(server.try_clone().unwrap());
+                pump(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    f.clone(),
+                );
+                pump(server, client, f.clone());
+            }
+        });
+        Relay {
+            port,
+            frozen,
+            sockets,
+        }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` into `to` until the relay freezes; then holds on to both, silent.
+fn pump(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if frozen.load(Ordering::SeqCst) {
+                return std::mem::forget((from, to));
+            }
+            if to.write_all(&buf[..n]).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        for s in self.sockets.lock().unwrap().iter() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Waits until the restore's connection runs INSERTs.
+fn wait_for_inserts(db: &TestDb) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db
+        .server
+        .admin_sql(
+            None,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}' AND INFO LIKE 'INSERT%'",
+                db.user
+            ),
+        )
+        .trim()
+        == "0"
+    {
+        assert!(Instant::now() < deadline, "the restore never started loading");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+test_on_both!(a_server_that_goes_silent_mid_restore_is_given_up_on);
+fn a_server_that_goes_silent_mid_restore_is_given_up_on(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    filler(&db, 200_000);
+    let relay = Relay::to(server);
+    let app = common::App::bare(&db.env_text(Via::Tcp).replace(
+        &format!("DB_PORT={}\n", server.port),
+        &format!("DB_PORT={}\n", relay.port),
+    ));
+    app.ok(&[]);
+    let name = only_backup(&app)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let child = app
+        .cmd(&["restore", &name, "--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_inserts(&db);
+    relay.freeze();
+    let frozen = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let took = frozen.elapsed();
+    drop(relay);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stopped answering: no reply to a ping within 30 s")
+            && err.contains(&format!(
+                "the data from before the restore is in {}",
+                app.backups_dir().join(safety_backup(&app)).display()
+            )),
+        "{err}"
+    );
+    // A ping every 10 s, 30 s for its answer, 10 s for a fresh connection.
+    assert!(
+        took < Duration::from_secs(75),
+        "gave up {took:?} after the silence"
+    );
+}
+
+test_on_both!(a_statement_longer_than_the_ping_bound_is_waited_for);
+fn a_statement_longer_than_the_ping_bound_is_waited_for(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let before = db.snapshot();
+    let (app, file) = backup(&db, Via::Tcp);
+    // A statement that runs longer than the 30 s a silent server is given, as an index build on
+    // a large table does: the server keeps answering pings, so it is waited for.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let slow = text.replacen(
+        "\nDROP TABLE IF EXISTS",
+        "\nDO SLEEP(35);\nDROP TABLE IF EXISTS",
+        1,
+    );
+    let slow_file = app.root.path().join("slow.sql");
+    std::fs::write(&slow_file, slow).unwrap();
+    db.sql("DELETE FROM inventaires");
+    let started = Instant::now();
+    let out = app.run(&["restore", slow_file.to_str().unwrap(), "--yes"]);
+    common::assert_success(&out);
+    assert!(started.elapsed() >= Duration::from_secs(35));
+    assert_eq!(db.snapshot().rows, before.rows);
 }

@@ -17,7 +17,8 @@ pub struct Request {
     pub file: PathBuf,
     /// Skip the confirmation question.
     pub yes: bool,
-    /// How long SQLite writers may hold the database before we give up.
+    /// How long other sessions may hold what the restore needs before we give up: SQLite's
+    /// writers, MySQL's table and row locks.
     pub busy_timeout: Duration,
 }
 
@@ -87,7 +88,17 @@ pub fn run(
         Connection::Sqlite { path } => {
             sqlite::restore(file, path, req.busy_timeout).map(|()| tables)
         }
-        Connection::Mysql(params) => mysql::load::restore(params, file, &mut |w| warnings.push(w)),
+        Connection::Mysql(params) => {
+            // A second Ctrl-C exits at once, from the signal handler: its line is made now.
+            mysql::guard::set_last_words(Some(&Error::RestoreFailed {
+                source: Box::new(Error::StoppedAtOnce),
+                safety: safety.created.clone(),
+            }));
+            let loaded =
+                mysql::load::restore(params, file, req.busy_timeout, &mut |w| warnings.push(w));
+            mysql::guard::set_last_words(None);
+            loaded
+        }
     };
     drop(lock);
     match restored {

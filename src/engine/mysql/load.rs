@@ -5,34 +5,33 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
 use super::foreign::{self, ModeTracker, Scope, Verdict};
+use super::guard::{self, catch_interrupts, supervised};
 use super::script::Statements;
 use super::{connect, explain, max_packet, Fail, MysqlParams};
 use crate::engine::Contents;
 use crate::error::{Error, Result};
 
-/// Set by SIGINT/SIGTERM while a load runs: the load stops at the next statement and cleans up.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Lock waits while verifying: nothing else uses the scratch database, so only a global lock
+/// (FLUSH TABLES WITH READ LOCK of another backup tool) can make a statement wait.
+const VERIFY_LOCK_WAIT: Duration = Duration::from_secs(60);
 
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// Routes Ctrl-C and SIGTERM to the flag for the rest of the process.
-fn catch_interrupts() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: installing a handler that only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
+/// Bounds every lock wait of the session: metadata locks (DROP TABLE, LOCK TABLES, any DDL
+/// behind another session's open transaction) and InnoDB row locks. Only waiting is bounded,
+/// never a statement's own work, so no long INSERT or index build is cut short.
+fn bound_lock_waits(conn: &mut Conn, wait: Duration) -> Result<(), Fail> {
+    // Both servers take 1 s at least; --busy-timeout is at most a day, under both maxima.
+    let s = wait.as_secs().max(1);
+    conn.query_drop(format!(
+        "SET SESSION lock_wait_timeout = {s}, SESSION innodb_lock_wait_timeout = {s}"
+    ))?;
+    Ok(())
 }
 
 /// A dump that ends mid-statement or lacks the "-- Dump completed" line that both mysqldump and
@@ -107,7 +106,7 @@ fn load(
     let mut statements = Statements::new(BufReader::with_capacity(1 << 20, f));
     let mut warned = BTreeSet::new();
     while let Some(stmt) = statements.next() {
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if guard::interrupted() {
             return Err(Fail::Interrupted);
         }
         let stmt = stmt.map_err(Fail::Script)?;
@@ -137,7 +136,7 @@ fn load(
                 limit: longest + 1,
             });
         }
-        send(conn, sql).map_err(|e| Fail::AtLine(stmt.line, e))?;
+        send(conn, sql).map_err(|e| Fail::at(stmt.line, sql, e))?;
         // Dumps switch sql_mode around routines; quoting rules follow the server's, as the
         // mysql client's do.
         statements.set_no_backslash_escapes(conn.no_backslash_escape());
@@ -231,12 +230,26 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
         ));
         return Err(scratch_hint(e));
     }
-    let scope = Scope {
-        app: &params.database,
-        target: &scratch,
-    };
-    let result = load(&mut conn, file, scope, warn).and_then(|_| table_counts(&mut conn, &scratch));
+    guard::set_last_words(Some(&Error::VerifyStopped {
+        scratch: scratch.clone(),
+    }));
+    let (path, db, app) = (file.to_path_buf(), scratch.clone(), params.database.clone());
+    let (conn, result) = supervised(
+        conn,
+        params,
+        move |conn, warn| {
+            bound_lock_waits(conn, VERIFY_LOCK_WAIT)?;
+            let scope = Scope {
+                app: &app,
+                target: &db,
+            };
+            load(conn, &path, scope, warn)?;
+            table_counts(conn, &db)
+        },
+        warn,
+    );
     drop_scratch(conn, params, &scratch, warn);
+    guard::set_last_words(None);
     let tables = result.map_err(fail)?;
     Ok(Contents {
         check: format!("loaded into a scratch database on {}", params.server()),
@@ -247,12 +260,22 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
 /// Drops the scratch database whatever happened. A load that failed may have left the session
 /// inside LOCK TABLES or a transaction, and a lost connection needs a fresh one: release
 /// everything first, or the DROP would wait on our own metadata locks.
-fn drop_scratch(mut conn: Conn, params: &MysqlParams, scratch: &str, warn: &mut dyn FnMut(String)) {
+fn drop_scratch(
+    conn: Option<Conn>,
+    params: &MysqlParams,
+    scratch: &str,
+    warn: &mut dyn FnMut(String),
+) {
     let drop_sql = format!("DROP DATABASE IF EXISTS {}", super::encode::ident(scratch));
-    let _ = conn.query_drop("UNLOCK TABLES");
-    let _ = conn.query_drop("ROLLBACK");
-    let first = conn.query_drop(&drop_sql);
-    drop(conn);
+    let first = match conn {
+        Some(mut conn) => {
+            let _ = conn.query_drop("UNLOCK TABLES");
+            let _ = conn.query_drop("ROLLBACK");
+            conn.query_drop(&drop_sql).map_err(|e| e.to_string())
+        }
+        // The load's connection was given up on (the server stopped answering).
+        None => Err("the load's connection was given up".to_string()),
+    };
     let Err(first) = first else { return };
     let second = connect(params, Some(super::DUMP_READ_TIMEOUT)).and_then(|mut fresh| {
         fresh.query_drop("SET SESSION lock_wait_timeout = 60")?;
@@ -265,19 +288,35 @@ fn drop_scratch(mut conn: Conn, params: &MysqlParams, scratch: &str, warn: &mut 
     }
 }
 
-/// Streams the dump into the app's own database.
+/// Streams the dump into the app's own database. Lock waits give up after `lock_wait`; the
+/// first Ctrl-C cancels the running statement and stops, a second one exits at once.
 pub fn restore(
     params: &MysqlParams,
     file: &Path,
+    lock_wait: Duration,
     warn: &mut dyn FnMut(String),
 ) -> Result<Vec<(String, u64)>> {
     catch_interrupts();
-    let mut conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
-    let scope = Scope {
-        app: &params.database,
-        target: &params.database,
-    };
-    load(&mut conn, file, scope, warn)
-        .and_then(|_| table_counts(&mut conn, &params.database))
+    let conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
+    let (path, db): (PathBuf, String) = (file.to_path_buf(), params.database.clone());
+    let (_, result) = supervised(
+        conn,
+        params,
+        move |conn, warn| {
+            bound_lock_waits(conn, lock_wait)?;
+            let scope = Scope {
+                app: &db,
+                target: &db,
+            };
+            load(conn, &path, scope, warn)?;
+            table_counts(conn, &db)
+        },
+        warn,
+    );
+    result
+        .map_err(|f| match f {
+            Fail::LockWait(line, stmt, None) => Fail::LockWait(line, stmt, Some(lock_wait)),
+            f => f,
+        })
         .map_err(|f| explain(f, params, file, true))
 }

@@ -4,6 +4,7 @@
 pub mod dump;
 mod encode;
 mod foreign;
+pub mod guard;
 pub mod load;
 mod params;
 pub mod schema;
@@ -59,6 +60,34 @@ pub enum Fail {
         bytes: usize,
         limit: usize,
     },
+    /// A statement of a script gave up waiting for a lock (line, the statement's start, how
+    /// long it waited when known).
+    LockWait(usize, String, Option<Duration>),
+    /// The server stopped answering pings for this long while a statement ran.
+    Unresponsive(Duration),
+}
+
+impl Fail {
+    /// A failed statement of a script, starting at `line`.
+    pub(crate) fn at(line: usize, sql: &[u8], e: mysql::Error) -> Fail {
+        match &e {
+            // ER_LOCK_WAIT_TIMEOUT: metadata locks (lock_wait_timeout) and InnoDB row locks.
+            mysql::Error::MySqlError(m) if m.code == 1205 => {
+                Fail::LockWait(line, statement_head(sql), None)
+            }
+            _ => Fail::AtLine(line, e),
+        }
+    }
+}
+
+/// The start of a statement, on one line, to name it in a message.
+fn statement_head(sql: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&sql[..sql.len().min(80)]);
+    let mut head = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if sql.len() > 80 {
+        head.push('…');
+    }
+    head
 }
 
 /// The largest packet the client may send or read: the protocol's own limit. The limit that
@@ -142,6 +171,18 @@ pub(crate) fn explain(f: Fail, p: &MysqlParams, dest: &std::path::Path, connecte
         Fail::Timeout(t) => Error::MysqlUnreachable {
             server,
             detail: format!("no answer within {} s (timed out)", t.as_secs()),
+        },
+        Fail::Unresponsive(t) => Error::MysqlUnresponsive {
+            server,
+            seconds: t.as_secs(),
+        },
+        Fail::LockWait(line, statement, waited) => Error::MysqlLockWait {
+            server,
+            at: format!("{} line {line}", dest.display()),
+            statement,
+            waited: waited.map_or("the server's lock wait timeout".into(), |w| {
+                format!("{} s", w.as_secs())
+            }),
         },
         Fail::Script(e) => Error::io("cannot load", dest)(e),
         // Only loads fail at a line: their errors name the file and the line, not a backup.
