@@ -40,6 +40,7 @@ BUILD_NOTE=""
 APP=$BENCH_DIR/app-${BENCH_SIZE_MB}mb
 mkdir -p "$BENCH_DIR"
 make_app "$APP" "$BENCH_SIZE_MB"
+chmod 700 "$APP/storage/app/backups"
 
 if [[ -n $BENCH_BIN ]]; then
     BIN=$BENCH_BIN
@@ -177,10 +178,10 @@ done
 median() { sort -n | awk '{a[NR]=$1} END { if (NR % 2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 ours() { cat "$RES"/ours.* | awk -v p="$1" '$1 ~ p { printf "%.3f\n", $2 / 1000 }' | median; }
 theirs() { cat "$RES"/rclone.* | awk -v p="$1" '$1 ~ p { print $2 }' | median; }
-OURS_DB=$(ours '\.sqlite$')
-OURS_SQL=$(ours '\.sql$')
-RC_DB=$(theirs '\.sqlite$')
-RC_SQL=$(theirs '\.sql$')
+OURS_DB=$(ours '[.]sqlite$')
+OURS_SQL=$(ours '[.]sql$')
+RC_DB=$(theirs '[.]sqlite$')
+RC_SQL=$(theirs '[.]sql$')
 RSS=$(cat "$RES"/rss.* | sort -n | tail -1)
 
 echo
@@ -194,4 +195,31 @@ awk -v a="$OURS_DB" -v b="$RC_DB" 'BEGIN { print (a <= 1.1 * b ? "PASS" : "FAIL"
 awk -v a="$OURS_SQL" -v b="$RC_SQL" 'BEGIN { print (a <= 1.1 * b ? "PASS" : "FAIL") ": dump upload <= 1.1x rclone" }'
 awk -v r="$RSS" 'BEGIN { print (r < 65536 ? "PASS" : "FAIL") ": peak RSS < 64 MiB" }'
 echo "dump: $SQL_NOTE"
+
+# With zstd and age on: one more round per run, the copies streamed through both transforms
+# (compressed and encrypted into a private temporary file, then uploaded).
+age-keygen -o "$RES/age.key" 2>/dev/null
+RECIPIENT=$(age-keygen -y "$RES/age.key")
+for run in $(seq "$BENCH_RUNS"); do
+    empty_bucket
+    rm -f "$APP"/storage/app/backups/database_backup_*
+    cp "$BENCH_SQL" "$APP/storage/app/backups/$SQL_NAME"
+    sync
+    /usr/bin/time -f %M -o "$RES/trss.$run" env "${s3env[@]}" DB_BACKUP_COMPRESS=zstd \
+        DB_BACKUP_AGE_RECIPIENTS="$RECIPIENT" "$BIN" --app-dir "$APP" --keep 2 --json >"$RES/tjson.$run"
+    jq -r '.copies[0].error // empty' "$RES/tjson.$run" | grep . && die "copy failed"
+    jq -r '.copies[0].copied[] | "\(.name) \(.duration_ms) \(.size_bytes)"' "$RES/tjson.$run" >"$RES/tours.$run"
+    log "zstd+age run $run: $(tr '\n' ' ' <"$RES/tours.$run")| rss $(cat "$RES/trss.$run") KiB"
+done
+tmed() { cat "$RES"/tours.* | awk -v p="$1" '$1 ~ p { printf "%.3f\n", $2 / 1000 }' | median; }
+tsize() { cat "$RES"/tours.* | awk -v p="$1" '$1 ~ p { print $3 }' | head -1; }
+T_DB=$(tmed '[.]sqlite[.]zst[.]age$')
+T_SQL=$(tmed '[.]sql[.]zst[.]age$')
+TRSS=$(cat "$RES"/trss.* | sort -n | tail -1)
+echo
+echo "== with DB_BACKUP_COMPRESS=zstd and an age recipient, medians of $BENCH_RUNS =="
+trow() { awk -v n="$1" -v t="$2" -v s="$3" -v z="$4" 'BEGIN { printf "%-28s %9.2fs  %6.0f MiB/s of backup  size ratio %.3f (%.0f -> %.0f MiB)\n", n, t, s / 1048576 / t, z / s, s / 1048576, z / 1048576 }'; }
+trow "SQLite backup" "$T_DB" "$SQLITE_BYTES" "$(tsize '[.]sqlite[.]zst[.]age$')"
+trow "dump (.sql)" "$T_SQL" "$SQL_BYTES" "$(tsize '[.]sql[.]zst[.]age$')"
+echo "db-backup peak RSS with transforms: $((TRSS / 1024)) MiB"
 [[ -z $BUILD_NOTE ]] || echo "note: $BUILD_NOTE"

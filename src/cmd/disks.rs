@@ -203,7 +203,7 @@ pub fn find(disk: &dyn Disk, name: Option<&Path>, latest: bool) -> Result<Object
 pub fn fetch(target: &Target, disk: &dyn Disk, object: &Object) -> Result<Fetched> {
     publish::ensure_dir(&target.backups_dir)?;
     let dir = tempfile::Builder::new()
-        .prefix(".db-backup-fetch-")
+        .prefix(publish::FETCH_PREFIX)
         .tempdir_in(&target.backups_dir)
         .map_err(Error::io("cannot create a folder in", &target.backups_dir))?;
     let path = dir.path().join(&object.backup.name);

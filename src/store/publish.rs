@@ -14,6 +14,10 @@ use crate::error::{Error, Result};
 const TEMP_PREFIX: &str = ".db-backup-";
 const TEMP_SUFFIX: &str = ".partial";
 const LOCK_NAME: &str = ".db-backup.lock";
+/// Private folders a copy fetched from a disk is verified or restored in.
+pub const FETCH_PREFIX: &str = ".db-backup-fetch-";
+/// A fetch folder this old belongs to a run that was killed: a verify takes minutes, not a day.
+const FETCH_STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Creates the backups folder (0700) when missing.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
@@ -99,6 +103,24 @@ pub fn remove_stale(dir: &Path) -> Result<Vec<PathBuf>> {
         let entry = entry.map_err(Error::io("cannot list", dir))?;
         let name = entry.file_name();
         let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        // A fetch folder is swept only once surely abandoned: a verify --disk runs without
+        // the lock, and may be using a recent one right now.
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir && name.to_string_lossy().starts_with(FETCH_PREFIX) {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > FETCH_STALE);
+            if old {
+                let path = entry.path();
+                std::fs::remove_dir_all(&path)
+                    .map_err(Error::io("cannot remove stale folder", &path))?;
+                removed.push(path);
+            }
+            continue;
+        }
         // Includes SQLite's own side files of a temp database (`….partial-journal`, `-wal`).
         if is_file && name.to_string_lossy().starts_with(TEMP_PREFIX) {
             let path = entry.path();
@@ -232,6 +254,22 @@ mod tests {
             std::fs::metadata(d).unwrap().permissions().mode() & 0o777,
             0o755
         );
+    }
+
+    #[test]
+    fn only_day_old_fetch_folders_are_swept() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let fresh = d.join(format!("{FETCH_PREFIX}new"));
+        let old = d.join(format!("{FETCH_PREFIX}old"));
+        for f in [&fresh, &old] {
+            std::fs::create_dir(f).unwrap();
+            std::fs::write(f.join("database_backup_2020-01-01_000000.sqlite"), "x").unwrap();
+        }
+        let two_days = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+        File::open(&old).unwrap().set_modified(two_days).unwrap();
+        assert_eq!(remove_stale(d).unwrap(), vec![old.clone()]);
+        assert!(fresh.is_dir() && !old.exists());
     }
 
     #[test]

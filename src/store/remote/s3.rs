@@ -30,7 +30,8 @@ use crate::error::{Error, Result};
 /// would need more than S3's 10,000 parts.
 const PART: u64 = 8 << 20;
 const MAX_PARTS: u64 = 10_000;
-/// Parts uploaded at once: with the one being read, memory stays under ~40 MiB of buffers.
+/// Parts uploaded at once; with one waiting in the channel and one being read, 40 MiB of
+/// buffers at most.
 const IN_FLIGHT: usize = 3;
 /// Metadata key holding the part size (`x-amz-meta-db-backup-part-size`).
 const PART_META: &str = "db-backup-part-size";
@@ -71,6 +72,7 @@ impl S3Disk {
         // One TLS provider for the process (ring, as the MySQL client uses); a second install
         // is refused harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        keep_part_buffers_out_of_the_heap();
         let https = !spec.endpoint.starts_with("http://");
         let certs = match (&spec.ca_bundle, https) {
             // AWS_CA_BUNDLE adds trust for TLS; a plain-http endpoint has no TLS to trust.
@@ -322,13 +324,16 @@ impl S3Disk {
         let reader = std::thread::spawn(move || read_parts(&path, part, &tx));
         let mut tasks = tokio::task::JoinSet::new();
         let mut sent: Result<()> = Ok(());
-        while let Some(bytes) = rx.recv().await {
+        loop {
+            // A free slot first, then the next part: a part is never held waiting for one,
+            // so at most IN_FLIGHT + 2 parts exist (in flight, in the channel, being read).
             while tasks.len() >= IN_FLIGHT && sent.is_ok() {
                 sent = self.settle(tasks.join_next().await);
             }
             if sent.is_err() {
                 break;
             }
+            let Some(bytes) = rx.recv().await else { break };
             let put = upload.put_part(PutPayload::from(bytes));
             tasks.spawn(tokio::time::timeout(PART_DEADLINE, put));
         }
@@ -497,6 +502,18 @@ impl Disk for S3Disk {
             .block_on(async { tokio::time::timeout(SMALL_DEADLINE, self.store.delete(&key)).await })
             .map_err(|_| self.timed_out("deleting", SMALL_DEADLINE))?
             .map_err(|e| self.failed("deleting", &e))
+    }
+}
+
+/// Part buffers (8 MiB) must go back to the system when freed. glibc serves them with mmap at
+/// first, but raises its threshold after each free until they come from the heap, where freed
+/// parts stay in the process: peak memory then grows well past the parts in flight. A fixed
+/// threshold (which turns the raising off) keeps every part in its own mapping.
+fn keep_part_buffers_out_of_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator tunable; any value is valid to pass.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
