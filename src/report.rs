@@ -121,6 +121,7 @@ struct JsonOutcome<'a> {
     warnings: &'a [String],
     phases_ms: PhasesMs,
     method: &'a str,
+    check: &'a str,
     /// One entry per disk of DB_BACKUP_DISKS: copies made, old copies deleted, or the error.
     copies: &'a [DiskRun],
 }
@@ -161,6 +162,7 @@ pub fn backup_json(app: &Target, outcome: &Outcome, copies: &[DiskRun]) -> serde
             .collect(),
         warnings: &outcome.warnings,
         method: outcome.method,
+        check: outcome.check,
         copies,
         phases_ms: PhasesMs {
             snapshot: outcome.phases.snapshot.as_millis(),
