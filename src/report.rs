@@ -453,6 +453,11 @@ pub fn verified(target: &Target, v: &Verified, json: bool) {
 /// `db-backup restore`.
 pub fn restored(target: &Target, r: &Restored) {
     warnings(&r.warnings);
+    if let Some(dropped) = &r.dropped {
+        out(&format!(
+            "dropped first, not in the backup (--clean): {dropped}"
+        ));
+    }
     out(&format!(
         "safety backup of the previous data: {}",
         target.display_path(&r.safety)

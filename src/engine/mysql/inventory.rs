@@ -87,6 +87,15 @@ pub fn read(file: &Path) -> io::Result<Inventory> {
     Ok(inv)
 }
 
+/// Reads a backup about to be restored: a file that does not parse to the end is refused
+/// before anything changes.
+pub fn read_backup(file: &Path) -> crate::error::Result<Inventory> {
+    read(file).map_err(|e| crate::error::Error::BadBackup {
+        file: file.to_path_buf(),
+        detail: e.to_string(),
+    })
+}
+
 /// The statements of a script, counted and sorted (no completion line: comments are dropped).
 pub fn scan(reader: impl BufRead) -> io::Result<Inventory> {
     let mut inv = Inventory::default();

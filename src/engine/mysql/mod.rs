@@ -2,6 +2,7 @@
 //! stock `mysql` and `mariadb` clients load, and loading such files back.
 
 pub mod check;
+mod clean;
 pub mod dump;
 mod encode;
 mod foreign;
