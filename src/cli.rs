@@ -82,6 +82,12 @@ pub enum Command {
         /// Do not ask for confirmation (required when not run from a terminal).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// MySQL/MariaDB: first drop the tables, views, routines, triggers and events of the
+        /// app's database that the backup does not hold, so the database ends up exactly as
+        /// backed up. Without it they are left in place (as when loading a mysqldump file) and
+        /// named in a warning. A SQLite restore always replaces the whole database.
+        #[arg(long)]
+        clean: bool,
         /// How long to wait, in seconds, for other sessions to let go of what the restore
         /// needs: the app's writers on a SQLite database; table and row locks on MySQL/MariaDB
         /// (each lock wait, as lock_wait_timeout and innodb_lock_wait_timeout). At most 86400.

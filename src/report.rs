@@ -121,6 +121,7 @@ struct JsonOutcome<'a> {
     warnings: &'a [String],
     phases_ms: PhasesMs,
     method: &'a str,
+    check: &'a str,
     /// One entry per disk of DB_BACKUP_DISKS: copies made, old copies deleted, or the error.
     copies: &'a [DiskRun],
 }
@@ -161,6 +162,7 @@ pub fn backup_json(app: &Target, outcome: &Outcome, copies: &[DiskRun]) -> serde
             .collect(),
         warnings: &outcome.warnings,
         method: outcome.method,
+        check: outcome.check,
         copies,
         phases_ms: PhasesMs {
             snapshot: outcome.phases.snapshot.as_millis(),
@@ -451,6 +453,11 @@ pub fn verified(target: &Target, v: &Verified, json: bool) {
 /// `db-backup restore`.
 pub fn restored(target: &Target, r: &Restored) {
     warnings(&r.warnings);
+    if let Some(dropped) = &r.dropped {
+        out(&format!(
+            "dropped first, not in the backup (--clean): {dropped}"
+        ));
+    }
     out(&format!(
         "safety backup of the previous data: {}",
         target.display_path(&r.safety)

@@ -327,3 +327,21 @@ fn db_host_localhost_means_the_usual_socket(server: &'static Server) {
     copy.load(&only_backup(&app));
     db.assert_same_as(&copy);
 }
+
+test_on_both!(the_dump_is_read_back_and_checked_before_it_is_published);
+fn the_dump_is_read_back_and_checked_before_it_is_published(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    // Strings holding what a naive row counter would trip on.
+    db.sql(
+        "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT);
+         INSERT INTO notes VALUES (1, 'a),(b'), (2, 'it''s; \\\\'), (3, '\\n(\\')'), (4, NULL);",
+    );
+    let app = db.app(Via::Tcp);
+    let out = app.ok(&["--json"]);
+    let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(json["method"], "dump", "{json}");
+    assert_eq!(json["check"], "read back", "{json}");
+    assert!(json["phases_ms"]["check"].is_u64(), "{json}");
+    only_backup(&app);
+}

@@ -119,7 +119,10 @@ fn restore_a_file_made_by_the_real_mariadb_dump() {
     );
     let run = app.run(&["restore", dump.to_str().unwrap(), "--yes"]);
     common::assert_success(&run);
-    assert!(String::from_utf8_lossy(&run.stderr).contains("outside the backups folder"));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("outside the backups folder"), "{err}");
+    // Every table, view, routine, trigger and event is recognised in the stock tool's file.
+    assert!(!err.contains("left in place"), "{err}");
     let after = db.snapshot();
     assert_eq!(after.rows, before.rows);
     assert_eq!(after.checksums, before.checksums);
@@ -149,7 +152,10 @@ fn restore_a_file_made_by_the_real_mysqldump() {
     );
     let run = app.run(&["restore", dump.to_str().unwrap(), "--yes"]);
     common::assert_success(&run);
-    assert!(String::from_utf8_lossy(&run.stderr).contains("outside the backups folder"));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("outside the backups folder"), "{err}");
+    // Every table, view, routine, trigger and event is recognised in the stock tool's file.
+    assert!(!err.contains("left in place"), "{err}");
     let after = db.snapshot();
     assert_eq!(after.rows, before.rows);
     assert_eq!(after.checksums, before.checksums);
@@ -794,4 +800,67 @@ fn a_statement_longer_than_the_ping_bound_is_waited_for(server: &'static Server)
     common::assert_success(&out);
     assert!(started.elapsed() >= Duration::from_secs(35));
     assert_eq!(db.snapshot().rows, before.rows);
+}
+
+/// Objects made after the backup, which the backup does not hold.
+fn add_extras(db: &TestDb) {
+    db.sql(
+        "CREATE TABLE extra (id INT PRIMARY KEY, product_id BIGINT UNSIGNED, FOREIGN KEY (product_id) REFERENCES products (id));
+         INSERT INTO extra VALUES (1, 1);
+         CREATE VIEW extra_view AS SELECT id FROM extra;
+         CREATE PROCEDURE extra_proc() SELECT 1;
+         CREATE TRIGGER extra_trigger BEFORE INSERT ON extra FOR EACH ROW SET NEW.id = NEW.id;",
+    );
+}
+
+test_on_both!(tables_the_backup_does_not_hold_are_left_in_place_and_named);
+fn tables_the_backup_does_not_hold_are_left_in_place_and_named(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let before = db.snapshot();
+    let (app, file) = backup(&db, Via::Tcp);
+    add_extras(&db);
+    db.sql("DELETE FROM inventaires");
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let out = app.run(&["restore", &name, "--yes"]);
+    common::assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("db-backup: warning: left in place, not in the backup: trigger `extra_trigger`, procedure `extra_proc`, view `extra_view`, table `extra` (restore --clean drops them first)"),
+        "{err}"
+    );
+    // mysqldump's semantics: the backup's tables are as backed up, the others untouched.
+    let rows = |snap: &Snapshot| snap.rows.iter().find(|(t, _)| t == "inventaires").cloned();
+    assert_eq!(rows(&db.snapshot()), rows(&before));
+    assert!(db.tables().contains(&"extra".to_string()));
+    assert_eq!(db.sql("SELECT COUNT(*) FROM extra_view"), "1\n");
+    db.sql("CALL extra_proc()");
+}
+
+test_on_both!(restore_clean_drops_what_the_backup_does_not_hold);
+fn restore_clean_drops_what_the_backup_does_not_hold(server: &'static Server) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    let before = db.snapshot();
+    let (app, file) = backup(&db, Via::Tcp);
+    add_extras(&db);
+    db.sql("DELETE FROM inventaires");
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let out = app.run(&["restore", &name, "--yes", "--clean"]);
+    common::assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("dropped first, not in the backup (--clean): trigger `extra_trigger`, procedure `extra_proc`, view `extra_view`, table `extra`"),
+        "{stdout}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("left in place"));
+    // Exactly as backed up.
+    let after = db.snapshot();
+    assert_eq!(after.schema, before.schema);
+    assert_eq!(after.rows, before.rows);
+    assert_eq!(after.checksums, before.checksums);
+    // The safety backup still holds the extras.
+    let undo = TestDb::on(server);
+    undo.load(&app.backups_dir().join(safety_backup(&app)));
+    assert_eq!(undo.sql("SELECT COUNT(*) FROM extra"), "1\n");
 }

@@ -43,6 +43,8 @@ pub struct Outcome {
     pub phases: Phases,
     /// How the copy was made ("file copy", "file copy + WAL frames", "dump").
     pub method: &'static str,
+    /// What checked it before it was published ("quick_check", "read back").
+    pub check: &'static str,
     pub kind: Kind,
 }
 
@@ -53,7 +55,7 @@ pub struct Phases {
     pub snapshot: Duration,
     /// fsync of the temporary file.
     pub flush: Duration,
-    /// The integrity gate (SQLite's quick_check).
+    /// The gate before publishing (SQLite's quick_check, a dump's read-back).
     pub check: Duration,
     /// Rename without overwrite and folder fsync.
     pub publish: Duration,
@@ -89,7 +91,7 @@ pub fn run_locked(
     let staged = publish::staging_file(dir)?;
     let mut warnings = exposure_warnings(target);
     let mut phases = Phases::default();
-    let method = stage(conn, &staged, plan, &mut phases, &mut warnings, progress)
+    let (method, check) = stage(conn, &staged, plan, &mut phases, &mut warnings, progress)
         .map_err(Error::unpublished)?;
     let size = staged
         .as_file()
@@ -113,6 +115,7 @@ pub fn run_locked(
         warnings,
         phases,
         method,
+        check,
         kind,
     })
 }
@@ -139,7 +142,8 @@ fn exposure_warnings(target: &Target) -> Vec<String> {
     warnings
 }
 
-/// Copies the database into the staged file and makes it durable and checked; says how.
+/// Copies the database into the staged file and makes it durable and checked; says how it was
+/// copied and how it was checked.
 fn stage(
     conn: &Connection,
     staged: &tempfile::NamedTempFile,
@@ -147,7 +151,7 @@ fn stage(
     phases: &mut Phases,
     warnings: &mut Vec<String>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<&'static str> {
+) -> Result<(&'static str, &'static str)> {
     let copy_started = Instant::now();
     match conn {
         Connection::Sqlite { path } => {
@@ -156,29 +160,12 @@ fn stage(
                 sqlite::snapshot(&source, staged.as_file(), staged.path(), plan.busy_timeout)?;
             drop(source);
             phases.snapshot = copy_started.elapsed();
-            // The flush to disk and the integrity check each take about as long as the copy;
-            // run them side by side. Publishing still waits for both.
-            let file = staged
-                .as_file()
-                .try_clone()
-                .map_err(Error::io("cannot reopen", staged.path()))?;
-            let flush = std::thread::spawn(move || {
-                let t = Instant::now();
-                file.sync_all().map(|()| t.elapsed())
-            });
-            let t = Instant::now();
-            let checked = sqlite::quick_check(staged.path());
-            phases.check = t.elapsed();
-            let flushed = flush
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("flush thread panicked")));
-            checked?;
-            phases.flush = flushed.map_err(Error::io("cannot flush", staged.path()))?;
-            Ok(method)
+            flush_and_check(staged, phases, || sqlite::quick_check(staged.path()))?;
+            Ok((method, CHECK_SQLITE))
         }
         Connection::Mysql(params) => {
             let mut out = BufWriter::with_capacity(1 << 20, staged.as_file());
-            mysql::dump(
+            let stats = mysql::dump(
                 params,
                 &mut out,
                 staged.path(),
@@ -189,15 +176,45 @@ fn stage(
                 .map_err(Error::io("cannot write", staged.path()))?;
             drop(out);
             phases.snapshot = copy_started.elapsed();
-            let t = Instant::now();
-            staged
-                .as_file()
-                .sync_all()
-                .map_err(Error::io("cannot flush", staged.path()))?;
-            phases.flush = t.elapsed();
-            Ok("dump")
+            flush_and_check(staged, phases, || {
+                mysql::check::dump_file(staged.path(), &stats.streamed)
+            })?;
+            Ok(("dump", CHECK_MYSQL))
         }
     }
+}
+
+/// The checks a backup passes before it is published, as `--json` names them.
+const CHECK_SQLITE: &str = "quick_check";
+/// The dump read back with our own splitter: parses to the end, ends with "-- Dump completed",
+/// one CREATE per table with as many rows as were streamed, every view, routine, trigger and
+/// event (see engine/mysql/check.rs).
+const CHECK_MYSQL: &str = "read back";
+
+/// Flushes the staged file to disk while `check` reads it: each takes about as long as the
+/// copy, so they run side by side. Publishing still waits for both.
+fn flush_and_check<T>(
+    staged: &tempfile::NamedTempFile,
+    phases: &mut Phases,
+    check: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let file = staged
+        .as_file()
+        .try_clone()
+        .map_err(Error::io("cannot reopen", staged.path()))?;
+    let flush = std::thread::spawn(move || {
+        let t = Instant::now();
+        file.sync_all().map(|()| t.elapsed())
+    });
+    let t = Instant::now();
+    let checked = check();
+    phases.check = t.elapsed();
+    let flushed = flush
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("flush thread panicked")));
+    let checked = checked?;
+    phases.flush = flushed.map_err(Error::io("cannot flush", staged.path()))?;
+    Ok(checked)
 }
 
 /// Deletes the backups the policy does not keep, never the one just made. A failure here comes
@@ -265,6 +282,7 @@ fn dry_run(target: &Target, plan: &Plan) -> Result<Outcome> {
         warnings: Vec::new(),
         phases: Phases::default(),
         method: "",
+        check: "",
         kind,
     })
 }

@@ -70,6 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Restore {
             file,
             yes,
+            clean,
             busy_timeout,
             disk,
         }) => {
@@ -91,6 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let req = restore::Request {
                 file,
                 yes,
+                clean,
                 busy_timeout: Duration::from_secs(busy_timeout),
             };
             let mut bar = report::DumpProgress::new(false);

@@ -17,6 +17,9 @@ pub struct Request {
     pub file: PathBuf,
     /// Skip the confirmation question.
     pub yes: bool,
+    /// MySQL: drop the tables, views, routines, triggers and events the backup does not hold
+    /// before loading it (else they are left in place, as with mysqldump, and named).
+    pub clean: bool,
     /// How long other sessions may hold what the restore needs before we give up: SQLite's
     /// writers, MySQL's table and row locks.
     pub busy_timeout: Duration,
@@ -29,6 +32,8 @@ pub struct Restored {
     /// The backup of the live database taken just before, to undo the restore.
     pub safety: PathBuf,
     pub tables: Vec<(String, u64)>,
+    /// With `--clean`: what was dropped because the backup does not hold it.
+    pub dropped: Option<String>,
     /// Things the user should know about a restore that still succeeded.
     pub warnings: Vec<String>,
 }
@@ -55,10 +60,12 @@ pub fn run(
         });
     }
     // Refuse a bad backup before the live database is touched.
+    let mut dump = None;
     let tables = match &target.connection {
         Connection::Sqlite { .. } => sqlite::integrity(file)?.tables,
         Connection::Mysql(params) => {
             mysql::load::precheck(file, &params.database)?;
+            dump = Some(mysql::inventory::read_backup(file)?);
             Vec::new()
         }
     };
@@ -84,6 +91,7 @@ pub fn run(
     };
     let safety = backup::run_locked(target, &plan, &lock, progress)?;
     let mut warnings = safety.warnings;
+    let mut dropped = None;
     let restored = match &target.connection {
         Connection::Sqlite { path } => {
             sqlite::restore(file, path, req.busy_timeout).map(|()| tables)
@@ -94,10 +102,19 @@ pub fn run(
                 source: Box::new(Error::StoppedAtOnce),
                 safety: safety.created.clone(),
             }));
-            let loaded =
-                mysql::load::restore(params, file, req.busy_timeout, &mut |w| warnings.push(w));
+            let loaded = mysql::load::restore(
+                params,
+                file,
+                dump.take().unwrap_or_default(),
+                req.clean,
+                req.busy_timeout,
+                &mut |w| warnings.push(w),
+            );
             mysql::guard::set_last_words(None);
-            loaded
+            loaded.map(|r| {
+                dropped = r.dropped;
+                r.tables
+            })
         }
     };
     drop(lock);
@@ -106,6 +123,7 @@ pub fn run(
             file: file.to_path_buf(),
             safety: safety.created,
             tables,
+            dropped,
             warnings,
         }),
         Err(e) => Err(Error::RestoreFailed {

@@ -5,6 +5,7 @@ use std::io::Write;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
+use super::check::Streamed;
 use super::encode::{ident, literal, quoted};
 use super::schema::{self, show_create, show_field, strip_definer, Schema, Table};
 use super::{connect, explain, max_packet, Fail, MysqlParams, DUMP_READ_TIMEOUT};
@@ -47,11 +48,12 @@ impl<W: Write> Write for Counting<'_, W> {
     }
 }
 
-/// Counts for the report.
-#[derive(Debug, Default, Clone, Copy)]
+/// Counts for the report, and what was written for the read-back check.
+#[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub tables: usize,
     pub rows: u64,
+    pub streamed: Streamed,
 }
 
 /// Dumps the database into `out`. `warn` receives one line per thing the user should know
@@ -110,7 +112,10 @@ fn run<W: Write>(
     // VERSION() rather than the handshake: MariaDB's handshake claims "5.5.5-…".
     let version: String = conn.query_first("SELECT VERSION()")?.unwrap_or_default();
     header(out, params, &version)?;
-    let mut stats = Stats::default();
+    let mut stats = Stats {
+        streamed: Streamed::of(&schema),
+        ..Stats::default()
+    };
     let total = schema.tables.len();
     for (index, table) in schema.tables.iter().enumerate() {
         progress(Progress::Table {
@@ -118,7 +123,10 @@ fn run<W: Write>(
             index,
             total,
         });
-        stats.rows += table_section(&mut conn, out, table, limit, stats.rows, progress)?;
+        let rows = table_section(&mut conn, out, table, limit, stats.rows, progress)?;
+        // Counted as written, re-counted when the file is read back (check.rs).
+        stats.streamed.table(&table.name, rows);
+        stats.rows += rows;
         stats.tables += 1;
     }
     views_placeholders(out, &schema)?;

@@ -13,6 +13,7 @@ use mysql::Conn;
 
 use super::foreign::{self, ModeTracker, Scope, Verdict};
 use super::guard::{self, catch_interrupts, supervised};
+use super::inventory::Inventory;
 use super::script::Statements;
 use super::{connect, explain, max_packet, Fail, MysqlParams};
 use crate::engine::Contents;
@@ -288,31 +289,41 @@ fn drop_scratch(
     }
 }
 
-/// Streams the dump into the app's own database. Lock waits give up after `lock_wait`; the
+/// What a restore did.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// Every table with its row count, after the load.
+    pub tables: Vec<(String, u64)>,
+    /// With `clean`: the objects dropped because the dump does not create them.
+    pub dropped: Option<String>,
+}
+
+/// Streams the dump into the app's own database. Objects the dump does not create are dropped
+/// first with `clean`, else left with a warning. Lock waits give up after `lock_wait`; the
 /// first Ctrl-C cancels the running statement and stops, a second one exits at once.
 pub fn restore(
     params: &MysqlParams,
     file: &Path,
+    dump: Inventory,
+    clean: bool,
     lock_wait: Duration,
     warn: &mut dyn FnMut(String),
-) -> Result<Vec<(String, u64)>> {
+) -> Result<Restored> {
     catch_interrupts();
     let conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
     let (path, db): (PathBuf, String) = (file.to_path_buf(), params.database.clone());
-    let (_, result) = supervised(
-        conn,
-        params,
-        move |conn, warn| {
-            bound_lock_waits(conn, lock_wait)?;
-            let scope = Scope {
-                app: &db,
-                target: &db,
-            };
-            load(conn, &path, scope, warn)?;
-            table_counts(conn, &db)
-        },
-        warn,
-    );
+    let job = move |conn: &mut Conn, warn: &mut dyn FnMut(String)| {
+        bound_lock_waits(conn, lock_wait)?;
+        let dropped = super::clean::prepare(conn, &db, &dump, clean, warn)?;
+        let scope = Scope {
+            app: &db,
+            target: &db,
+        };
+        load(conn, &path, scope, warn)?;
+        let tables = table_counts(conn, &db)?;
+        Ok(Restored { tables, dropped })
+    };
+    let (_, result) = supervised(conn, params, job, warn);
     result
         .map_err(|f| match f {
             Fail::LockWait(line, stmt, None) => Fail::LockWait(line, stmt, Some(lock_wait)),

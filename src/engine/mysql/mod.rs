@@ -1,10 +1,13 @@
 //! MySQL/MariaDB in our own code: connecting, dumping one consistent snapshot into a file the
 //! stock `mysql` and `mariadb` clients load, and loading such files back.
 
+pub mod check;
+mod clean;
 pub mod dump;
 mod encode;
 mod foreign;
 pub mod guard;
+pub mod inventory;
 pub mod load;
 mod params;
 pub mod schema;
