@@ -110,7 +110,9 @@ pub enum Error {
         bytes: usize,
         limit: usize,
     },
-    #[error("table {table}: {detail}; stopped rather than write a backup that leaves a column out (please report this)")]
+    #[error(
+        "table {table}: {detail}; stopped rather than write a backup that leaves a column out"
+    )]
     MysqlColumns { table: String, detail: String },
     #[error("MySQL server {server}: {at}: `{statement}` waited {waited} for a lock another session holds and gave up (lock_wait_timeout); end that session's transaction or LOCK TABLES (SHOW PROCESSLIST names it), or wait longer with --busy-timeout")]
     MysqlLockWait {

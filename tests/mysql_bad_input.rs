@@ -227,3 +227,85 @@ fn second_run_at_the_same_time(server: &'static Server) {
     app.ok(&[]);
     assert_eq!(app.backups().len(), 2);
 }
+
+test_on_both!(a_column_the_dump_would_leave_out_fails_the_backup);
+/// The column guard, end to end: a column added to a table after the dump has read the schema
+/// but before it reaches that table's rows. The dump is held at its first table by another
+/// session's `LOCK TABLES … WRITE` while `z_last` gets a new column; once let go, the columns
+/// it would write for `z_last` are no longer all of the table's: the backup must fail with one
+/// line naming the table, and publish nothing. MariaDB's SHOW COLUMNS shows the new column, so
+/// the guard names it; MySQL's (like its information_schema) reads the data dictionary inside
+/// the dump's snapshot and still shows the old columns, but its SELECT then refuses the changed
+/// table (error 1412), which the dump reports for that table the same way.
+fn a_column_the_dump_would_leave_out_fails_the_backup(server: &'static Server) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let db = TestDb::on(server);
+    db.sql(
+        "CREATE TABLE a_first (id INT PRIMARY KEY); INSERT INTO a_first VALUES (1), (2);
+         CREATE TABLE z_last (id INT PRIMARY KEY); INSERT INTO z_last VALUES (1);",
+    );
+    let app = db.app(Via::Tcp);
+    let old = plant_old_sql_backup(&app);
+    let mut holder = db
+        .server
+        .client(&db.user, &db.password)
+        .args(["--batch", "--skip-column-names", "--unbuffered", &db.name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut hold = holder.stdin.take().unwrap();
+    writeln!(hold, "LOCK TABLES a_first WRITE; SELECT 'locked';").unwrap();
+    let mut said = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert_eq!(said, "locked\n");
+
+    let backup = app
+        .cmd(&[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The dump has read the schema and waits to read a_first's rows.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting = db.server.admin_sql(
+            None,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}'
+                   AND STATE LIKE 'Waiting for table metadata lock' AND INFO LIKE 'SELECT%a_first%'",
+                db.user
+            ),
+        );
+        if waiting.trim() == "1" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dump never reached a_first");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    db.sql("SET SESSION lock_wait_timeout = 20; ALTER TABLE z_last ADD COLUMN added INT NULL;");
+    writeln!(hold, "UNLOCK TABLES;").unwrap();
+    drop(hold);
+    assert!(holder.wait().unwrap().success());
+
+    let out = backup.wait_with_output().unwrap();
+    assert_fails(
+        &app,
+        &out,
+        &old,
+        &[
+            "table z_last",
+            "stopped rather than write a backup that leaves a column out",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("column added would be left out")
+            || err.contains("definition changed while the backup ran"),
+        "{err}"
+    );
+}

@@ -60,13 +60,15 @@ pub fn read(conn: &mut Conn, db: &str) -> Result<Schema, Fail> {
         let by_expression = expression.is_some_and(|e| !e.is_empty());
         let by_extra = is_generated(&extra).map_err(|word| Fail::Columns {
             table: table.clone(),
-            detail: format!("column {column} has an unknown attribute {word:?} (EXTRA {extra:?})"),
+            detail: format!(
+                "column {column} has an unknown attribute {word:?} (EXTRA {extra:?}; please report this)"
+            ),
         })?;
         if by_expression != by_extra {
             return Err(Fail::Columns {
                 table,
                 detail: format!(
-                    "column {column}: the server's GENERATION_EXPRESSION and EXTRA ({extra:?}) disagree on whether it is generated"
+                    "column {column}: the server's GENERATION_EXPRESSION and EXTRA ({extra:?}) disagree on whether it is generated (please report this)"
                 ),
             });
         }
@@ -170,7 +172,9 @@ pub fn check_columns_now(conn: &mut Conn, table: &str, written: &[String]) -> Re
     let server: Vec<(String, String)> = rows.iter().map(|r| (text(r, 0), text(r, 5))).collect();
     check_columns(written, &server).map_err(|detail| Fail::Columns {
         table: table.to_string(),
-        detail,
+        detail: format!(
+            "{detail} (was the table altered during the backup? run it again; if this happens again, please report it)"
+        ),
     })
 }
 
