@@ -1,9 +1,9 @@
 //! Exact on every type: each test fills a table with the awkward values of a type family, backs
 //! it up with db-backup, loads the file into a fresh database with the server's own stock client
-//! (`mariadb`, or MySQL 9.7's `mysql`) and compares every row (as exact text, see `exact_expr`)
-//! and CHECKSUM TABLE (the stored bytes) with the source — `round_trip` in
-//! tests/common/mysql/. Every test runs on MariaDB 10.11 and on MySQL 9.7 (`test_on_both!`);
-//! the few about one server's own types run on that one.
+//! (`mariadb`, or MySQL 9.7's `mysql`) and into another with `db-backup restore`, and compares
+//! every row of both (as exact text, see `exact_expr`) and CHECKSUM TABLE (the stored bytes)
+//! with the source. Every test runs on MariaDB 10.11 and on MySQL 9.7 (`test_on_both!`); the
+//! few about one server's own types run on that one.
 
 mod common;
 
@@ -13,8 +13,26 @@ use common::mysql::*;
 fn check(server: &'static Server, sql: &str) -> (TestDb, String, TestDb) {
     let db = TestDb::on(server);
     db.sql(sql);
-    let (dump, copy) = round_trip(&db);
+    let (dump, copy) = round_trips(&db);
     (db, dump, copy)
+}
+
+/// Backs `db` up, loads the file with the stock client into one fresh database and with
+/// `db-backup restore` into another, and asserts both hold what `db` holds. Returns the dump's
+/// text and the stock client's copy.
+fn round_trips(db: &TestDb) -> (String, TestDb) {
+    let (_app, file) = backup(db, Via::Tcp);
+    let dump = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+    let copy = db.sibling();
+    copy.load(&file);
+    db.assert_same_as(&copy);
+    let ours = db.sibling();
+    let out = ours
+        .app(Via::Tcp)
+        .run(&["restore", file.to_str().unwrap(), "--yes"]);
+    common::assert_success(&out);
+    db.assert_same_as(&ours);
+    (dump, copy)
 }
 
 /// `INSERT INTO table VALUES (row), (row), …`
@@ -457,7 +475,8 @@ fn odd_identifiers(server: &'static Server) {
          INSERT INTO `123` VALUES (123);
          CREATE VIEW `vue ``spéciale``` AS SELECT `id`, `a``b` AS `a b`, `select` FROM `ré``ception stock`;
          CREATE TRIGGER `trig ``odd`` name` BEFORE INSERT ON `t.dot` FOR EACH ROW SET NEW.`from` = NEW.`from`;
-         CREATE PROCEDURE `proc ``odd`` ()`() SELECT 1 AS `x`;",
+         CREATE PROCEDURE `proc ``odd`` ()`() SELECT 1 AS `x`;
+         CREATE FUNCTION `func ``odd``` (`a b` INT) RETURNS INT DETERMINISTIC RETURN `a b` * 2;",
     );
 }
 
@@ -588,7 +607,7 @@ fn mysql_generated_invisible_primary_key() {
         "1\ta\n3\tc\n4\td\n",
         "the hidden key, with its gap"
     );
-    let (_dump, copy) = round_trip(&db);
+    let (_dump, copy) = round_trips(&db);
     assert_eq!(keys(&copy), keys(&db));
     copy.admin_sql("INSERT INTO gipk VALUES ('e', 5)");
     assert_eq!(
@@ -639,4 +658,58 @@ fn default_expressions_are_ordinary_values(server: &'static Server) {
     );
     let inserts = statements(&dump, "INSERT INTO `stamped`");
     assert!(!inserts.is_empty(), "no INSERT for `stamped` in the dump");
+}
+
+test_on_both!(every_insert_names_every_stored_column_in_order);
+/// The columns a dump writes, read back from the file: for every table, each INSERT names
+/// exactly the columns the server stores values for — every column but the generated ones, as
+/// the stock client reads them from information_schema — in the table's order. A column kind
+/// left out by mistake (a DEFAULT_GENERATED one, an INVISIBLE one) fails here by name even
+/// where its values would happen to come back equal. Also: a table of generated columns only
+/// still has rows, written as `()`.
+fn every_insert_names_every_stored_column_in_order(server: &'static Server) {
+    let (db, dump, _copy) = check(
+        server,
+        "SET SESSION time_zone = '+00:00';
+         CREATE TABLE every_kind (id INT PRIMARY KEY,
+           created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+           updated DATETIME(6) NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+           uid CHAR(36) NOT NULL DEFAULT (UUID()),
+           tags JSON NOT NULL DEFAULT (JSON_ARRAY()),
+           doubled INT AS (id * 2) VIRTUAL,
+           tripled INT AS (id * 3) STORED,
+           hidden VARCHAR(10) INVISIBLE,
+           hidden_stamp TIMESTAMP NOT NULL INVISIBLE DEFAULT CURRENT_TIMESTAMP,
+           hidden_generated INT AS (id + 1) VIRTUAL INVISIBLE,
+           counter INT NOT NULL AUTO_INCREMENT UNIQUE,
+           note TEXT) DEFAULT CHARSET=utf8mb4;
+         INSERT INTO every_kind (id, hidden, note) VALUES (1, 'h', 'a'), (2, NULL, NULL);
+         INSERT INTO every_kind (id, created, hidden_stamp) VALUES (3, '2001-01-01 00:00:00', '2002-02-02 00:00:00');
+         CREATE TABLE only_generated (one INT AS (1) VIRTUAL, two INT AS (2) STORED);
+         INSERT INTO only_generated () VALUES (), (), ();",
+    );
+    for table in ["every_kind", "only_generated"] {
+        let stored: Vec<String> = db
+            .admin_sql(&format!(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS
+                   WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'
+                     AND COALESCE(GENERATION_EXPRESSION, '') = ''
+                   ORDER BY ORDINAL_POSITION"
+            ))
+            .lines()
+            .map(|c| format!("`{c}`"))
+            .collect();
+        let inserts = statements(&dump, &format!("INSERT INTO `{table}` ("));
+        assert!(!inserts.is_empty(), "no INSERT for {table}");
+        for insert in inserts {
+            let list = insert
+                .split_once(" (")
+                .and_then(|(_, rest)| rest.split_once(") VALUES "))
+                .map(|(list, _)| list)
+                .unwrap_or_else(|| panic!("no column list: {insert}"));
+            let written: Vec<&str> = list.split(',').filter(|c| !c.is_empty()).collect();
+            assert_eq!(written, stored, "the columns of {table}'s INSERT");
+        }
+    }
+    assert_eq!(db.sql("SELECT COUNT(*) FROM only_generated"), "3\n");
 }
