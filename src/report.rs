@@ -255,6 +255,12 @@ pub fn copies(app: &Target, outcome: &Outcome, runs: &[DiskRun], style: Style) {
         Style::Json => out(&backup_json(app, outcome, runs).to_string()),
         Style::Text => {
             for run in runs {
+                if run.aborted_uploads > 0 {
+                    out(&format!(
+                        "aborted {} unfinished upload(s) an interrupted run left on disk '{}'",
+                        run.aborted_uploads, run.disk
+                    ));
+                }
                 for c in &run.copied {
                     out(&format!(
                         "copied {} to disk '{}' ({}, {}, {}{})",

@@ -176,14 +176,26 @@ fn garage_killed_mid_upload_leaves_no_object_and_the_next_run_catches_up() {
     }
     own.kill();
     let out = child.wait_with_output().unwrap();
-    assert_copy_failed(&app, &out, "s3", "");
+    assert_copy_failed(&app, &out, "s3", "could not be aborted either");
     own.restart();
     assert!(bucket.list("").is_empty(), "a partial object is visible");
     let first = app.backups().pop().unwrap();
+    let leftovers = bucket.pending_uploads();
     let text = app.ok(&[]);
     assert!(
         text.contains(&format!("copied {first} to disk 's3'")),
         "{text}"
+    );
+    // The dead server could not be told to abort: the next run aborts what it left.
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    assert!(
+        text.contains("aborted 1 unfinished upload(s) an interrupted run left on disk 's3'"),
+        "{text}"
+    );
+    assert!(
+        bucket.pending_uploads().is_empty(),
+        "{:?}",
+        bucket.pending_uploads()
     );
     let remote: Vec<String> = bucket.list("").into_iter().map(|(k, _)| k).collect();
     assert_eq!(

@@ -22,6 +22,8 @@ pub struct DiskRun {
     pub copied: Vec<CopyDone>,
     /// Old copies deleted by the disk's retention.
     pub deleted: Vec<String>,
+    /// Unfinished uploads of interrupted runs aborted before copying.
+    pub aborted_uploads: usize,
     /// Why the disk failed, if it did (one line, never a secret).
     pub error: Option<String>,
 }
@@ -63,6 +65,7 @@ pub fn copy_all(target: &Target, created: &Path, policy: &Policy) -> Vec<DiskRun
                 location: String::new(),
                 copied: Vec::new(),
                 deleted: Vec::new(),
+                aborted_uploads: 0,
                 error: None,
             };
             if let Err(e) = copy_one(target, &name, created, policy, &mut run) {
@@ -115,6 +118,13 @@ fn copy_one(
     missing.sort_by(|a, b| {
         (b.name == new_name, b.taken_at, &b.name).cmp(&(a.name == new_name, a.taken_at, &a.name))
     });
+    // Parts an interrupted run left on the server (it died before the abort) go first; a
+    // key that may not list them (ListMultipartUploads) is no reason to fail the copy.
+    let again: Vec<String> = missing
+        .iter()
+        .map(|b| format!("{}{}", b.name, t.suffix()))
+        .collect();
+    run.aborted_uploads = disk.abort_unfinished(&again).unwrap_or(0);
     for b in missing {
         let started = std::time::Instant::now();
         let copied = copy_file(target, disk.as_ref(), &target.backups_dir.join(&b.name), &t)?;

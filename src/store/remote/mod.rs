@@ -104,6 +104,13 @@ pub trait Disk {
 
     /// Deletes the copy called `name` (an exact backup name only: see [`parse`]).
     fn delete(&self, name: &str) -> Result<()>;
+
+    /// Cleans up after interrupted runs: uploads left unfinished (a server that died before
+    /// it could be told to abort) of the copies called `names` (about to be made again), or
+    /// older than an hour. Returns how many. A disk without such leftovers does nothing.
+    fn abort_unfinished(&self, _names: &[String]) -> Result<usize> {
+        Ok(0)
+    }
 }
 
 /// Opens the disk called `name`.

@@ -42,6 +42,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(15);
 const SMALL_DEADLINE: Duration = Duration::from_secs(20);
 /// One part, or completing the upload, retries included.
 const PART_DEADLINE: Duration = Duration::from_secs(300);
+/// An unfinished upload this old is a leftover of an interrupted run, not one in progress.
+const LEFTOVER_AGE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// An S3 bucket (and key prefix) as a disk.
 pub struct S3Disk {
@@ -248,6 +250,63 @@ impl S3Disk {
             checksum: text("x-amz-checksum-sha256"),
             part_size: text(&format!("x-amz-meta-{PART_META}")).and_then(|v| v.parse().ok()),
         })
+    }
+
+    /// Unfinished multipart uploads of backup names directly under the root: (name, upload id,
+    /// when it started). ListMultipartUploads, which object_store does not offer, presigned.
+    async fn unfinished(
+        &self,
+    ) -> Result<Vec<(String, String, Option<chrono::DateTime<chrono::Utc>>)>> {
+        let prefix = match self.spec.root.as_str() {
+            "" => String::new(),
+            root => format!("{root}/"),
+        };
+        let opts =
+            SignedUrlOptions::new().with_query([("uploads", ""), ("prefix", prefix.as_str())]);
+        let url = self
+            .store
+            .signed_url_opts(
+                reqwest::Method::GET,
+                &Key::default(),
+                Duration::from_secs(600),
+                &opts,
+            )
+            .await
+            .map_err(|e| self.failed("signing a request", &e))?;
+        let doing = "listing unfinished uploads";
+        let resp = self.http.get(url).send().await.map_err(|e| {
+            if e.is_timeout() {
+                self.timed_out(doing, SMALL_DEADLINE)
+            } else {
+                self.failed(doing, &e.without_url())
+            }
+        })?;
+        let status = resp.status();
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| self.failed(doing, &e.without_url()))?;
+        if !status.is_success() {
+            return Err(self.error(explain(
+                doing,
+                &format!("status {status}: {body}"),
+                &self.spec,
+            )));
+        }
+        Ok(body
+            .split("<Upload>")
+            .skip(1)
+            .filter_map(|u| {
+                let key = between(u, "<Key>", "</Key>")?;
+                let name = key.strip_prefix(&prefix)?.to_string();
+                parse(&name)?;
+                let id = between(u, "<UploadId>", "</UploadId>")?;
+                let initiated = between(u, "<Initiated>", "</Initiated>")
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc));
+                Some((name, id, initiated))
+            })
+            .collect())
     }
 
     async fn upload(&self, src: &Path, key: &Key, len: u64, part: u64) -> Result<String> {
@@ -494,6 +553,30 @@ impl Disk for S3Disk {
     fn get(&self, name: &str, dst: &mut dyn Write) -> Result<u64> {
         let key = self.key(name)?;
         self.rt.block_on(self.fetch(&key, name, dst))
+    }
+
+    fn abort_unfinished(&self, names: &[String]) -> Result<usize> {
+        self.rt.block_on(async {
+            let mut aborted = 0;
+            for (name, id, initiated) in self.unfinished().await? {
+                let old = initiated.is_some_and(|t| chrono::Utc::now() - t > LEFTOVER_AGE);
+                if !(old || names.contains(&name)) {
+                    continue;
+                }
+                let key = self.key(&name)?;
+                let abort = object_store::multipart::MultipartStore::abort_multipart(
+                    &self.store,
+                    &key,
+                    &id,
+                );
+                tokio::time::timeout(SMALL_DEADLINE, abort)
+                    .await
+                    .map_err(|_| self.timed_out("aborting an unfinished upload", SMALL_DEADLINE))?
+                    .map_err(|e| self.failed("aborting an unfinished upload", &e))?;
+                aborted += 1;
+            }
+            Ok(aborted)
+        })
     }
 
     fn delete(&self, name: &str) -> Result<()> {
