@@ -59,12 +59,29 @@ fn a_missing_bucket_is_named() {
         ..bucket.clone()
     };
     let app = app_on_s3(&missing, "");
-    let out = app.run(&[]);
+    let event = app.root.path().join("event.json");
+    let hook = format!("cat > {}", event.display());
+    let out = app.run(&["--on-failure", &hook]);
     assert_copy_failed(
         &app,
         &out,
         "s3",
         &format!("bucket '{}' does not exist", missing.name),
+    );
+    // The hook (and the bridge's BackupFailed event) hear of it, with the whole outcome.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&event).unwrap()).unwrap();
+    assert_eq!(json["event"], "backup_failed");
+    assert_eq!(json["exit_code"], 4);
+    assert!(json["copies"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("does not exist"));
+    assert_eq!(
+        json["created"]
+            .as_str()
+            .map(|c| c.contains("database_backup_")),
+        Some(true)
     );
 }
 

@@ -139,11 +139,19 @@ fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) ->
     });
     let (event, failed) = match &result {
         Ok((target, outcome, copies)) => {
-            let copy_failed = copies.iter().any(|c| c.error.is_some());
             let mut event = report::backup_json(target, outcome, copies);
             event["event"] = "backup_succeeded".into();
-            event["ok"] = (outcome.retention_failed.is_none() && !copy_failed).into();
-            (event, outcome.retention_failed.is_some() || copy_failed)
+            event["ok"] = outcome.retention_failed.is_none().into();
+            // A backup that did not get off the machine is what ops listen for: it is
+            // announced as BackupFailed (with the whole outcome), not as a success.
+            if let Some(e) = copy_failure(outcome, copies) {
+                event["event"] = "backup_failed".into();
+                event["ok"] = false.into();
+                event["error"] = e.to_string().into();
+                event["exit_code"] = e.exit_code().into();
+            }
+            let failed = event["ok"] == false;
+            (event, failed)
         }
         Err(e) => (report::failure_json("backup_failed", e), true),
     };
@@ -152,16 +160,9 @@ fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) ->
         report::warnings(&notify::deliver(&event, failed, args.on_failure.as_deref()));
     }
     let (_, outcome, copies) = result?;
-    let failures: Vec<(String, String)> = copies
-        .into_iter()
-        .filter_map(|c| Some((c.disk, c.error?)))
-        .collect();
     // A failed copy outranks a failed local retention: the backup is not off the machine.
-    if !failures.is_empty() {
-        return Err(Error::CopyFailed {
-            created: outcome.created,
-            failures,
-        });
+    if let Some(e) = copy_failure(&outcome, &copies) {
+        return Err(e);
     }
     match outcome.retention_failed {
         Some(detail) => Err(Error::RetentionFailed {
@@ -170,6 +171,18 @@ fn backup_command(app_args: &AppArgs, output: &OutputArgs, args: &BackupArgs) ->
         }),
         None => Ok(()),
     }
+}
+
+/// The error of a run whose backup some disk did not get (exit code 4).
+fn copy_failure(outcome: &backup::Outcome, copies: &[disks::DiskRun]) -> Option<Error> {
+    let failures: Vec<(String, String)> = copies
+        .iter()
+        .filter_map(|c| Some((c.disk.clone(), c.error.clone()?)))
+        .collect();
+    (!failures.is_empty()).then(|| Error::CopyFailed {
+        created: outcome.created.clone(),
+        failures,
+    })
 }
 
 /// One backup, printed, then its copies to the app's disks; a retention or copy failure is in
