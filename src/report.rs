@@ -253,6 +253,22 @@ pub fn copies(app: &Target, outcome: &Outcome, runs: &[DiskRun], style: Style) {
     match style {
         Style::Quiet => {}
         Style::Json => out(&backup_json(app, outcome, runs).to_string()),
+        Style::Text if outcome.dry_run => {
+            for run in runs {
+                for c in &run.copied {
+                    out(&format!(
+                        "would copy {} to disk '{}' ({}){}",
+                        c.name,
+                        run.disk,
+                        run.location,
+                        if c.catch_up { ", missing there" } else { "" }
+                    ));
+                }
+                for d in &run.deleted {
+                    out(&format!("would delete {d} from disk '{}'", run.disk));
+                }
+            }
+        }
         Style::Text => {
             for run in runs {
                 if run.aborted_uploads > 0 {
@@ -282,16 +298,17 @@ pub fn copies(app: &Target, outcome: &Outcome, runs: &[DiskRun], style: Style) {
             }
         }
         Style::Artisan => {
+            let dry = if outcome.dry_run { "[dry-run] " } else { "" };
             for run in runs {
                 for c in &run.copied {
                     out(&format!(
-                        "Backup copié sur le disque {}: {}",
+                        "{dry}Backup copié sur le disque {}: {}",
                         run.disk, c.name
                     ));
                 }
                 for d in &run.deleted {
                     out(&format!(
-                        "Ancienne copie supprimée du disque {}: {d}",
+                        "{dry}Ancienne copie supprimée du disque {}: {d}",
                         run.disk
                     ));
                 }

@@ -266,3 +266,23 @@ fn aws_ca_bundle_is_harmless_for_http() {
     );
     let _ = stdout(&out);
 }
+
+#[test]
+fn a_dry_run_says_what_each_disk_would_get_and_changes_nothing() {
+    let bucket = Bucket::new();
+    let app = app_on_s3(&bucket, "");
+    app.ok(&[]);
+    app.ok(&[]);
+    let before = bucket.list("");
+    let oldest = app.backups()[0].clone();
+    // A new second: the dry run's name is not the last backup's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = app.ok(&["--dry-run", "--keep", "2"]);
+    assert!(out.contains("would copy database_backup_"), "{out}");
+    assert!(
+        out.contains(&format!("would delete {oldest} from disk 's3'")),
+        "{out}"
+    );
+    assert_eq!(bucket.list(""), before, "a dry run changed the disk");
+    assert_eq!(app.backups().len(), 2);
+}

@@ -54,7 +54,8 @@ fn transforms(target: &Target) -> Result<Transforms> {
 /// Copies `created` (and every local backup the disk lacks and would keep) to each of the
 /// app's disks, then applies `policy` there. A disk that fails is reported in its run, never
 /// by touching anything local; the other disks still get their copies.
-pub fn copy_all(target: &Target, created: &Path, policy: &Policy) -> Vec<DiskRun> {
+/// With `dry_run`, the disks are only listed: the run says what would be copied and deleted.
+pub fn copy_all(target: &Target, created: &Path, policy: &Policy, dry_run: bool) -> Vec<DiskRun> {
     target
         .settings
         .disks()
@@ -68,7 +69,7 @@ pub fn copy_all(target: &Target, created: &Path, policy: &Policy) -> Vec<DiskRun
                 aborted_uploads: 0,
                 error: None,
             };
-            if let Err(e) = copy_one(target, &name, created, policy, &mut run) {
+            if let Err(e) = copy_one(target, &name, created, policy, dry_run, &mut run) {
                 run.error = Some(reason(&e));
             }
             run
@@ -89,6 +90,7 @@ fn copy_one(
     name: &str,
     created: &Path,
     policy: &Policy,
+    dry_run: bool,
     run: &mut DiskRun,
 ) -> Result<()> {
     let disk = open(target, name)?;
@@ -97,7 +99,11 @@ fn copy_one(
     // Listing first also proves the disk answers, within a bounded time, before any upload.
     let mut objects = disk.list()?;
     let new_name = file_name(created);
-    let local = retention::scan(&target.backups_dir)?;
+    let mut local = retention::scan(&target.backups_dir)?;
+    if dry_run {
+        // Not made yet: it would be.
+        local.extend(retention::parse(&new_name));
+    }
     // Judge local and remote backups together: a missing backup the disk would delete at once
     // is not worth copying.
     let mut all: Vec<retention::Backup> = objects.iter().map(|o| o.backup.clone()).collect();
@@ -124,6 +130,9 @@ fn copy_one(
         .iter()
         .map(|b| format!("{}{}", b.name, t.suffix()))
         .collect();
+    if dry_run {
+        return plan_only(target, &mut objects, &missing, &t, &new_name, policy, run);
+    }
     run.aborted_uploads = disk.abort_unfinished(&again).unwrap_or(0);
     for b in missing {
         let started = std::time::Instant::now();
@@ -154,6 +163,40 @@ fn copy_one(
         })?;
         run.deleted.push(o.name);
     }
+    Ok(())
+}
+
+/// What a dry run says: the copies that would be made, and the ones retention would delete.
+fn plan_only(
+    target: &Target,
+    objects: &mut Vec<Object>,
+    missing: &[&retention::Backup],
+    t: &Transforms,
+    new_name: &str,
+    policy: &Policy,
+    run: &mut DiskRun,
+) -> Result<()> {
+    for b in missing {
+        let size = std::fs::metadata(target.backups_dir.join(&b.name)).map_or(0, |m| m.len());
+        let name = format!("{}{}", b.name, t.suffix());
+        objects.push(Object {
+            name: name.clone(),
+            backup: (*b).clone(),
+            suffix: t.suffix(),
+            size,
+        });
+        run.copied.push(CopyDone {
+            catch_up: b.name != new_name,
+            name,
+            size_bytes: size,
+            checked: "",
+            duration_ms: 0,
+        });
+    }
+    run.deleted = remote::doomed(objects, policy, Some(new_name))
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
     Ok(())
 }
 

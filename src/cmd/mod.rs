@@ -208,10 +208,8 @@ fn backup_run(
     let (outcome, lock) = outcome?;
     // The local backup is announced before any upload starts (JSON waits for the copies).
     report::backup(target, &outcome, style);
-    let copies = match &lock {
-        Some(_) => disks::copy_all(target, &outcome.created, &remote),
-        None => Vec::new(),
-    };
+    // Under the lock the copies are made; a dry run (no lock) only says what they would be.
+    let copies = disks::copy_all(target, &outcome.created, &remote, lock.is_none());
     report::copies(target, &outcome, &copies, style);
     drop(lock);
     Ok((outcome, copies))
