@@ -215,3 +215,16 @@ fn a_statement_longer_than_the_server_takes_stops_the_load_at_its_line(server: &
         }
     }
 }
+
+test_on_both!(binary_values_load_where_sql_mode_has_no_backslash_escapes);
+/// `_binary'…'` relies on backslash escapes: the file's header sets the session's sql_mode
+/// before any data, so it loads the same into a server whose global sql_mode has
+/// NO_BACKSLASH_ESCAPES (`Server::odd`), by the stock client (which follows the server's
+/// flag) and by `db-backup restore` (whose splitter follows it too), and is made the same from
+/// such a server.
+fn binary_values_load_where_sql_mode_has_no_backslash_escapes(server: &'static Server) {
+    let db = TestDb::on(server.odd());
+    fill(&db, &[MIB, 3 * MIB]);
+    let (_app, file) = backup(&db, Via::Tcp);
+    loads_both_ways(&db, &file, 4 * MIB + 3 * MIB);
+}

@@ -344,6 +344,10 @@ fn table_rows<W: Write>(
                 out.write_all(b";\n")?;
                 // Its buffer is not kept at that size for the rows after it.
                 row_buf = Vec::with_capacity(4096);
+                progress(Progress::Written {
+                    rows: rows_before + rows + 1,
+                    bytes: out.bytes,
+                });
             } else {
                 if stmt.is_empty() {
                     stmt.extend_from_slice(prefix.as_bytes());
