@@ -462,11 +462,19 @@ impl Holder {
             "SET SESSION lock_wait_timeout = 30; {sql}; SELECT 'held';"
         )
         .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        assert!(
-            lines.any(|l| l.unwrap() == "held"),
-            "the other session never took its lock"
-        );
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let held = BufReader::new(stdout)
+                .lines()
+                .any(|l| l.is_ok_and(|l| l == "held"));
+            let _ = tx.send(held);
+        });
+        let held = rx.recv_timeout(Duration::from_secs(60));
+        if held != Ok(true) {
+            let _ = child.kill();
+            panic!("the other session never took its lock ({held:?})");
+        }
         // Kept open: the session lives as long as its stdin.
         std::mem::forget(stdin);
         Holder(child)
@@ -496,6 +504,24 @@ fn wait_for_state(db: &TestDb, state: &str) {
         }
         assert!(Instant::now() < deadline, "no session came to '{state}'");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for a restore; one still running after `secs` is killed and the test fails, so a
+/// hang shows up as a failure naming it rather than as a stuck test run.
+fn finish(child: Child, secs: u64) -> std::process::Output {
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("db-backup restore still running after {secs} s: it hangs");
+        }
     }
 }
 
@@ -538,7 +564,13 @@ fn a_lock_held_by_another_session_fails_the_restore_within_the_bound(server: &'s
     let name = file.file_name().unwrap().to_str().unwrap().to_string();
     let _holder = Holder::new(&db, "LOCK TABLES products READ");
     let started = Instant::now();
-    let out = app.run(&["restore", &name, "--yes", "--busy-timeout", "2"]);
+    let child = app
+        .cmd(&["restore", &name, "--yes", "--busy-timeout", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish(child, 120);
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -565,7 +597,7 @@ fn ctrl_c_cancels_a_statement_waiting_for_a_lock(server: &'static Server) {
     wait_for_state(&db, "Waiting for table%lock");
     let sent = Instant::now();
     signal(&child, libc::SIGINT);
-    let out = child.wait_with_output().unwrap();
+    let out = finish(child, 180);
     let took = sent.elapsed();
     drop(holder);
     assert_eq!(out.status.code(), Some(1));
@@ -593,7 +625,7 @@ fn ctrl_c_during_a_long_load_stops_it_and_names_the_safety_backup(server: &'stat
     wait_for_inserts(&db);
     let sent = Instant::now();
     signal(&child, libc::SIGINT);
-    let out = child.wait_with_output().unwrap();
+    let out = finish(child, 180);
     let took = sent.elapsed();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -621,7 +653,7 @@ fn a_second_ctrl_c_stops_at_once(server: &'static Server) {
     // Two different signals: two SIGINTs sent at once would merge into one while pending.
     signal(&child, libc::SIGINT);
     signal(&child, libc::SIGTERM);
-    let out = child.wait_with_output().unwrap();
+    let out = finish(child, 180);
     drop(holder);
     // 128 + the signal, as a shell reports a process stopped by it.
     assert!(
@@ -758,7 +790,7 @@ fn a_server_that_goes_silent_mid_restore_is_given_up_on(server: &'static Server)
     wait_for_inserts(&db);
     relay.freeze();
     let frozen = Instant::now();
-    let out = child.wait_with_output().unwrap();
+    let out = finish(child, 180);
     let took = frozen.elapsed();
     drop(relay);
     assert_eq!(out.status.code(), Some(1));
