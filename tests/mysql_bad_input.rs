@@ -171,23 +171,9 @@ fn connection_killed_mid_dump(server: &'static Server) {
             start.elapsed() < Duration::from_secs(60),
             "no query on `big` seen"
         );
-        let ids = db.server.admin_sql(
-            None,
-            &format!(
-                "SELECT ID FROM information_schema.PROCESSLIST
-                 WHERE USER = '{}' AND INFO LIKE '%big%' AND ID <> CONNECTION_ID()",
-                db.user
-            ),
-        );
-        if !ids.trim().is_empty() {
-            let all = db.server.admin_sql(
-                None,
-                &format!(
-                    "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{}'",
-                    db.user
-                ),
-            );
-            for id in all.split_whitespace() {
+        let mine = db.server.processes_of(&db.user);
+        if mine.iter().any(|p| p.info.contains("big")) {
+            for id in mine.iter().map(|p| p.id) {
                 // It may have ended in between: ignore "Unknown thread id".
                 let _ = pipe(
                     db.server.admin(),
@@ -273,15 +259,12 @@ fn a_column_the_dump_would_leave_out_fails_the_backup(server: &'static Server) {
     // The dump has read the schema and waits to read a_first's rows.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let waiting = db.server.admin_sql(
-            None,
-            &format!(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}'
-                   AND STATE LIKE 'Waiting for table metadata lock' AND INFO LIKE 'SELECT%a_first%'",
-                db.user
-            ),
-        );
-        if waiting.trim() == "1" {
+        let waiting = db.server.processes_of(&db.user).into_iter().any(|p| {
+            p.state == "Waiting for table metadata lock"
+                && p.info.starts_with("SELECT")
+                && p.info.contains("a_first")
+        });
+        if waiting {
             break;
         }
         assert!(Instant::now() < deadline, "the dump never reached a_first");

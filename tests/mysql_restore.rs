@@ -197,17 +197,12 @@ fn the_server_gone_during_a_restore_names_the_safety_backup(server: &'static Ser
     // Kill the restoring connection once it is loading.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let ids = db.server.admin_sql(
-            None,
-            &format!(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{}' AND INFO LIKE 'INSERT%'",
-                db.user
-            ),
-        );
-        if let Some(id) = ids
-            .lines()
-            .find(|l| l.chars().all(|c| c.is_ascii_digit()) && !l.is_empty())
-        {
+        let loading = db
+            .server
+            .processes_of(&db.user)
+            .into_iter()
+            .find(|p| p.info.starts_with("INSERT"));
+        if let Some(id) = loading.map(|p| p.id) {
             db.server.admin_sql(None, &format!("KILL {id}"));
             break;
         }
@@ -488,18 +483,17 @@ impl Drop for Holder {
     }
 }
 
-/// Waits until a session of `db`'s user is in a state like `state` (SQL LIKE pattern).
+/// Waits until a session of `db`'s user is in a state that starts with `state` and ends with
+/// `lock` ("Waiting for table metadata lock", "… level lock").
 fn wait_for_state(db: &TestDb, state: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let found = db.server.admin_sql(
-            None,
-            &format!(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}' AND STATE LIKE '{state}'",
-                db.user
-            ),
-        );
-        if found.trim() != "0" {
+        let found = db
+            .server
+            .processes_of(&db.user)
+            .iter()
+            .any(|p| p.state.starts_with(state) && p.state.ends_with("lock"));
+        if found {
             return;
         }
         assert!(Instant::now() < deadline, "no session came to '{state}'");
@@ -594,7 +588,7 @@ fn ctrl_c_cancels_a_statement_waiting_for_a_lock(server: &'static Server) {
     let holder = Holder::new(&db, "LOCK TABLES products READ");
     // Without the cancel, the restore would wait 10 minutes for the lock.
     let (app, child) = restore_child(&db, &["--busy-timeout", "600"]);
-    wait_for_state(&db, "Waiting for table%lock");
+    wait_for_state(&db, "Waiting for table");
     let sent = Instant::now();
     signal(&child, libc::SIGINT);
     let out = finish(child, 180);
@@ -649,7 +643,7 @@ fn a_second_ctrl_c_stops_at_once(server: &'static Server) {
     stock_objects(&db);
     let holder = Holder::new(&db, "LOCK TABLES products READ");
     let (app, child) = restore_child(&db, &["--busy-timeout", "600"]);
-    wait_for_state(&db, "Waiting for table%lock");
+    wait_for_state(&db, "Waiting for table");
     // Two different signals: two SIGINTs sent at once would merge into one while pending.
     signal(&child, libc::SIGINT);
     signal(&child, libc::SIGTERM);
@@ -747,19 +741,16 @@ impl Drop for Relay {
 /// Waits until the restore's connection runs INSERTs.
 fn wait_for_inserts(db: &TestDb) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while db
+    while !db
         .server
-        .admin_sql(
-            None,
-            &format!(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}' AND INFO LIKE 'INSERT%'",
-                db.user
-            ),
-        )
-        .trim()
-        == "0"
+        .processes_of(&db.user)
+        .iter()
+        .any(|p| p.info.starts_with("INSERT"))
     {
-        assert!(Instant::now() < deadline, "the restore never started loading");
+        assert!(
+            Instant::now() < deadline,
+            "the restore never started loading"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
