@@ -348,6 +348,13 @@ fn artisan_backup_on_a_mysql_server_with_retention(server: &'static common::mysq
     let copy = TestDb::on(server);
     copy.load(&app.backups_dir().join(names.last().unwrap()));
     db.assert_same_as(&copy);
+
+    // db:restore --clean reaches the binary: a table the backup does not hold is dropped.
+    db.sql("CREATE TABLE extra (id INT PRIMARY KEY)");
+    let out = app.artisan_ok(&["db:restore", names.last().unwrap(), "--force", "--clean"]);
+    assert!(out.contains("table `extra`"), "{out}");
+    assert_eq!(db.sql("SHOW TABLES LIKE 'extra'"), "");
+    db.assert_same_as(&copy);
 }
 
 #[test]

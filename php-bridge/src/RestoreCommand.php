@@ -9,7 +9,8 @@ namespace DbBackup\Laravel;
 class RestoreCommand extends BackupCommand
 {
     protected $signature = 'db:restore {file : A backup file or name} {--force : Do not ask for confirmation}
-        {--disk= : Restore the copy on this disk of config/filesystems.php}';
+        {--disk= : Restore the copy on this disk of config/filesystems.php}
+        {--clean : MySQL: also drop the tables, views and routines the backup does not hold}';
 
     protected $description = 'Restore a database backup over the live database, after a safety backup (db-backup)';
 
@@ -22,6 +23,9 @@ class RestoreCommand extends BackupCommand
             return 1;
         }
         $arguments = ['restore', '--yes'];
+        if ($this->option('clean')) {
+            $arguments[] = '--clean';
+        }
         if ($this->option('disk') !== null) {
             $arguments[] = '--disk=' . $this->option('disk');
         }
