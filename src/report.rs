@@ -419,6 +419,11 @@ pub fn list(target: &Target, entries: &[Entry], json: bool) {
             target.display_path(&target.backups_dir)
         ));
     }
+    entry_lines(entries);
+}
+
+/// One line per backup: name, kind, size, age.
+fn entry_lines(entries: &[Entry]) {
     for e in entries {
         out(&format!(
             "{}  {:<6}  {:>10}  {}",
@@ -443,15 +448,7 @@ pub fn list_disk(disk: &dyn crate::store::remote::Disk, entries: &[Entry], json:
             disk.location()
         ));
     }
-    for e in entries {
-        out(&format!(
-            "{}  {:<6}  {:>10}  {}",
-            e.name,
-            e.kind.extension(),
-            size(e.size_bytes),
-            crate::units::age(e.age_seconds)
-        ));
-    }
+    entry_lines(entries);
 }
 
 /// `db-backup verify`.

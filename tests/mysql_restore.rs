@@ -592,21 +592,13 @@ fn ctrl_c_cancels_a_statement_waiting_for_a_lock(server: &'static Server) {
     let sent = Instant::now();
     signal(&child, libc::SIGINT);
     let out = finish(child, 180);
-    let took = sent.elapsed();
     drop(holder);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("interrupted by a signal")
-            && err.contains(&format!(
-                "the data from before the restore is in {}",
-                app.backups_dir().join(safety_backup(&app)).display()
-            )),
-        "{err}"
-    );
-    assert!(
-        took < Duration::from_secs(10),
-        "stopped {took:?} after Ctrl-C"
+    assert_failed_naming_safety(
+        &app,
+        &out,
+        "interrupted by a signal",
+        sent,
+        Duration::from_secs(10),
     );
 }
 
@@ -620,20 +612,12 @@ fn ctrl_c_during_a_long_load_stops_it_and_names_the_safety_backup(server: &'stat
     let sent = Instant::now();
     signal(&child, libc::SIGINT);
     let out = finish(child, 180);
-    let took = sent.elapsed();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("restore failed: interrupted by a signal")
-            && err.contains(&format!(
-                "the data from before the restore is in {}",
-                app.backups_dir().join(safety_backup(&app)).display()
-            )),
-        "{err}"
-    );
-    assert!(
-        took < Duration::from_secs(10),
-        "stopped {took:?} after Ctrl-C"
+    assert_failed_naming_safety(
+        &app,
+        &out,
+        "restore failed: interrupted by a signal",
+        sent,
+        Duration::from_secs(10),
     );
 }
 
@@ -782,22 +766,14 @@ fn a_server_that_goes_silent_mid_restore_is_given_up_on(server: &'static Server)
     relay.freeze();
     let frozen = Instant::now();
     let out = finish(child, 180);
-    let took = frozen.elapsed();
     drop(relay);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("stopped answering: no reply to a ping within 30 s")
-            && err.contains(&format!(
-                "the data from before the restore is in {}",
-                app.backups_dir().join(safety_backup(&app)).display()
-            )),
-        "{err}"
-    );
     // A ping every 10 s, 30 s for its answer, 10 s for a fresh connection.
-    assert!(
-        took < Duration::from_secs(75),
-        "gave up {took:?} after the silence"
+    assert_failed_naming_safety(
+        &app,
+        &out,
+        "stopped answering: no reply to a ping within 30 s",
+        frozen,
+        Duration::from_secs(75),
     );
 }
 
@@ -886,4 +862,27 @@ fn restore_clean_drops_what_the_backup_does_not_hold(server: &'static Server) {
     let undo = TestDb::on(server);
     undo.load(&app.backups_dir().join(safety_backup(&app)));
     assert_eq!(undo.sql("SELECT COUNT(*) FROM extra"), "1\n");
+}
+
+/// The restore failed (exit 1) with `reason`, named the safety backup it took first, and
+/// stopped within `bound` of `since`.
+fn assert_failed_naming_safety(
+    app: &common::App,
+    out: &std::process::Output,
+    reason: &str,
+    since: Instant,
+    bound: Duration,
+) {
+    let took = since.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(reason)
+            && err.contains(&format!(
+                "the data from before the restore is in {}",
+                app.backups_dir().join(safety_backup(app)).display()
+            )),
+        "{err}"
+    );
+    assert!(took < bound, "stopped {took:?} after the cause");
 }
