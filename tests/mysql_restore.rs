@@ -78,8 +78,7 @@ fn restore_round_trip(server: &'static Server) {
     assert!(out.contains("safety backup of the previous data"), "{out}");
     let after = db.snapshot();
     assert_eq!(after.schema, before.schema);
-    assert_eq!(after.rows, before.rows);
-    assert_eq!(after.checksums, before.checksums);
+    after.assert_same_data(&before);
     // The safety backup holds the changed state.
     let safety = app.backups().into_iter().find(|n| *n != name).unwrap();
     let undo = TestDb::on(server);
@@ -124,8 +123,7 @@ fn restore_a_file_made_by_the_real_mariadb_dump() {
     // Every table, view, routine, trigger and event is recognised in the stock tool's file.
     assert!(!err.contains("left in place"), "{err}");
     let after = db.snapshot();
-    assert_eq!(after.rows, before.rows);
-    assert_eq!(after.checksums, before.checksums);
+    after.assert_same_data(&before);
 }
 
 /// The MySQL side of the test above: a file from the stock `mysqldump` 9.7, taken as its manual
@@ -157,8 +155,7 @@ fn restore_a_file_made_by_the_real_mysqldump() {
     // Every table, view, routine, trigger and event is recognised in the stock tool's file.
     assert!(!err.contains("left in place"), "{err}");
     let after = db.snapshot();
-    assert_eq!(after.rows, before.rows);
-    assert_eq!(after.checksums, before.checksums);
+    after.assert_same_data(&before);
 }
 
 test_on_both!(a_truncated_dump_is_refused_before_anything_changes);
@@ -374,8 +371,7 @@ fn a_stock_dump_for_a_replica_verifies_and_restores_without_touching_the_server(
         }
     }
     let after = db.snapshot();
-    assert_eq!(after.rows, before.rows);
-    assert_eq!(after.checksums, before.checksums);
+    after.assert_same_data(&before);
     assert_eq!(after.schema, before.schema);
 }
 
@@ -856,8 +852,7 @@ fn restore_clean_drops_what_the_backup_does_not_hold(server: &'static Server) {
     // Exactly as backed up.
     let after = db.snapshot();
     assert_eq!(after.schema, before.schema);
-    assert_eq!(after.rows, before.rows);
-    assert_eq!(after.checksums, before.checksums);
+    after.assert_same_data(&before);
     // The safety backup still holds the extras.
     let undo = TestDb::on(server);
     undo.load(&app.backups_dir().join(safety_backup(&app)));

@@ -90,17 +90,11 @@ fn a_closed_port_fails_fast() {
     let bucket = Bucket::new();
     let app = app_on_s3(&bucket, "");
     let endpoint = format!("http://127.0.0.1:{}", free_port());
-    let start = Instant::now();
-    let out = app
-        .cmd(&[])
-        .env("AWS_ENDPOINT", &endpoint)
-        .output()
-        .unwrap();
-    assert_copy_failed(&app, &out, "s3", "connection refused");
-    assert!(
-        start.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        start.elapsed()
+    copy_fails_within(
+        &app,
+        &endpoint,
+        "connection refused",
+        Duration::from_secs(30),
     );
 }
 
@@ -111,18 +105,7 @@ fn a_listener_that_never_answers_fails_in_bounded_time() {
     // Connections are accepted by the kernel (backlog) and never answered.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", silent.local_addr().unwrap());
-    let start = Instant::now();
-    let out = app
-        .cmd(&[])
-        .env("AWS_ENDPOINT", &endpoint)
-        .output()
-        .unwrap();
-    assert_copy_failed(&app, &out, "s3", "did not answer");
-    assert!(
-        start.elapsed() < Duration::from_secs(60),
-        "{:?}",
-        start.elapsed()
-    );
+    copy_fails_within(&app, &endpoint, "did not answer", Duration::from_secs(60));
     drop(silent);
 }
 
@@ -260,4 +243,13 @@ fn a_full_nas_disk_fails_the_copy_and_leaves_nothing_there() {
         "the tmpfs was private: {:?}",
         list(&root)
     );
+}
+
+/// A backup run with the s3 disk pointed at `endpoint` makes the local backup, then fails the
+/// copy with `needle` in its line, within `bound`.
+fn copy_fails_within(app: &App, endpoint: &str, needle: &str, bound: Duration) {
+    let start = Instant::now();
+    let out = app.cmd(&[]).env("AWS_ENDPOINT", endpoint).output().unwrap();
+    assert_copy_failed(app, &out, "s3", needle);
+    assert!(start.elapsed() < bound, "{:?}", start.elapsed());
 }

@@ -629,6 +629,14 @@ pub struct Snapshot {
     pub checksums: Vec<(String, String)>,
 }
 
+impl Snapshot {
+    /// Asserts the same rows, row by row and by CHECKSUM TABLE, as `before`.
+    pub fn assert_same_data(&self, before: &Snapshot) {
+        assert_eq!(self.rows, before.rows);
+        assert_eq!(self.checksums, before.checksums);
+    }
+}
+
 const MARK: &str = "~~~answer~~~";
 
 impl Drop for TestDb {

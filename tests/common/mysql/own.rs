@@ -153,18 +153,7 @@ impl Throwaway {
         place.dir = place.dir.with_file_name(format!("throwaway-{id}"));
         fresh_folder(&place);
         let (child, port) = start_on_free_port(&place);
-        let socket = app_socket(&place.dir.join("mysqld.sock"));
-        let make = |password: &str| Server {
-            flavor,
-            label: Kind::Throwaway.name(),
-            host: "127.0.0.1".into(),
-            port,
-            socket: Some(socket.clone()),
-            user: "root".into(),
-            password: password.into(),
-            root: place.root.clone(),
-            client_socket: Some(place.inside("mysqld.sock")),
-        };
+        let make = |password: &str| place.server(port, password);
         set_root_password(&make(""));
         // For scripts/test, which stops and deletes what a killed test left running.
         fs::write(place.dir.join("pid"), format!("{}\n", child.id())).unwrap();
@@ -428,6 +417,21 @@ impl Place {
     }
 
     /// A path in its folder as the server and its stock programs see it.
+    /// The server of this place on `port`, as root with `password`.
+    fn server(&self, port: u16, password: &str) -> Server {
+        Server {
+            flavor: self.flavor,
+            label: self.kind.name(),
+            host: "127.0.0.1".into(),
+            port,
+            socket: Some(app_socket(&self.dir.join("mysqld.sock"))),
+            user: "root".into(),
+            password: password.into(),
+            root: self.root.clone(),
+            client_socket: Some(self.inside("mysqld.sock")),
+        }
+    }
+
     fn inside(&self, name: &str) -> PathBuf {
         match &self.root {
             Some(root) => Path::new("/")
@@ -476,18 +480,7 @@ fn own(flavor: Flavor, kind: Kind) -> Server {
     let lock = File::create(dir.join("lock")).unwrap();
     lock.lock().expect("lock the test server's folder");
 
-    let socket = app_socket(&dir.join("mysqld.sock"));
-    let make = |port, password: &str| Server {
-        flavor,
-        label: kind.name(),
-        host: "127.0.0.1".into(),
-        port,
-        socket: Some(socket.clone()),
-        user: "root".into(),
-        password: password.into(),
-        root: place.root.clone(),
-        client_socket: Some(place.inside("mysqld.sock")),
-    };
+    let make = |port, password: &str| place.server(port, password);
     if let Some(port) = running(&place) {
         return make(port, ROOT_PASSWORD);
     }
