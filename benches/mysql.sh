@@ -11,6 +11,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# shellcheck source=benches/common.sh
+source "$HERE/common.sh"
 
 # One server per run of this script: with no BENCH_FLAVOR, it runs itself for each of them.
 BENCH_SERVERS=${BENCH_SERVERS:-mariadb mysql}
@@ -50,9 +52,6 @@ USER_NAME=bench
 USER_PW=bench-Pw-4711
 SCHEMA_VERSION=1
 
-die() { echo "mysql.sh: $*" >&2; exit 1; }
-log() { echo "[bench] $*" >&2; }
-now() { date +%s.%N; }
 
 for n in BENCH_RUNS BENCH_LOAD_RUNS BENCH_ROWS BENCH_BLOB_MB BENCH_PORT BENCH_IDLE_WAIT; do
     if ! [[ ${!n} =~ ^[0-9]+$ ]] || ((${!n} == 0)); then
@@ -90,14 +89,7 @@ fi
 [[ -x /usr/bin/time ]] || die "needs GNU time for peak RSS (apt-get install -y time)"
 
 # --- the binary -----------------------------------------------------------------------------
-if [[ -n $BENCH_BIN ]]; then
-    BIN=$BENCH_BIN
-else
-    log "building db-backup (release) in $CARGO_TARGET_DIR"
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-    BIN=$CARGO_TARGET_DIR/release/db-backup
-fi
-[[ -x $BIN ]] || die "no db-backup binary at $BIN"
+build_bin
 
 # --- the server -----------------------------------------------------------------------------
 mkdir -p "$BENCH_DIR"

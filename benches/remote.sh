@@ -7,6 +7,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# shellcheck source=benches/common.sh
+source "$HERE/common.sh"
 
 BENCH_DIR=${BENCH_DIR:-/tmp/db-backup-bench}
 BENCH_SIZE_MB=${BENCH_SIZE_MB:-1024}
@@ -21,10 +23,6 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/bench-target}
 ROWS_PER_MB=${BENCH_ROWS_PER_MB:-1340}
 PRODUCTS=5000
 
-die() { echo "remote.sh: $*" >&2; exit 1; }
-log() { echo "[bench] $*" >&2; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 
 [[ $BENCH_RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive whole number"
 [[ -x $GARAGE ]] || die "no Garage at $GARAGE: scripts/test builds it (cargo install garage --version 2.5.0 --locked --root ~/.cache/db-backup/tools)"
@@ -42,14 +40,7 @@ mkdir -p "$BENCH_DIR"
 make_app "$APP" "$BENCH_SIZE_MB"
 chmod 700 "$APP/storage/app/backups"
 
-if [[ -n $BENCH_BIN ]]; then
-    BIN=$BENCH_BIN
-else
-    log "building db-backup (release) in $CARGO_TARGET_DIR"
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-    BIN=$CARGO_TARGET_DIR/release/db-backup
-fi
-[[ -x $BIN ]] || die "no db-backup binary at $BIN"
+build_bin
 
 # --- the dump -------------------------------------------------------------------------------
 if [[ -z $BENCH_SQL ]]; then

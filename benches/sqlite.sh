@@ -7,6 +7,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# shellcheck source=benches/common.sh
+source "$HERE/common.sh"
 
 BENCH_DIR=${BENCH_DIR:-/tmp/db-backup-bench}
 BENCH_SIZE_MB=${BENCH_SIZE_MB:-1024}
@@ -20,10 +22,6 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/bench-target}
 ROWS_PER_MB=${BENCH_ROWS_PER_MB:-1340}
 PRODUCTS=5000
 
-die() { echo "sqlite.sh: $*" >&2; exit 1; }
-log() { echo "[bench] $*" >&2; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 
 for n in BENCH_SIZE_MB BENCH_SMALL_MB BENCH_RUNS ROWS_PER_MB; do
     [[ ${!n} =~ ^[1-9][0-9]*$ ]] || die "$n must be a positive whole number (got '${!n}')"
@@ -33,14 +31,7 @@ command -v sqlite3 >/dev/null || die "needs the sqlite3 CLI (apt-get install -y 
 [[ -x /usr/bin/time ]] || die "needs GNU time for peak RSS (apt-get install -y time)"
 
 # --- the binary -----------------------------------------------------------------------------
-if [[ -n $BENCH_BIN ]]; then
-    BIN=$BENCH_BIN
-else
-    log "building db-backup (release) in $CARGO_TARGET_DIR"
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-    BIN=$CARGO_TARGET_DIR/release/db-backup
-fi
-[[ -x $BIN ]] || die "no db-backup binary at $BIN"
+build_bin
 
 # --- the database ---------------------------------------------------------------------------
 
