@@ -68,9 +68,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Verify the copy on this disk: it is downloaded into a private temporary file,
-        /// checked against the disk's checksum, decrypted and decompressed, then verified.
+        /// checked against its seal (SHA-256 and sizes, authenticated with a key derived from
+        /// APP_KEY), decrypted and decompressed, then verified.
         #[arg(long, value_name = "NAME")]
         disk: Option<String>,
+        /// With --disk: accept a copy this app did not seal (made before seals existed, or
+        /// under another APP_KEY). Only for a copy whose origin you know.
+        #[arg(long, requires = "disk")]
+        trust_foreign: bool,
     },
 
     /// Put a backup back over the live database. A fresh backup of the current data is taken
@@ -93,9 +98,13 @@ pub enum Command {
         /// (each lock wait, as lock_wait_timeout and innodb_lock_wait_timeout). At most 86400.
         #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = busy_timeout())]
         busy_timeout: u64,
-        /// Restore the copy on this disk: downloaded and verified first.
+        /// Restore the copy on this disk: downloaded and checked against its seal first.
         #[arg(long, value_name = "NAME")]
         disk: Option<String>,
+        /// With --disk: accept a copy this app did not seal (made before seals existed, or
+        /// under another APP_KEY). Only for a copy whose origin you know.
+        #[arg(long, requires = "disk")]
+        trust_foreign: bool,
     },
 
     /// Check that backups are healthy: at least one, the newest younger than --max-age, not much

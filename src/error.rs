@@ -238,6 +238,16 @@ pub enum Error {
     #[error("disk '{disk}': {detail}")]
     Disk { disk: String, detail: String },
 
+    #[error("APP_KEY is not set: copies on the app's disks are sealed with a key derived from it, so that only the app's own copies are trusted; set it (php artisan key:generate) or unset DB_BACKUP_DISKS")]
+    NoAppKey,
+
+    #[error("disk '{disk}': {name} is a foreign copy ({why}); db-backup restores and verifies only the app's own copies. If you know where it comes from (a copy made before seals existed, another app's key), pass --trust-foreign")]
+    ForeignCopy {
+        disk: String,
+        name: String,
+        why: String,
+    },
+
     #[error("the backup {created} was made and is intact, but {}", copy_failures(.failures))]
     CopyFailed {
         created: PathBuf,

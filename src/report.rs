@@ -250,6 +250,9 @@ fn artisan(outcome: &Outcome) {
 /// Prints what each disk got: copies and pruned copies (a disk's failure is the error line
 /// that follows); then, for Artisan, the final success line, and for `--json` the one object.
 pub fn copies(app: &Target, outcome: &Outcome, runs: &[DiskRun], style: Style) {
+    for run in runs {
+        warnings(&run.warnings);
+    }
     match style {
         Style::Quiet => {}
         Style::Json => out(&backup_json(app, outcome, runs).to_string()),
@@ -426,11 +429,15 @@ pub fn list(target: &Target, entries: &[Entry], json: bool) {
 fn entry_lines(entries: &[Entry]) {
     for e in entries {
         out(&format!(
-            "{}  {:<6}  {:>10}  {}",
+            "{}  {:<6}  {:>10}  {}{}",
             e.name,
             e.kind.extension(),
             size(e.size_bytes),
-            crate::units::age(e.age_seconds)
+            crate::units::age(e.age_seconds),
+            match &e.foreign {
+                Some(why) => format!("  FOREIGN: {why}"),
+                None => String::new(),
+            }
         ));
     }
 }
@@ -493,6 +500,9 @@ pub fn restored(target: &Target, r: &Restored) {
 /// `db-backup status`: one line per check, `[place] ok: …` or `[place] UNHEALTHY: …`; with
 /// `quiet`, the failing ones only.
 pub fn status(st: &Status, json: bool, quiet: bool) {
+    for place in &st.places {
+        warnings(&place.warnings);
+    }
     if json {
         out(&status_json(st).to_string());
         return;

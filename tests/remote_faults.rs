@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::disks::*;
-use common::garage::{free_port, Bucket, OwnGarage};
+use common::garage::{free_port, Bucket, OwnGarage, S3};
 use common::*;
 
 fn stderr(out: &std::process::Output) -> String {
@@ -134,25 +134,41 @@ fn a_disk_not_in_filesystems_php_is_one_line_after_the_local_backup() {
     );
 }
 
-#[test]
-fn a_tampered_or_truncated_copy_fails_verify() {
-    let bucket = Bucket::new();
+on_each_s3!(a_tampered_or_truncated_copy_fails_verify);
+fn a_tampered_or_truncated_copy_fails_verify(s3: S3) {
+    let bucket = Bucket::of(s3);
     let app = app_on_s3(&bucket, "");
     app.ok(&[]);
     let name = app.backups().pop().unwrap();
+    let meta = bucket.head_meta(&key(&name));
     let mut bytes = bucket.get(&key(&name));
+    // Altered, its genuine seal copied along: the bytes no longer match it.
     bytes[5000] ^= 0xff;
+    bucket.put_with_meta(&key(&name), &bytes, &meta);
+    let out = app.run(&["verify", "--disk", "s3", &name]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("does not match its seal"), "{err}");
+    assert!(err.contains("do not trust"), "{err}");
+    // Truncated, seal copied along: refused before a byte is trusted.
+    bytes.truncate(bytes.len() / 2);
+    bucket.put_with_meta(&key(&name), &bytes, &meta);
+    let out = app.run(&["verify", "--disk", "s3", "--latest"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // Replaced without its metadata (rclone uploads none): no longer the app's own.
+    bytes.truncate(bytes.len() / 2);
     bucket.put(&key(&name), &bytes);
     let out = app.run(&["verify", "--disk", "s3", &name]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("do not trust"), "{err}");
-    bytes.truncate(bytes.len() / 2);
-    bucket.put(&key(&name), &bytes);
-    let out = app.run(&["verify", "--disk", "s3", "--latest"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    // The local backup was never involved.
+    assert!(
+        err.contains("is a foreign copy (it carries no db-backup seal)"),
+        "{err}"
+    );
+    // The local backup was never involved, and no download is left behind.
     assert_success(&app.run(&["verify", "--latest"]));
+    assert_eq!(app.entries().len(), 2, "{:?}", app.entries());
 }
 
 #[test]

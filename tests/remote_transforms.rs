@@ -5,34 +5,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::disks::*;
 use common::garage::Bucket;
 use common::*;
-
-/// An age key pair made by the stock `age-keygen`: (identity file, public key).
-fn keygen(dir: &Path) -> (PathBuf, String) {
-    let file = dir.join("backup-key.txt");
-    let out = Command::new("age-keygen")
-        .arg("-o")
-        .arg(&file)
-        .output()
-        .expect("age-keygen (Debian package `age`; scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&file).unwrap();
-    let public = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .expect("age-keygen writes the public key as a comment")
-        .to_string();
-    (file, public)
-}
 
 /// `age -d -i KEY | zstd -d` on `bytes`: what anyone with the key gets back, without us.
 fn stock_decode(bytes: &[u8], identity: &Path) -> Vec<u8> {
@@ -159,7 +137,7 @@ fn a_passphrase_copy_on_a_nas_folder_restores_and_the_passphrase_never_shows() {
         .into_iter()
         .filter(|n| n.starts_with("database_backup_"))
         .collect();
-    assert_eq!(copies, std::slice::from_ref(&copy));
+    assert_eq!(copies, [copy.clone(), format!("{copy}.seal")]);
     assert_eq!(mode(&nas.path().join(&copy)) & 0o777, 0o600);
     let original = std::fs::read(app.backups_dir().join(&name)).unwrap();
 

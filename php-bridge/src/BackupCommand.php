@@ -162,6 +162,9 @@ class BackupCommand extends Command
             'DB_BACKUP_DIR' => storage_path('app/backups'),
             'DB_BACKUP_TIMEZONE' => (string) config('app.timezone', 'UTC'),
             'DB_BACKUP_APP_DIR' => base_path(),
+            // Copies on disks are sealed with a key derived from these (never shown).
+            'DB_BACKUP_APP_KEY' => (string) config('app.key', ''),
+            'DB_BACKUP_APP_PREVIOUS_KEYS' => implode(',', array_filter((array) config('app.previous_keys', []), 'is_string')),
             // db-backup's own settings (config/db-backup.php), as Laravel resolved them.
             'DB_BACKUP_CONFIG' => (string) json_encode((array) config('db-backup', [])),
             // The disks copies go to (DB_BACKUP_DISKS, --disk), as Laravel resolved them.

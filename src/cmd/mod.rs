@@ -36,7 +36,8 @@ pub fn run(cli: Cli) -> Result<()> {
             match disk {
                 Some(name) => {
                     let disk = disks::open(&target, &name)?;
-                    let entries = list::on_disk(&target, disk.as_ref())?;
+                    let (entries, warnings) = list::on_disk(&target, disk.as_ref())?;
+                    report::warnings(&warnings);
                     report::list_disk(disk.as_ref(), &entries, json);
                 }
                 None => report::list(&target, &list::run(&target)?, json),
@@ -48,13 +49,21 @@ pub fn run(cli: Cli) -> Result<()> {
             latest,
             json,
             disk,
+            trust_foreign,
         }) => {
             let target = load_target(&app)?;
             let verified = match disk {
                 Some(name) => {
                     let disk = disks::open(&target, &name)?;
-                    let object = disks::find(disk.as_ref(), file.as_deref(), latest)?;
+                    let object = disks::find(
+                        &target,
+                        disk.as_ref(),
+                        file.as_deref(),
+                        latest,
+                        trust_foreign,
+                    )?;
                     let fetched = disks::fetch(&target, disk.as_ref(), &object)?;
+                    report::warnings(&fetched.warnings);
                     let mut v = verify::run(&target, &fetched.path)?;
                     v.file = fetched.shown.clone();
                     v
@@ -73,6 +82,7 @@ pub fn run(cli: Cli) -> Result<()> {
             clean,
             busy_timeout,
             disk,
+            trust_foreign,
         }) => {
             let target = load_target(&app)?;
             // A copy from a disk is downloaded (and checked against the disk's checksum) into a
@@ -80,8 +90,11 @@ pub fn run(cli: Cli) -> Result<()> {
             let fetched = match &disk {
                 Some(name) => {
                     let disk = disks::open(&target, name)?;
-                    let object = disks::find(disk.as_ref(), Some(&file), false)?;
-                    Some(disks::fetch(&target, disk.as_ref(), &object)?)
+                    let object =
+                        disks::find(&target, disk.as_ref(), Some(&file), false, trust_foreign)?;
+                    let fetched = disks::fetch(&target, disk.as_ref(), &object)?;
+                    report::warnings(&fetched.warnings);
+                    Some(fetched)
                 }
                 None => None,
             };

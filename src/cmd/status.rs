@@ -9,7 +9,7 @@ use super::{disks, verify};
 use crate::error::Result;
 use crate::laravel::Target;
 use crate::store::health::{self, Check, CheckKind, Sample, Thresholds};
-use crate::store::retention;
+use crate::store::{remote, retention};
 
 /// What the user asked for; unset limits come from the app's settings, then the defaults.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +32,8 @@ pub struct Place {
     /// The newest backup's name, time (Unix seconds) and size.
     pub newest: Option<Newest>,
     pub checks: Vec<Check>,
+    /// What was passed over: foreign copies, names dated in the future, odd names.
+    pub warnings: Vec<String>,
 }
 
 /// The newest backup of a place, for the metrics.
@@ -109,8 +111,9 @@ pub fn run(target: &Target, req: &Request) -> Result<Status> {
 
 /// The same checks on a disk's copies; a disk that cannot be read is one failed check.
 fn disk_place(target: &Target, name: &str, t: &Thresholds) -> Place {
-    let listed = disks::open(target, name).and_then(|d| Ok((d.location(), d.list()?)));
-    let (location, objects) = match listed {
+    let listed = disks::open(target, name)
+        .and_then(|d| Ok((d.location(), d.list()?, disks::judge(target)?)));
+    let (location, listing, judge) = match listed {
         Ok(found) => found,
         Err(e) => {
             return Place {
@@ -127,10 +130,15 @@ fn disk_place(target: &Target, name: &str, t: &Thresholds) -> Place {
                         disks::reason(&e)
                     ),
                 }],
+                warnings: Vec::new(),
             }
         }
     };
-    let samples: Vec<Sample> = objects
+    // Only the app's own copies count: a planted copy dated 2099 must not look fresh.
+    let (ours, foreign) = disks::split(&judge, listing.objects);
+    let mut warnings = listing.warnings;
+    warnings.extend(disks::foreign_warning(name, &foreign));
+    let samples: Vec<Sample> = ours
         .into_iter()
         .map(|o| Sample {
             taken_at: instant(target, &o.backup.taken_at),
@@ -138,7 +146,9 @@ fn disk_place(target: &Target, name: &str, t: &Thresholds) -> Place {
             name: o.name,
         })
         .collect();
-    place(name, location, samples, t)
+    let mut place = place(name, location, samples, t);
+    place.warnings = warnings;
+    place
 }
 
 /// The name holds the app's wall-clock time; an hour that happened twice (DST) is taken at its
@@ -155,7 +165,16 @@ fn instant(target: &Target, at: &chrono::NaiveDateTime) -> chrono::DateTime<Utc>
 fn local_place(target: &Target, t: &Thresholds) -> Result<Place> {
     let dir = &target.backups_dir;
     let mut samples = Vec::new();
+    let mut warnings = Vec::new();
+    let now = Utc::now().with_timezone(&target.tz).naive_local();
     for b in retention::scan(dir)? {
+        if b.taken_at > now + remote::FUTURE_SLACK {
+            warnings.push(format!(
+                "{} is dated in the future: not counted; check the clock, or remove it if it is not a backup of this app",
+                b.name
+            ));
+            continue;
+        }
         let path = dir.join(&b.name);
         // A backup deleted between the listing and now is simply not counted.
         let Ok(meta) = std::fs::metadata(&path) else {
@@ -167,7 +186,9 @@ fn local_place(target: &Target, t: &Thresholds) -> Result<Place> {
             size: meta.len(),
         });
     }
-    Ok(place("local", target.display_path(dir), samples, t))
+    let mut place = place("local", target.display_path(dir), samples, t);
+    place.warnings = warnings;
+    Ok(place)
 }
 
 /// A place's checks and figures from its backups.
@@ -188,5 +209,6 @@ fn place(name: &str, location: String, samples: Vec<Sample>, t: &Thresholds) -> 
         newest,
         location,
         checks,
+        warnings: Vec::new(),
     }
 }

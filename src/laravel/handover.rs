@@ -70,7 +70,12 @@ pub fn from_env(real: &HashMap<String, String>) -> Result<Option<Target>> {
         Some(json) if !json.is_empty() => super::settings::Settings::from_handover(json)?,
         _ => Default::default(),
     };
+    let keys = crate::store::remote::Keys::new(
+        Some(get("APP_KEY")).as_deref(),
+        &super::split_keys(Some(get("APP_PREVIOUS_KEYS"))),
+    );
     Ok(Some(Target {
+        keys,
         backups_dir: required("DIR").map(in_app)?,
         filesystems: super::disks::Filesystems::from_handover(&app_dir, real)?,
         app_dir,

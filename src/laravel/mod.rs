@@ -26,6 +26,8 @@ pub struct Target {
     pub settings: settings::Settings,
     /// The app's Laravel disks, for copies (`DB_BACKUP_DISKS`, `--disk`).
     pub filesystems: disks::Filesystems,
+    /// The keys copies on those disks are sealed with (from `APP_KEY`, `APP_PREVIOUS_KEYS`).
+    pub keys: crate::store::remote::Keys,
 }
 
 impl Target {
@@ -55,6 +57,7 @@ pub fn target(
         backups_dir: app.backups_dir(),
         tz: app.time_zone()?,
         settings: settings::Settings::from_app(&app.dir, &app.env),
+        keys: app.keys(),
         filesystems: disks::Filesystems::from_app(&app.dir, app.env),
         app_dir: app.dir,
     })
@@ -223,10 +226,35 @@ impl App {
             .map_err(|_| Error::BadTimeZone { zone, origin })
     }
 
+    /// The sealing keys: `'key'` of `config/app.php` (as `env('APP_KEY')` or hard-coded) and
+    /// `APP_PREVIOUS_KEYS` (comma-separated, as Laravel 11's `config/app.php` reads it).
+    pub fn keys(&self) -> crate::store::remote::Keys {
+        let text = std::fs::read_to_string(self.dir.join("config/app.php")).unwrap_or_default();
+        let setting = config::setting(&text, "key").unwrap_or(config::Setting::Env {
+            key: "APP_KEY".into(),
+            default: None,
+        });
+        let current = setting.resolve(|k| self.env.get(k).filter(|v| !v.is_empty()));
+        crate::store::remote::Keys::new(
+            current.as_deref(),
+            &split_keys(self.env.get("APP_PREVIOUS_KEYS")),
+        )
+    }
+
     /// `storage_path('app/backups')`.
     pub fn backups_dir(&self) -> PathBuf {
         self.dir.join("storage/app/backups")
     }
+}
+
+/// A comma-separated list of keys, empty entries left out.
+pub fn split_keys(list: Option<String>) -> Vec<String> {
+    list.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// `.env`, or `.env.{APP_ENV}` when the real environment names an environment whose file exists

@@ -19,6 +19,9 @@ pub struct Entry {
     /// The time in the name, app time zone.
     pub taken_at: String,
     pub age_seconds: i64,
+    /// On a disk: why a copy is not the app's own (never counted, deleted or restored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<String>,
 }
 
 /// The backups in `dir`, newest first.
@@ -39,6 +42,7 @@ pub fn list(dir: &Path, tz: Tz) -> Result<Vec<Entry>> {
                 taken_at: b.taken_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 age_seconds: (now - b.taken_at).num_seconds(),
                 name: b.name,
+                foreign: None,
             })
         })
         .collect()

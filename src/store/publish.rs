@@ -16,8 +16,6 @@ const TEMP_SUFFIX: &str = ".partial";
 const LOCK_NAME: &str = ".db-backup.lock";
 /// Private folders a copy fetched from a disk is verified or restored in.
 pub const FETCH_PREFIX: &str = ".db-backup-fetch-";
-/// A fetch folder this old belongs to a run that was killed: a verify takes minutes, not a day.
-const FETCH_STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Creates the backups folder (0700) when missing.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
@@ -96,6 +94,29 @@ impl Lock {
     }
 }
 
+/// A private (0700) folder for a copy fetched from a disk, named after this process so that
+/// the next run can tell a live one from a killed run's.
+pub fn fetch_dir(dir: &Path) -> Result<tempfile::TempDir> {
+    let made = tempfile::Builder::new()
+        .prefix(&format!("{FETCH_PREFIX}{}-", std::process::id()))
+        .tempdir_in(dir)
+        .map_err(Error::io("cannot create a folder in", dir))?;
+    std::fs::set_permissions(made.path(), Permissions::from_mode(0o700))
+        .map_err(Error::io("cannot make private", made.path()))?;
+    Ok(made)
+}
+
+/// True while the db-backup process a fetch folder is named after still runs.
+fn fetch_owner_alive(folder: &str) -> bool {
+    let pid = folder
+        .strip_prefix(FETCH_PREFIX)
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    let Some(pid) = pid else { return false };
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim_end() == "db-backup")
+}
+
 /// Removes temporary files left by runs that were killed. Only call while holding the [`Lock`].
 pub fn remove_stale(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
@@ -103,17 +124,11 @@ pub fn remove_stale(dir: &Path) -> Result<Vec<PathBuf>> {
         let entry = entry.map_err(Error::io("cannot list", dir))?;
         let name = entry.file_name();
         let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        // A fetch folder is swept only once surely abandoned: a verify --disk runs without
-        // the lock, and may be using a recent one right now.
+        // A fetch folder is named after the process using it (a verify --disk runs without
+        // the lock): swept as soon as that process is gone.
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
         if is_dir && name.to_string_lossy().starts_with(FETCH_PREFIX) {
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > FETCH_STALE);
-            if old {
+            if !fetch_owner_alive(&name.to_string_lossy()) {
                 let path = entry.path();
                 std::fs::remove_dir_all(&path)
                     .map_err(Error::io("cannot remove stale folder", &path))?;
@@ -257,19 +272,21 @@ mod tests {
     }
 
     #[test]
-    fn only_day_old_fetch_folders_are_swept() {
+    fn fetch_folders_of_gone_processes_are_swept() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
-        let fresh = d.join(format!("{FETCH_PREFIX}new"));
-        let old = d.join(format!("{FETCH_PREFIX}old"));
-        for f in [&fresh, &old] {
-            std::fs::create_dir(f).unwrap();
-            std::fs::write(f.join("database_backup_2020-01-01_000000.sqlite"), "x").unwrap();
-        }
-        let two_days = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
-        File::open(&old).unwrap().set_modified(two_days).unwrap();
-        assert_eq!(remove_stale(d).unwrap(), vec![old.clone()]);
-        assert!(fresh.is_dir() && !old.exists());
+        // Ours (this test process is not called db-backup, so a folder of a live db-backup
+        // is made by hand from a pid that is surely not one: pid 1).
+        let mine = fetch_dir(d).unwrap();
+        let mode = std::fs::metadata(mine.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let old_style = d.join(format!("{FETCH_PREFIX}abcdef"));
+        std::fs::create_dir(&old_style).unwrap();
+        let mut removed = remove_stale(d).unwrap();
+        removed.sort();
+        let mut expected = vec![mine.path().to_path_buf(), old_style];
+        expected.sort();
+        assert_eq!(removed, expected);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! disk, a `local` NAS folder) and the `.env` lines that point them at a test bucket or folder.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use super::garage::Bucket;
 use super::App;
@@ -48,6 +49,9 @@ return [
 ];
 "#;
 
+/// The app's APP_KEY in the test apps (copies are sealed with a key derived from it).
+pub const APP_KEY: &str = "base64:a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=";
+
 /// The key prefix the s3 disk above uses by default.
 pub const ROOT: &str = "db";
 
@@ -62,7 +66,7 @@ pub fn app_on_s3(bucket: &Bucket, extra: &str) -> App {
     let app = App::sqlite();
     write_filesystems(&app.dir());
     app.write_env(&format!(
-        "DB_CONNECTION=sqlite\nDB_BACKUP_DISKS=s3\n{}{extra}",
+        "DB_CONNECTION=sqlite\nAPP_KEY={APP_KEY}\nDB_BACKUP_DISKS=s3\n{}{extra}",
         bucket.env_text()
     ));
     app
@@ -73,7 +77,7 @@ pub fn app_on_nas(nas: &Path, extra: &str) -> App {
     let app = App::sqlite();
     write_filesystems(&app.dir());
     app.write_env(&format!(
-        "DB_CONNECTION=sqlite\nDB_BACKUP_DISKS=nas\nNAS_ROOT={}\n{extra}",
+        "DB_CONNECTION=sqlite\nAPP_KEY={APP_KEY}\nDB_BACKUP_DISKS=nas\nNAS_ROOT={}\n{extra}",
         nas.display()
     ));
     app
@@ -82,4 +86,26 @@ pub fn app_on_nas(nas: &Path, extra: &str) -> App {
 /// The object key of a backup on the s3 disk above.
 pub fn key(name: &str) -> String {
     format!("{ROOT}/{name}")
+}
+
+/// An age key pair made by the stock `age-keygen`: (identity file, public key).
+pub fn keygen(dir: &Path) -> (PathBuf, String) {
+    let file = dir.join("backup-key.txt");
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .expect("age-keygen (Debian package `age`; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let public = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("age-keygen writes the public key as a comment")
+        .to_string();
+    (file, public)
 }

@@ -118,28 +118,67 @@ impl Garage {
     }
 }
 
+/// The S3 implementations the remote-disk suite runs on, with the same assertions: Garage,
+/// and moto's server (an AWS emulator from PyPI, `tests/common/moto.rs`). They differ where S3
+/// services differ: checksums (moto answers a multipart object's composite SHA-256 without
+/// `-N`), error codes, authentication (moto accepts any key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S3 {
+    Garage,
+    Moto,
+}
+
+/// The S3 server a bucket lives on: how to reach it.
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub kind: S3,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Its folder (configs, logs).
+    pub dir: PathBuf,
+    /// The region it answers to.
+    pub region: &'static str,
+}
+
 /// One bucket and one key allowed on it only, on the shared server (or on an `OwnGarage`).
 #[derive(Clone, Debug)]
 pub struct Bucket {
-    pub garage: Garage,
+    pub server: Server,
     pub name: String,
     pub key_id: String,
     pub secret: String,
 }
 
+fn fresh_id() -> String {
+    format!("{:012x}", rand::random::<u64>() >> 16)
+}
+
 impl Bucket {
-    /// A fresh bucket on the shared server.
+    /// A fresh bucket on the shared Garage.
     pub fn new() -> Bucket {
         Bucket::on(server())
     }
 
+    /// A fresh bucket on the shared server of that implementation.
+    pub fn of(kind: S3) -> Bucket {
+        match kind {
+            S3::Garage => Bucket::new(),
+            S3::Moto => super::moto::bucket(),
+        }
+    }
+
     pub fn on(garage: &Garage) -> Bucket {
-        let id = format!("{:012x}", rand::random::<u64>() >> 16);
+        let id = fresh_id();
         let name = format!("t-{id}");
         let (key_id, secret) = garage.new_key(&format!("k-{id}"));
         garage.new_bucket(&name, &key_id);
         Bucket {
-            garage: garage.clone(),
+            server: Server {
+                kind: S3::Garage,
+                endpoint: garage.endpoint(),
+                dir: garage.dir.clone(),
+                region: REGION,
+            },
             name,
             key_id,
             secret,
@@ -147,16 +186,17 @@ impl Bucket {
     }
 
     pub fn endpoint(&self) -> String {
-        self.garage.endpoint()
+        self.server.endpoint.clone()
     }
 
     /// The `.env` lines of Laravel's stock `s3` disk for this bucket.
     pub fn env_text(&self) -> String {
         format!(
-            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\nAWS_DEFAULT_REGION={REGION}\n\
+            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\nAWS_DEFAULT_REGION={}\n\
              AWS_BUCKET={}\nAWS_ENDPOINT={}\nAWS_USE_PATH_STYLE_ENDPOINT=true\n",
             self.key_id,
             self.secret,
+            self.server.region,
             self.name,
             self.endpoint()
         )
@@ -177,14 +217,14 @@ impl Bucket {
         for var in ["AWS_CA_BUNDLE", "RCLONE_CONFIG", "AWS_PROFILE"] {
             c.env_remove(var);
         }
-        c.env("RCLONE_CONFIG", self.garage.dir.join("rclone-none.conf"))
+        c.env("RCLONE_CONFIG", self.server.dir.join("rclone-none.conf"))
             .env("RCLONE_CONFIG_S3_TYPE", "s3")
             .env("RCLONE_CONFIG_S3_PROVIDER", "Other")
             .env("RCLONE_CONFIG_S3_ENV_AUTH", "false")
             .env("RCLONE_CONFIG_S3_ACCESS_KEY_ID", key_id)
             .env("RCLONE_CONFIG_S3_SECRET_ACCESS_KEY", secret)
             .env("RCLONE_CONFIG_S3_ENDPOINT", self.endpoint())
-            .env("RCLONE_CONFIG_S3_REGION", REGION)
+            .env("RCLONE_CONFIG_S3_REGION", self.server.region)
             .env("RCLONE_CONFIG_S3_FORCE_PATH_STYLE", "true")
             // Never create buckets on the way: a missing bucket must be an error.
             .env("RCLONE_CONFIG_S3_NO_CHECK_BUCKET", "true");
@@ -244,7 +284,7 @@ impl Bucket {
     pub fn curl(&self, key: &str, args: &[&str]) -> Output {
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "-K", "-", "--aws-sigv4"])
-            .arg(format!("aws:amz:{REGION}:s3"))
+            .arg(format!("aws:amz:{}:s3", self.server.region))
             // Garage wants this header on every request; curl 7.88 does not always send it.
             .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
             .args(args)
@@ -267,6 +307,48 @@ impl Bucket {
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .filter(|(k, _)| k == "content-length" || k.starts_with("x-amz-checksum"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Uploads `bytes` as `key` with a raw PUT carrying `meta` as `x-amz-meta-*` headers (as
+    /// someone who can write to the bucket and copies a genuine object's metadata would).
+    pub fn put_with_meta(&self, key: &str, bytes: &[u8], meta: &[(String, String)]) {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        fs::write(tmp.path(), bytes).unwrap();
+        // A form content type (curl's default) makes moto read the body as a form.
+        let mut args: Vec<String> = vec!["--fail".into(), "-X".into(), "PUT".into()];
+        args.push("-H".into());
+        args.push("content-type: application/octet-stream".into());
+        args.push("--data-binary".into());
+        args.push(format!("@{}", tmp.path().display()));
+        for (k, v) in meta {
+            args.push("-H".into());
+            args.push(format!("{k}: {v}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.curl(key, &args);
+        assert!(
+            out.status.success(),
+            "PUT {key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The object's user metadata as a HEAD reports it: [("x-amz-meta-…", "…")], sorted.
+    pub fn head_meta(&self, key: &str) -> Vec<(String, String)> {
+        let out = self.curl(key, &["-I", "--fail"]);
+        assert!(
+            out.status.success(),
+            "HEAD {key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .filter(|(k, _)| k.starts_with("x-amz-meta-"))
             .collect();
         v.sort();
         v
@@ -355,6 +437,19 @@ pub fn sha256_base64(bytes: &[u8]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Lowercase hex SHA-256 of `bytes`, by the `openssl` command.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "openssl dgst -sha256 -r"]);
+    let out = super::mysql::pipe(cmd, bytes).expect("run openssl");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// Where `scripts/test` installs tools built from crates.io: `$DB_BACKUP_TOOLS`, else

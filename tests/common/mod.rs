@@ -11,7 +11,28 @@ use rusqlite::Connection;
 
 pub mod disks;
 pub mod garage;
+pub mod moto;
 pub mod mysql;
+
+/// Makes each `fn name(s3: S3)` two tests, `name::garage` and `name::moto`: the same
+/// assertions on two independent S3 implementations (tests/common/garage.rs, moto.rs).
+/// Written just above the function: `on_each_s3!(name);`.
+#[macro_export]
+macro_rules! on_each_s3 {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn garage() {
+                super::$name($crate::common::garage::S3::Garage)
+            }
+
+            #[test]
+            fn moto() {
+                super::$name($crate::common::garage::S3::Moto)
+            }
+        }
+    )+};
+}
 
 /// Makes each `fn name(server: &'static Server)` (tests/common/mysql/) two tests,
 /// `name::mariadb` and `name::mysql`: the same assertions on MariaDB 10.11 and on MySQL 9.7.

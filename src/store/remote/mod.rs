@@ -4,12 +4,16 @@
 
 pub mod local;
 pub mod s3;
+pub mod seal;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDateTime;
+
 use super::retention::{self, Backup};
 use crate::error::Result;
+pub use seal::{Keys, Seal};
 
 /// The suffixes a copy's name may carry after the backup's own name, one per transform.
 pub const SUFFIXES: [&str; 4] = ["", ".zst", ".age", ".zst.age"];
@@ -71,6 +75,16 @@ pub struct Object {
     /// `""`, `.zst`, `.age` or `.zst.age`.
     pub suffix: &'static str,
     pub size: u64,
+    /// What the copy carries to say it is ours (None: nothing, or nothing well formed).
+    pub seal: Option<Seal>,
+}
+
+/// What a listing found: the copies, and warnings about names it passed over.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub objects: Vec<Object>,
+    /// One line per odd object under the root (a name no S3 client takes well, a link…).
+    pub warnings: Vec<String>,
 }
 
 /// What a finished copy is: its name, size, and how it was checked after the upload.
@@ -78,8 +92,20 @@ pub struct Object {
 pub struct Copied {
     pub name: String,
     pub size: u64,
-    /// "size and SHA-256 checked by the server", "size checked"…
+    /// What was read back: "size, SHA-256 and seal read back", …
     pub checked: &'static str,
+    /// What the server's own checksum said: "sha256 agrees", "none kept by the server"…
+    pub server_checksum: String,
+    /// A server checksum that disagrees while our own facts agree: a warning, not a failure.
+    pub warnings: Vec<String>,
+}
+
+/// What a download gave: its length and SHA-256, and a server checksum that disagreed.
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub size: u64,
+    pub sha256: [u8; 32],
+    pub warnings: Vec<String>,
 }
 
 /// A place copies of backups are kept in. Every method is blocking; drivers that talk to a
@@ -91,25 +117,115 @@ pub trait Disk {
     /// Where it is, as shown to the user (`s3://bucket/root`, a folder): never a secret.
     fn location(&self) -> String;
 
-    /// The copies under the root: only exact backup names with a transform suffix.
-    fn list(&self) -> Result<Vec<Object>>;
+    /// The copies directly under the root, with their seals: only exact backup names with a
+    /// transform suffix; anything else is passed over, never an error.
+    fn list(&self) -> Result<Listing>;
 
-    /// Copies the file `src` to `name` under the root. The copy appears under that name only
-    /// once complete, and its size (and checksum where the disk keeps one) is checked after.
-    fn put(&self, src: &Path, name: &str) -> Result<Copied>;
+    /// Copies the file `src` to `name` under the root, carrying `seal`. The copy appears under
+    /// that name only once complete; its size and seal are read back after.
+    fn put(&self, src: &Path, name: &str, seal: &Seal) -> Result<Copied>;
 
-    /// Streams the copy called `name` into `dst`, checking it against what the disk stored
-    /// (size; checksum where kept). Returns the bytes written.
-    fn get(&self, name: &str, dst: &mut dyn Write) -> Result<u64>;
+    /// Streams the copy called `name` into `dst`, hashing it; fails past `max` bytes.
+    fn get(&self, name: &str, dst: &mut dyn Write, max: u64) -> Result<Got>;
 
-    /// Deletes the copy called `name` (an exact backup name only: see [`parse`]).
+    /// Deletes the copy called `name` (an exact backup name only: see [`parse`]), and its seal.
     fn delete(&self, name: &str) -> Result<()>;
 
-    /// Cleans up after interrupted runs: uploads left unfinished (a server that died before
-    /// it could be told to abort) of the copies called `names` (about to be made again), or
-    /// older than an hour. Returns how many. A disk without such leftovers does nothing.
-    fn abort_unfinished(&self, _names: &[String]) -> Result<usize> {
+    /// Cleans up after interrupted runs (call it under the backups folder's lock only): uploads
+    /// left unfinished under the root, and temporary files. Returns how many. A disk without
+    /// such leftovers does nothing.
+    fn abort_unfinished(&self) -> Result<usize> {
         Ok(0)
+    }
+}
+
+/// Whether a copy is the app's own: only those are counted, pruned, restored by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    Ours,
+    /// Why not, in a few words.
+    Foreign(String),
+}
+
+/// How far in the future a name may be dated (clocks drift a little) before it is ignored.
+pub const FUTURE_SLACK: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// What decides trust: the app's keys, the transforms new copies get, and the time now (in
+/// the app's time zone, as names are).
+pub struct Judge<'a> {
+    pub keys: &'a Keys,
+    pub zstd: bool,
+    pub age: bool,
+    pub now: NaiveDateTime,
+}
+
+impl Judge<'_> {
+    /// Ours only when sealed by this app's key, carrying the transforms configured, and not
+    /// dated in the future.
+    pub fn trust(&self, o: &Object) -> Trust {
+        let foreign = |why: &str| Trust::Foreign(why.to_string());
+        if o.backup.taken_at > self.now + FUTURE_SLACK {
+            return foreign("its name is dated in the future");
+        }
+        let Some(seal) = &o.seal else {
+            return foreign("it carries no db-backup seal");
+        };
+        if !self.keys.verifies(&o.name, seal) {
+            return foreign("its seal was not made with this app's APP_KEY");
+        }
+        if seal.size != o.size {
+            return foreign("its size is not the sealed size");
+        }
+        if (self.zstd && !o.suffix.contains(".zst")) || (self.age && !o.suffix.contains(".age")) {
+            return foreign(
+                "it lacks the transforms configured (DB_BACKUP_COMPRESS, DB_BACKUP_AGE_*)",
+            );
+        }
+        Trust::Ours
+    }
+}
+
+/// A writer that hashes what passes through it and refuses anything past `max` bytes: a copy
+/// (or what it decompresses to) is never allowed to grow beyond what it was sealed as.
+pub struct HashingWriter<'a> {
+    inner: &'a mut dyn Write,
+    ctx: ring::digest::Context,
+    left: u64,
+    /// Set when a write went past the bound.
+    pub over: bool,
+}
+
+impl<'a> HashingWriter<'a> {
+    pub fn new(inner: &'a mut dyn Write, max: u64) -> HashingWriter<'a> {
+        HashingWriter {
+            inner,
+            ctx: ring::digest::Context::new(&ring::digest::SHA256),
+            left: max,
+            over: false,
+        }
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.ctx.finish().as_ref());
+        out
+    }
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            self.over = true;
+            return Err(std::io::Error::other("more bytes than expected"));
+        }
+        let n = self.inner.write(buf)?;
+        self.ctx.update(&buf[..n]);
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -195,6 +311,7 @@ mod tests {
                 backup,
                 suffix,
                 size: 1,
+                seal: None,
             }
         };
         let all = vec![

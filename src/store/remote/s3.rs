@@ -23,7 +23,7 @@ use object_store::{
     ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, RetryConfig,
 };
 
-use super::{parse, Copied, Disk, Object, S3Spec};
+use super::{parse, Copied, Disk, Got, HashingWriter, Listing, Object, S3Spec, Seal};
 use crate::error::{Error, Result};
 
 /// Part size for multipart uploads (S3's minimum is 5 MiB); larger for files over ~80 GB, which
@@ -42,8 +42,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(15);
 const SMALL_DEADLINE: Duration = Duration::from_secs(20);
 /// One part, or completing the upload, retries included.
 const PART_DEADLINE: Duration = Duration::from_secs(300);
-/// An unfinished upload this old is a leftover of an interrupted run, not one in progress.
-const LEFTOVER_AGE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// An S3 bucket (and key prefix) as a disk.
 pub struct S3Disk {
@@ -245,35 +243,62 @@ impl S3Disk {
         }
         let h = resp.headers();
         let text = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let meta = |k: &str| text(&format!("x-amz-meta-{k}"));
         Ok(Head {
             size: text("content-length").and_then(|v| v.parse().ok()),
-            checksum: text("x-amz-checksum-sha256"),
-            part_size: text(&format!("x-amz-meta-{PART_META}")).and_then(|v| v.parse().ok()),
+            checksums: CHECKSUMS
+                .iter()
+                .filter_map(|k| Some((*k, text(&format!("x-amz-checksum-{k}"))?)))
+                .collect(),
+            part_size: meta(PART_META).and_then(|v| v.parse().ok()),
+            seal: Seal::from_meta(meta),
         })
     }
 
-    /// Unfinished multipart uploads of backup names directly under the root: (name, upload id,
-    /// when it started). ListMultipartUploads, which object_store does not offer, presigned.
-    async fn unfinished(
-        &self,
-    ) -> Result<Vec<(String, String, Option<chrono::DateTime<chrono::Utc>>)>> {
-        let prefix = match self.spec.root.as_str() {
-            "" => String::new(),
-            root => format!("{root}/"),
-        };
-        let opts =
-            SignedUrlOptions::new().with_query([("uploads", ""), ("prefix", prefix.as_str())]);
+    /// One page of ListObjectsV2 directly under the root (delimiter `/`): the keys and sizes
+    /// as the server wrote them, and the token of the next page. Read from the XML ourselves,
+    /// so no name, however odd, can make the listing fail.
+    async fn list_page(&self, token: Option<&str>) -> Result<(Vec<(String, u64)>, Option<String>)> {
+        let prefix = self.prefix();
+        let mut query = vec![
+            ("list-type", "2"),
+            ("prefix", prefix.as_str()),
+            ("delimiter", "/"),
+        ];
+        if let Some(t) = token {
+            query.push(("continuation-token", t));
+        }
+        let opts = SignedUrlOptions::new().with_query(query);
+        let body = self.signed_get(&opts, "listing").await?;
+        let items = body
+            .split("<Contents>")
+            .skip(1)
+            .filter_map(|c| {
+                let key = between(c, "<Key>", "</Key>")?;
+                let size = between(c, "<Size>", "</Size>")?.trim().parse().ok()?;
+                Some((key, size))
+            })
+            .collect();
+        let truncated =
+            between(&body, "<IsTruncated>", "</IsTruncated>").is_some_and(|t| t.trim() == "true");
+        let next = between(&body, "<NextContinuationToken>", "</NextContinuationToken>")
+            .map(|t| unescape(&t))
+            .filter(|t| truncated && !t.is_empty());
+        Ok((items, next))
+    }
+
+    /// A presigned GET on the bucket itself (listings), its body as text.
+    async fn signed_get(&self, opts: &SignedUrlOptions, doing: &str) -> Result<String> {
         let url = self
             .store
             .signed_url_opts(
                 reqwest::Method::GET,
                 &Key::default(),
                 Duration::from_secs(600),
-                &opts,
+                opts,
             )
             .await
             .map_err(|e| self.failed("signing a request", &e))?;
-        let doing = "listing unfinished uploads";
         let resp = self.http.get(url).send().await.map_err(|e| {
             if e.is_timeout() {
                 self.timed_out(doing, SMALL_DEADLINE)
@@ -293,6 +318,26 @@ impl S3Disk {
                 &self.spec,
             )));
         }
+        Ok(body)
+    }
+
+    /// `root/`, or nothing at the bucket's top.
+    fn prefix(&self) -> String {
+        match self.spec.root.as_str() {
+            "" => String::new(),
+            root => format!("{root}/"),
+        }
+    }
+
+    /// Unfinished multipart uploads of backup names directly under the root: (name, upload id,
+    /// when it started). ListMultipartUploads, which object_store does not offer, presigned.
+    async fn unfinished(
+        &self,
+    ) -> Result<Vec<(String, String, Option<chrono::DateTime<chrono::Utc>>)>> {
+        let prefix = self.prefix();
+        let opts =
+            SignedUrlOptions::new().with_query([("uploads", ""), ("prefix", prefix.as_str())]);
+        let body = self.signed_get(&opts, "listing unfinished uploads").await?;
         Ok(body
             .split("<Upload>")
             .skip(1)
@@ -309,12 +354,22 @@ impl S3Disk {
             .collect())
     }
 
-    async fn upload(&self, src: &Path, key: &Key, len: u64, part: u64) -> Result<String> {
+    async fn upload(
+        &self,
+        src: &Path,
+        key: &Key,
+        len: u64,
+        part: u64,
+        seal: &Seal,
+    ) -> Result<Vec<[u8; 32]>> {
         let mut attributes = Attributes::new();
         attributes.insert(
             Attribute::Metadata(PART_META.into()),
             part.to_string().into(),
         );
+        for (k, v) in seal.to_meta() {
+            attributes.insert(Attribute::Metadata(k.into()), v.into());
+        }
         if len <= part {
             let bytes = std::fs::read(src).map_err(Error::io("cannot read", src))?;
             let digest = sha256(&bytes);
@@ -329,7 +384,7 @@ impl S3Disk {
                 .await
                 .map_err(|_| self.timed_out("uploading", PART_DEADLINE))?
                 .map_err(|e| self.failed("uploading", &e))?;
-            return Ok(b64(&digest));
+            return Ok(vec![digest]);
         }
         let opts = PutMultipartOptions {
             attributes,
@@ -344,7 +399,7 @@ impl S3Disk {
             Ok(digests) => {
                 let complete = tokio::time::timeout(PART_DEADLINE, upload.complete()).await;
                 match complete {
-                    Ok(Ok(_)) => Ok(composite(&digests)),
+                    Ok(Ok(_)) => Ok(digests),
                     Ok(Err(e)) => {
                         let _ = upload.abort().await;
                         Err(self.failed("completing the upload", &e))
@@ -426,42 +481,76 @@ impl S3Disk {
         }
     }
 
-    async fn fetch(&self, key: &Key, name: &str, dst: &mut dyn Write) -> Result<u64> {
+    async fn fetch(&self, key: &Key, name: &str, dst: &mut dyn Write, max: u64) -> Result<Got> {
         let head = self.head(key, name).await?;
-        let Some(expected) = head.checksum else {
+        if head.size.is_some_and(|s| s > max) {
             return Err(self.error(format!(
-                "{name} has no SHA-256 checksum on the server: it was not uploaded by db-backup, or was replaced since; do not trust it"
+                "{name} is larger on the server than the {max} bytes expected; do not trust this copy"
             )));
-        };
+        }
         let part = head.part_size.filter(|p| *p > 0).unwrap_or(u64::MAX);
         let get = tokio::time::timeout(SMALL_DEADLINE, self.store.get(key))
             .await
             .map_err(|_| self.timed_out("downloading", SMALL_DEADLINE))?
             .map_err(|e| self.failed("downloading", &e))?;
         let mut stream = get.into_stream();
-        let mut hasher = PartHasher::new(part);
+        let mut parts = PartHasher::new(part);
+        let mut out = HashingWriter::new(dst, max);
         let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.failed("downloading", &e))?;
-            hasher.update(&chunk);
-            dst.write_all(&chunk)
-                .map_err(Error::io("cannot write the download of", name))?;
+            parts.update(&chunk);
+            out.write_all(&chunk).map_err(|e| match out.over {
+                true => self.error(format!(
+                    "{name} is larger than the {max} bytes expected; do not trust this copy"
+                )),
+                false => Error::io("cannot write the download of", name)(e),
+            })?;
             written += chunk.len() as u64;
         }
-        let digests = hasher.finish();
-        let got = if expected.contains('-') {
-            composite(&digests)
-        } else if digests.len() == 1 {
-            b64(&digests[0])
-        } else {
-            String::from("(parts)")
-        };
-        if head.size.is_some_and(|s| s != written) || got != expected {
-            return Err(self.error(format!(
-                "{name} does not match the SHA-256 checksum the server stored for it (altered or truncated: {written} bytes read); do not trust this copy"
-            )));
-        }
-        Ok(written)
+        let sha256 = out.finish();
+        let (_, warning) = server_check(&head, &sha256, &parts.finish(), name);
+        Ok(Got {
+            size: written,
+            sha256,
+            warnings: warning.into_iter().collect(),
+        })
+    }
+}
+
+/// The checksum kinds S3 services keep (`x-amz-checksum-<kind>`), any of them, or none.
+const CHECKSUMS: [&str; 5] = ["sha256", "crc64nvme", "crc32c", "crc32", "sha1"];
+
+/// What the server's own checksum says of the bytes we hashed: a word for `--json`, and a
+/// warning when it disagrees. Our seal decides; this is an extra check where one is kept.
+/// SHA-256 is compared in every form services use: of the whole object, or composite (the
+/// SHA-256 of the parts' SHA-256s) with or without AWS's `-N`. CRCs are not recomputed.
+fn server_check(
+    head: &Head,
+    whole: &[u8; 32],
+    parts: &[[u8; 32]],
+    name: &str,
+) -> (String, Option<String>) {
+    let Some((kind, value)) = head.checksums.first() else {
+        return ("none kept by the server".into(), None);
+    };
+    if *kind != "sha256" {
+        return (format!("{kind} kept by the server, not compared"), None);
+    }
+    let composite_n = composite(parts);
+    let composite_bare = composite_n.split('-').next().unwrap_or_default();
+    let value = value.split_whitespace().next().unwrap_or_default();
+    if value == b64(whole) {
+        ("sha256 of the whole object agrees".into(), None)
+    } else if value == composite_n || value == composite_bare {
+        ("composite sha256 agrees".into(), None)
+    } else {
+        (
+            "sha256 disagrees".into(),
+            Some(format!(
+                "{name}: the server's SHA-256 checksum does not match its bytes, although they match the copy's seal; the server may compute it its own way"
+            )),
+        )
     }
 }
 
@@ -474,8 +563,10 @@ type PartDone = std::result::Result<
 /// What a HEAD told about an object.
 struct Head {
     size: Option<u64>,
-    checksum: Option<String>,
+    /// (kind, value) of every `x-amz-checksum-*` kept, SHA-256 first.
+    checksums: Vec<(&'static str, String)>,
     part_size: Option<u64>,
+    seal: Option<Seal>,
 }
 
 impl Disk for S3Disk {
@@ -490,42 +581,82 @@ impl Disk for S3Disk {
         }
     }
 
-    fn list(&self) -> Result<Vec<Object>> {
-        let prefix = (!self.spec.root.is_empty()).then(|| Key::from(self.spec.root.as_str()));
-        let listed = self.rt.block_on(async {
-            tokio::time::timeout(
-                SMALL_DEADLINE,
-                self.store.list_with_delimiter(prefix.as_ref()),
-            )
-            .await
-        });
-        let listed = listed
-            .map_err(|_| self.timed_out("listing", SMALL_DEADLINE))?
-            .map_err(|e| self.failed("listing", &e))?;
-        Ok(listed
-            .objects
-            .into_iter()
-            .filter_map(|meta| {
-                let name = meta.location.filename()?.to_string();
-                let (backup, suffix) = parse(&name)?;
-                Some(Object {
+    fn list(&self) -> Result<Listing> {
+        self.rt.block_on(async {
+            let mut found = Listing::default();
+            let mut named = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let page = tokio::time::timeout(SMALL_DEADLINE, self.list_page(token.as_deref()))
+                    .await
+                    .map_err(|_| self.timed_out("listing", SMALL_DEADLINE))??;
+                let prefix = self.prefix();
+                for (key, size) in page.0 {
+                    let Some(name) = key.strip_prefix(&prefix) else {
+                        continue;
+                    };
+                    match parse(name) {
+                        Some((backup, suffix)) => {
+                            named.push((name.to_string(), backup, suffix, size))
+                        }
+                        None if looks_odd(name) => found.warnings.push(format!(
+                            "disk '{}': passed over an object with an odd name under {}: {:?}",
+                            self.name,
+                            self.location(),
+                            name
+                        )),
+                        None => {}
+                    }
+                }
+                match page.1 {
+                    Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+                    _ => break,
+                }
+            }
+            // Each copy's seal is in its metadata, which a listing does not carry: a HEAD each,
+            // a few at once.
+            let heads = futures_util::stream::iter(named.iter().map(|(name, ..)| async move {
+                let key = self.key(name)?;
+                self.head(&key, name).await
+            }))
+            .buffered(8)
+            .collect::<Vec<_>>()
+            .await;
+            for ((name, backup, suffix, size), head) in named.into_iter().zip(heads) {
+                found.objects.push(Object {
+                    seal: head?.seal,
                     name,
                     backup,
                     suffix,
-                    size: meta.size,
-                })
-            })
-            .collect())
+                    size,
+                });
+            }
+            Ok(found)
+        })
     }
 
-    fn put(&self, src: &Path, name: &str) -> Result<Copied> {
+    fn put(&self, src: &Path, name: &str, seal: &Seal) -> Result<Copied> {
         let key = self.key(name)?;
         let len = std::fs::metadata(src)
             .map_err(Error::io("cannot read", src))?
             .len();
+        if len != seal.size {
+            return Err(self.error(format!(
+                "{} changed after it was sealed ({len} bytes, {} sealed)",
+                src.display(),
+                seal.size
+            )));
+        }
         let part = PART.max(len.div_ceil(MAX_PARTS - 1).next_multiple_of(1 << 20));
         self.rt.block_on(async {
-            let expected = self.upload(src, &key, len, part).await?;
+            let digests = self.upload(src, &key, len, part, seal).await?;
+            // What was read while uploading must be what was sealed.
+            if digests.len() == 1 && len <= part && digests[0] != seal.sha256 {
+                return Err(self.error(format!(
+                    "{} changed after it was sealed",
+                    src.display()
+                )));
+            }
             let head = self.head(&key, name).await?;
             if head.size != Some(len) {
                 return Err(self.error(format!(
@@ -533,36 +664,31 @@ impl Disk for S3Disk {
                     head.size.map_or("no size".into(), |s| s.to_string())
                 )));
             }
-            let checked = match head.checksum {
-                Some(c) if c == expected => "size and SHA-256 checked by the server",
-                Some(_) => {
-                    return Err(self.error(format!(
-                        "{name} was uploaded but its SHA-256 on the server differs from the file's"
-                    )))
-                }
-                None => "size checked (the server keeps no checksum)",
-            };
+            if head.seal.as_ref() != Some(seal) {
+                return Err(self.error(format!(
+                    "{name} was uploaded but the server does not keep its metadata (SHA-256, sizes, seal) as sent: db-backup needs user metadata (x-amz-meta-*) to trust a copy"
+                )));
+            }
+            let (server_checksum, warning) = server_check(&head, &seal.sha256, &digests, name);
             Ok(Copied {
                 name: name.to_string(),
                 size: len,
-                checked,
+                checked: "size, SHA-256 and seal read back",
+                server_checksum,
+                warnings: warning.into_iter().collect(),
             })
         })
     }
 
-    fn get(&self, name: &str, dst: &mut dyn Write) -> Result<u64> {
+    fn get(&self, name: &str, dst: &mut dyn Write, max: u64) -> Result<Got> {
         let key = self.key(name)?;
-        self.rt.block_on(self.fetch(&key, name, dst))
+        self.rt.block_on(self.fetch(&key, name, dst, max))
     }
 
-    fn abort_unfinished(&self, names: &[String]) -> Result<usize> {
+    fn abort_unfinished(&self) -> Result<usize> {
         self.rt.block_on(async {
             let mut aborted = 0;
-            for (name, id, initiated) in self.unfinished().await? {
-                let old = initiated.is_some_and(|t| chrono::Utc::now() - t > LEFTOVER_AGE);
-                if !(old || names.contains(&name)) {
-                    continue;
-                }
+            for (name, id, _) in self.unfinished().await? {
                 let key = self.key(&name)?;
                 let abort = object_store::multipart::MultipartStore::abort_multipart(
                     &self.store,
@@ -778,6 +904,24 @@ fn bucket_host(endpoint: &str, bucket: &str) -> String {
         Some((scheme, host)) => format!("{scheme}://{bucket}.{host}"),
         None => format!("{bucket}.{endpoint}"),
     }
+}
+
+/// A name under the root worth a warning when passed over: one that looks like a backup but is
+/// not exactly one, or one with characters that S3 clients take badly.
+fn looks_odd(name: &str) -> bool {
+    name.starts_with("database_backup_")
+        || name.contains("..")
+        || name.contains("&#")
+        || name.chars().any(|c| c.is_control())
+}
+
+/// The five XML entities, for the one value (a continuation token) we send back.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 fn between(text: &str, open: &str, close: &str) -> Option<String> {
