@@ -44,6 +44,23 @@ fn artisan_copies_to_s3_with_and_without_a_cached_config() {
     }
     let listed = app.artisan_ok(&["db:backup:list", "--disk=s3"]);
     assert_eq!(listed.lines().count(), 2, "{listed}");
+    // The seal key is the cached config('app.key'): an APP_KEY changed in .env is not read.
+    app.edit_env(|t| t.replace("APP_KEY=", "APP_KEY=base64:Y2hhbmdlZA==\n#APP_KEY="));
+    let out = app.artisan_ok(&["db:backup:verify", "--disk=s3", "--latest"]);
+    assert!(out.starts_with("ok: s3:"), "{out}");
+    // A copy planted beside them is foreign through Artisan too, unless trusted on request.
+    let planted = "database_backup_2020-01-01_000000.sqlite";
+    bucket.put(
+        &key(planted),
+        &std::fs::read(app.backups_dir().join(&names[0])).unwrap(),
+    );
+    let out = app.artisan(&["db:backup:verify", "--disk=s3", planted]);
+    assert_eq!(out.status.code(), Some(1));
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("foreign copy"), "{text}");
+    let out = app.artisan_ok(&["db:backup:verify", "--disk=s3", planted, "--trust-foreign"]);
+    assert!(out.starts_with(&format!("ok: s3:{planted} (")), "{out}");
     app.artisan_ok(&["config:clear"]);
 }
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::disks::*;
-use common::garage::{sha256_base64, sha256_hex, Bucket, S3};
+use common::garage::{sha256_base64, sha256_hex, Bucket, S3, VHOST_DOMAIN};
 use common::*;
 
 fn stdout(out: &std::process::Output) -> String {
@@ -322,4 +322,45 @@ fn a_dry_run_says_what_each_disk_would_get_and_changes_nothing(s3: S3) {
     );
     assert_eq!(bucket.list(""), before, "a dry run changed the disk");
     assert_eq!(app.backups().len(), 2);
+}
+
+/// The bucket the addressing test uses on each server: its host name must resolve.
+const VHOST_BUCKET: &str = "dbb-vhost";
+
+on_each_s3!(virtual_hosted_addressing_copies_lists_and_verifies);
+fn virtual_hosted_addressing_copies_lists_and_verifies(s3: S3) {
+    let host = format!("{VHOST_BUCKET}.{VHOST_DOMAIN}");
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 80))
+        .map(|mut a| a.any(|a| a.ip().is_loopback()))
+        .unwrap_or(false);
+    assert!(
+        resolved,
+        "{host} does not resolve to loopback: scripts/test adds `127.0.0.1 {host}` to /etc/hosts; add it by hand to run this test alone"
+    );
+    let bucket = Bucket::named(s3, VHOST_BUCKET);
+    let root = format!("run-{:08x}", rand::random::<u32>());
+    // Laravel's stock block with use_path_style_endpoint false: the bucket in the host name.
+    let endpoint = bucket.endpoint().replace("127.0.0.1", VHOST_DOMAIN);
+    let app = app_on_s3(
+        &bucket,
+        &format!("AWS_ENDPOINT={endpoint}\nAWS_USE_PATH_STYLE_ENDPOINT=false\nAWS_ROOT={root}\n"),
+    );
+    let out = app.ok(&[]);
+    let name = app.backups().pop().unwrap();
+    assert!(
+        out.contains(&format!(
+            "copied {name} to disk 's3' (s3://{VHOST_BUCKET}/{root}"
+        )),
+        "{out}"
+    );
+    // Seen path-style by a stock client: the same object.
+    let local = std::fs::read(app.backups_dir().join(&name)).unwrap();
+    assert_eq!(
+        bucket.list(&format!("{root}/")),
+        [(format!("{root}/{name}"), local.len() as u64)]
+    );
+    let listed = app.ok(&["list", "--disk", "s3"]);
+    assert!(listed.starts_with(&name), "{listed}");
+    let verified = app.ok(&["verify", "--disk", "s3", "--latest"]);
+    assert!(verified.contains("products: 3"), "{verified}");
 }

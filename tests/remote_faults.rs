@@ -51,9 +51,9 @@ fn a_wrong_secret_is_one_line_and_never_shown() {
     assert!(bucket.list("").is_empty());
 }
 
-#[test]
-fn a_missing_bucket_is_named() {
-    let bucket = Bucket::new();
+on_each_s3!(a_missing_bucket_is_named);
+fn a_missing_bucket_is_named(s3: S3) {
+    let bucket = Bucket::of(s3);
     let missing = Bucket {
         name: format!("{}-missing", bucket.name),
         ..bucket.clone()

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::disks::*;
-use common::garage::Bucket;
+use common::garage::{Bucket, S3};
 use common::*;
 
 /// `age -d -i KEY | zstd -d` on `bytes`: what anyone with the key gets back, without us.
@@ -36,9 +36,9 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-#[test]
-fn zstd_and_age_copies_open_with_the_stock_tools_and_verify_from_s3() {
-    let bucket = Bucket::new();
+on_each_s3!(zstd_and_age_copies_open_with_the_stock_tools_and_verify_from_s3);
+fn zstd_and_age_copies_open_with_the_stock_tools_and_verify_from_s3(s3: S3) {
+    let bucket = Bucket::of(s3);
     let keys = tempfile::tempdir().unwrap();
     let (identity, public) = keygen(keys.path());
     let app = app_on_s3(
@@ -81,9 +81,9 @@ fn zstd_and_age_copies_open_with_the_stock_tools_and_verify_from_s3() {
     assert_eq!(app.entries().len(), 2, "{:?}", app.entries());
 }
 
-#[test]
-fn a_wrong_or_missing_age_key_at_verify_fails_in_one_line() {
-    let bucket = Bucket::new();
+on_each_s3!(a_wrong_or_missing_age_key_at_verify_fails_in_one_line);
+fn a_wrong_or_missing_age_key_at_verify_fails_in_one_line(s3: S3) {
+    let bucket = Bucket::of(s3);
     let keys = tempfile::tempdir().unwrap();
     let (_, public) = keygen(keys.path());
     let app = app_on_s3(&bucket, &format!("DB_BACKUP_AGE_RECIPIENTS={public}\n"));

@@ -10,7 +10,8 @@ class RestoreCommand extends BackupCommand
 {
     protected $signature = 'db:restore {file : A backup file or name} {--force : Do not ask for confirmation}
         {--disk= : Restore the copy on this disk of config/filesystems.php}
-        {--clean : MySQL: also drop the tables, views and routines the backup does not hold}';
+        {--clean : MySQL: also drop the tables, views and routines the backup does not hold}
+        {--trust-foreign : With --disk: accept a copy this app did not seal}';
 
     protected $description = 'Restore a database backup over the live database, after a safety backup (db-backup)';
 
@@ -28,6 +29,9 @@ class RestoreCommand extends BackupCommand
         }
         if ($this->option('disk') !== null) {
             $arguments[] = '--disk=' . $this->option('disk');
+        }
+        if ($this->option('trust-foreign')) {
+            $arguments[] = '--trust-foreign';
         }
         // After `--`: a name that starts with `-` is still a file, never an option.
         $arguments[] = '--';

@@ -6,7 +6,8 @@ namespace DbBackup\Laravel;
 class VerifyCommand extends BackupCommand
 {
     protected $signature = 'db:backup:verify {file? : A backup file or name} {--latest : The newest backup} {--json}
-        {--disk= : Verify the copy on this disk of config/filesystems.php}';
+        {--disk= : Verify the copy on this disk of config/filesystems.php}
+        {--trust-foreign : With --disk: accept a copy this app did not seal}';
 
     protected $description = 'Prove a database backup restores; exit 0 only when it is sound (db-backup)';
 
@@ -18,6 +19,9 @@ class VerifyCommand extends BackupCommand
         }
         if ($this->option('disk') !== null) {
             $arguments[] = '--disk=' . $this->option('disk');
+        }
+        if ($this->option('trust-foreign')) {
+            $arguments[] = '--trust-foreign';
         }
         if ($this->argument('file') !== null) {
             // After `--`: a name that starts with `-` is still a file, never an option.

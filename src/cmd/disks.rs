@@ -162,23 +162,11 @@ pub fn split(judge: &Judge, objects: Vec<Object>) -> (Vec<Object>, Vec<ForeignCo
 pub fn exposure_warnings(target: &Target, disk: &str) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Ok(Spec::S3(s)) = target.filesystems.disk(disk) {
-        if let Some(rest) = s.endpoint.strip_prefix("http://") {
-            let host = rest.split('/').next().unwrap_or_default();
-            let host = match host.rsplit_once(':') {
-                Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-                _ => host,
-            };
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let loopback = host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            if !loopback {
-                warnings.push(format!(
-                    "disk '{disk}': the endpoint {} is plain http to another machine: the copies cross the network unencrypted (use https, or DB_BACKUP_AGE_RECIPIENTS)",
-                    s.endpoint
-                ));
-            }
+        if plain_http_beyond_loopback(&s.endpoint) {
+            warnings.push(format!(
+                "disk '{disk}': the endpoint {} is plain http to another machine: the copies cross the network unencrypted (use https, or DB_BACKUP_AGE_RECIPIENTS)",
+                s.endpoint
+            ));
         }
     }
     if let Some(file) = target.settings.get("age_identity_file") {
@@ -195,6 +183,24 @@ pub fn exposure_warnings(target: &Target, disk: &str) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// `http://` to a host that is not this machine's loopback (by name `localhost`, or an
+/// address; any other name may resolve anywhere).
+fn plain_http_beyond_loopback(endpoint: &str) -> bool {
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    !(host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()))
 }
 
 /// One warning line about the foreign copies of a disk (none when there are none).
@@ -581,4 +587,43 @@ fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_warned_about_unless_it_stays_on_this_machine() {
+        for quiet in [
+            "https://s3.amazonaws.com",
+            "http://127.0.0.1:3900",
+            "http://127.8.0.1",
+            "http://localhost:9000/",
+            "http://[::1]:9000",
+        ] {
+            assert!(!plain_http_beyond_loopback(quiet), "{quiet}");
+        }
+        for loud in [
+            "http://garage.lan:3900",
+            "http://10.0.0.5:9000",
+            "http://[2001:db8::1]:9000",
+            "http://localhost.example.org",
+        ] {
+            assert!(plain_http_beyond_loopback(loud), "{loud}");
+        }
+    }
+
+    #[test]
+    fn places_overlap_when_one_holds_the_other() {
+        assert!(overlap(Path::new("/a/b"), Path::new("/a")));
+        assert!(overlap(Path::new("/a"), Path::new("/a")));
+        assert!(!overlap(Path::new("/a/bc"), Path::new("/a/b")));
+        let t = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(t.path(), t.path().join("link")).unwrap();
+        assert_eq!(
+            resolved(&t.path().join("link/not/yet")),
+            t.path().canonicalize().unwrap().join("not/yet")
+        );
+    }
 }

@@ -44,7 +44,12 @@ pub const MISSING_CURL: &str = "curl not found: apt-get install curl";
 pub const REGION: &str = "garage";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// What "ready" says for a server this harness can reuse.
-const READY_MARK: &str = "garage-1";
+/// Bumped whenever the config below changes, so that a shared server of an older config is
+/// replaced rather than reused.
+const READY_MARK: &str = "garage-2";
+/// The host names virtual-hosted requests use: `BUCKET.localhost` (`scripts/test` maps the
+/// bucket of the addressing test to 127.0.0.1 in /etc/hosts).
+pub const VHOST_DOMAIN: &str = "localhost";
 
 /// A running Garage: where its files are and which ports it listens on.
 #[derive(Clone, Debug)]
@@ -168,10 +173,35 @@ impl Bucket {
     }
 
     pub fn on(garage: &Garage) -> Bucket {
+        Bucket::named_on(garage, &format!("t-{}", fresh_id()))
+    }
+
+    /// The bucket `name` (made unless it exists: a fixed name outlives the test), with a key
+    /// of this test's own allowed on it.
+    pub fn named(kind: S3, name: &str) -> Bucket {
+        match kind {
+            S3::Garage => Bucket::named_on(server(), name),
+            S3::Moto => super::moto::bucket_named(name),
+        }
+    }
+
+    fn named_on(garage: &Garage, name: &str) -> Bucket {
         let id = fresh_id();
-        let name = format!("t-{id}");
         let (key_id, secret) = garage.new_key(&format!("k-{id}"));
-        garage.new_bucket(&name, &key_id);
+        let exists = garage
+            .cli()
+            .args(["bucket", "info", name])
+            .stdin(Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if exists {
+            garage.cli_ok(&[
+                "bucket", "allow", "--read", "--write", "--owner", name, "--key", &key_id,
+            ]);
+        } else {
+            garage.new_bucket(name, &key_id);
+        }
+        let name = name.to_string();
         Bucket {
             server: Server {
                 kind: S3::Garage,
@@ -571,6 +601,7 @@ rpc_secret = "{secret}"
 [s3_api]
 s3_region = "{REGION}"
 api_bind_addr = "127.0.0.1:{s3}"
+root_domain = ".{VHOST_DOMAIN}"
 "#,
         dir = g.dir.display(),
         rpc = g.rpc_port,
