@@ -191,7 +191,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex_any(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
     (0..text.len())
