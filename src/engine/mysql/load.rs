@@ -158,14 +158,7 @@ fn load(
 /// Rewriting them (as hex, say) would make statements longer than the server's
 /// `max_allowed_packet` out of ones that fit.
 fn send(conn: &mut Conn, sql: &[u8]) -> mysql::Result<()> {
-    match std::str::from_utf8(sql) {
-        Ok(text) => conn.query_drop(text),
-        // SAFETY: the client library takes a `&str` but only ever sends its bytes: in mysql
-        // 28.0.4 (pinned in Cargo.toml), `query_drop` → `query_iter` → `Conn::_query`, which
-        // calls `as_bytes()` and copies them into the COM_QUERY packet, and nothing else reads
-        // the string. `str`'s docs allow a non-UTF-8 `&str` that no function reads as text.
-        Err(_) => conn.query_drop(unsafe { std::str::from_utf8_unchecked(sql) }),
-    }
+    conn.query_bytes_drop(sql)
 }
 
 /// Every base table of `db` with its row count.

@@ -137,7 +137,10 @@ pub fn connect(params: &MysqlParams, read_timeout: Option<Duration>) -> Result<C
         .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
         .read_timeout(read_timeout)
         .write_timeout(read_timeout)
-        .max_allowed_packet(Some(CLIENT_MAX_PACKET));
+        .max_allowed_packet(Some(CLIENT_MAX_PACKET))
+        // One statement per request, on every connection: a load runs exactly the statement
+        // its checker read, never what a server might find after a `;` inside it.
+        .multi_statements(false);
     opts = match &params.socket {
         Some(s) => opts.socket(Some(s.to_string_lossy())),
         None => opts
