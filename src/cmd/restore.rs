@@ -64,7 +64,7 @@ pub fn run(
     let tables = match &target.connection {
         Connection::Sqlite { .. } => sqlite::integrity(file)?.tables,
         Connection::Mysql(params) => {
-            mysql::load::precheck(file, &params.database)?;
+            mysql::load::precheck(params, file)?;
             dump = Some(mysql::inventory::read_backup(file)?);
             Vec::new()
         }

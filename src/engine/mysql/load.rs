@@ -11,7 +11,7 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
-use super::foreign::{self, ModeTracker, Scope, Verdict};
+use super::foreign::{Checker, Scope, Server, Verdict};
 use super::guard::{self, catch_interrupts, supervised};
 use super::inventory::Inventory;
 use super::script::Statements;
@@ -35,11 +35,42 @@ fn bound_lock_waits(conn: &mut Conn, wait: Duration) -> Result<(), Fail> {
     Ok(())
 }
 
+/// What the checker needs to read a file as the server will: its version, its other
+/// databases, the session's sql_mode at the start of a load.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    server: Server,
+    databases: Vec<String>,
+    sql_mode: String,
+}
+
+fn facts(conn: &mut Conn) -> Result<Facts, Fail> {
+    let (version, sql_mode): (String, String) = conn
+        .query_first("SELECT VERSION(), @@SESSION.sql_mode")?
+        .unwrap_or_default();
+    let databases: Vec<String> = conn.query("SHOW DATABASES")?;
+    Ok(Facts {
+        server: Server::from_version(&version),
+        databases,
+        sql_mode,
+    })
+}
+
+fn checker<'a>(scope: Scope<'a>, facts: &Facts) -> Result<Checker<'a>, Fail> {
+    Checker::new(
+        scope,
+        facts.server,
+        facts.databases.clone(),
+        &facts.sql_mode,
+    )
+    .map_err(|why| Fail::Refused(0, why))
+}
+
 /// A dump that ends mid-statement or lacks the "-- Dump completed" line that both mysqldump and
-/// db-backup write last was cut short, and one that names another database cannot be loaded
-/// into the app's (`app_db`): refuse it before anything is changed. This reads the whole file
-/// once, at the splitter's speed, before a restore.
-pub fn precheck(file: &Path, app_db: &str) -> Result<()> {
+/// db-backup write last was cut short, and one holding a statement the load would refuse cannot
+/// be loaded: refuse it before anything is changed. This reads the whole file once, through the
+/// very splitter and checker the load uses, with the state the server gives the load.
+pub fn precheck(params: &MysqlParams, file: &Path) -> Result<()> {
     let bad = |detail: &str| Error::BadBackup {
         file: file.to_path_buf(),
         detail: detail.to_string(),
@@ -63,41 +94,47 @@ pub fn precheck(file: &Path, app_db: &str) -> Result<()> {
             "it does not end with the \"-- Dump completed\" line: the file is truncated",
         ));
     }
-    refusals(file, app_db)
+    let explained = |f: Fail| explain(f, params, file, false);
+    let mut conn = connect(params, None).map_err(explained)?;
+    let facts = facts(&mut conn).map_err(explained)?;
+    let scope = Scope {
+        app: &params.database,
+        target: &params.database,
+    };
+    check_all(file, scope, &facts).map_err(explained)
 }
 
-/// The first statement of the dump that the load would refuse, as the error the load would
-/// give. Splitting errors are left to the load itself, which reports them with the server's
-/// help.
-fn refusals(file: &Path, app_db: &str) -> Result<()> {
-    let scope = Scope {
-        app: app_db,
-        target: app_db,
-    };
-    let f = File::open(file).map_err(Error::io("cannot read", file))?;
+/// Runs the whole file through the splitter and checker as the load will, running nothing:
+/// the first statement the load would refuse, with its line.
+fn check_all(file: &Path, scope: Scope, facts: &Facts) -> Result<(), Fail> {
+    let f = File::open(file).map_err(Fail::Script)?;
     let mut statements = Statements::new(BufReader::with_capacity(1 << 20, f));
-    let mut mode = ModeTracker::default();
-    while let Some(Ok(stmt)) = statements.next() {
-        if let Verdict::Refuse(detail) = foreign::judge(&stmt.sql, scope) {
-            return Err(Error::Refused {
-                file: file.to_path_buf(),
-                line: stmt.line,
-                detail,
-            });
+    let mut checker = checker(scope, facts)?;
+    while let Some(stmt) = statements.next() {
+        let stmt = stmt.map_err(Fail::Script)?;
+        if let Verdict::Refuse(detail) = checker.judge(&stmt.sql) {
+            return Err(Fail::Refused(stmt.line, detail));
         }
-        mode.after(&stmt.sql);
-        statements.set_no_backslash_escapes(mode.no_backslash_escapes());
+        follow(&mut statements, &checker);
     }
     Ok(())
 }
 
-/// Streams every statement of `file` into `conn`; returns how many were run. Statements for
-/// the whole server are skipped (one warning per kind), and one naming another database than
-/// `scope`'s stops the load (see foreign.rs).
+/// The splitter reads the next statement as the server will, under the sql_mode set so far.
+fn follow<R: std::io::BufRead>(statements: &mut Statements<R>, checker: &Checker) {
+    let mode = checker.mode();
+    statements.set_no_backslash_escapes(mode.no_backslash_escapes);
+    statements.set_ansi_quotes(mode.ansi_quotes);
+}
+
+/// Streams every statement of `file` into `conn`; returns how many were run. Each statement is
+/// judged whole first (foreign.rs): server-wide ones dump tools write are skipped (one warning
+/// per kind), anything else that is not what dump tools write stops the load.
 fn load(
     conn: &mut Conn,
     file: &Path,
     scope: Scope,
+    facts: &Facts,
     warn: &mut dyn FnMut(String),
 ) -> Result<u64, Fail> {
     let f = File::open(file).map_err(Fail::Script)?;
@@ -105,6 +142,7 @@ fn load(
     let longest = max_packet(conn)?.saturating_sub(1);
     let mut n = 0;
     let mut statements = Statements::new(BufReader::with_capacity(1 << 20, f));
+    let mut checker = checker(scope, facts)?;
     let mut warned = BTreeSet::new();
     while let Some(stmt) = statements.next() {
         if guard::interrupted() {
@@ -112,7 +150,7 @@ fn load(
         }
         let stmt = stmt.map_err(Fail::Script)?;
         let rewritten;
-        let sql = match foreign::judge(&stmt.sql, scope) {
+        let sql = match checker.judge(&stmt.sql) {
             Verdict::Run => &stmt.sql,
             Verdict::RunAs(sql) => {
                 rewritten = sql;
@@ -138,9 +176,14 @@ fn load(
             });
         }
         send(conn, sql).map_err(|e| Fail::at(stmt.line, sql, e))?;
-        // Dumps switch sql_mode around routines; quoting rules follow the server's, as the
-        // mysql client's do.
-        statements.set_no_backslash_escapes(conn.no_backslash_escape());
+        // The server says whether backslashes escape; the checker must have followed it.
+        if conn.no_backslash_escape() != checker.mode().no_backslash_escapes {
+            return Err(Fail::Refused(
+                stmt.line,
+                "after it, the server's sql_mode is not what the file set; how the rest reads cannot be known".into(),
+            ));
+        }
+        follow(&mut statements, &checker);
         n += 1;
     }
     if statements.unterminated() {
@@ -199,6 +242,18 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
     );
     let mut conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
     let fail = |f: Fail| explain(f, params, file, true);
+    // The whole file is judged before the scratch database exists: a refused file changes
+    // nothing at all, and the load below judges it again the same way.
+    let facts = facts(&mut conn).map_err(|f| explain(f, params, file, false))?;
+    check_all(
+        file,
+        Scope {
+            app: &params.database,
+            target: &scratch,
+        },
+        &facts,
+    )
+    .map_err(|f| explain(f, params, file, false))?;
     let scratch_hint = |e: mysql::Error| {
         match &e {
         mysql::Error::MySqlError(m) if matches!(m.code, 1044 | 1142) => Error::MysqlPrivilege {
@@ -237,7 +292,7 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
                 app: &app,
                 target: &db,
             };
-            load(conn, &path, scope, warn)?;
+            load(conn, &path, scope, &facts, warn)?;
             table_counts(conn, &db)
         },
         warn,
@@ -303,7 +358,8 @@ pub fn restore(
     warn: &mut dyn FnMut(String),
 ) -> Result<Restored> {
     catch_interrupts();
-    let conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
+    let mut conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
+    let facts = facts(&mut conn).map_err(|f| explain(f, params, file, false))?;
     let (path, db): (PathBuf, String) = (file.to_path_buf(), params.database.clone());
     let job = move |conn: &mut Conn, warn: &mut dyn FnMut(String)| {
         bound_lock_waits(conn, lock_wait)?;
@@ -312,7 +368,7 @@ pub fn restore(
             app: &db,
             target: &db,
         };
-        load(conn, &path, scope, warn)?;
+        load(conn, &path, scope, &facts, warn)?;
         let tables = table_counts(conn, &db)?;
         Ok(Restored { tables, dropped })
     };
