@@ -206,6 +206,9 @@ pub enum Error {
     #[error("verify stopped at once by a second signal: the scratch database {scratch} may be left on the server; drop it by hand (DROP DATABASE `{scratch}`)")]
     VerifyStopped { scratch: String },
 
+    #[error("verify could not drop its scratch database {scratch} ({detail}): drop it by hand (DROP DATABASE `{scratch}`); the backup itself loaded")]
+    ScratchLeft { scratch: String, detail: String },
+
     #[error("restore failed: {source}; the data from before the restore is in {safety}")]
     RestoreFailed { source: Box<Error>, safety: PathBuf },
 

@@ -61,10 +61,14 @@ pub fn run(
     }
     // Refuse a bad backup before the live database is touched.
     let mut dump = None;
+    let mut early = Vec::new();
     let tables = match &target.connection {
         Connection::Sqlite { .. } => sqlite::integrity(file)?.tables,
         Connection::Mysql(params) => {
-            mysql::load::precheck(params, file)?;
+            if let Err(e) = mysql::load::precheck(params, file, &mut |w| early.push(w)) {
+                crate::report::warnings(&early);
+                return Err(e);
+            }
             dump = Some(mysql::inventory::read_backup(file)?);
             Vec::new()
         }
@@ -90,7 +94,8 @@ pub fn run(
         busy_timeout: req.busy_timeout,
     };
     let safety = backup::run_locked(target, &plan, &lock, progress)?;
-    let mut warnings = safety.warnings;
+    let mut warnings = early;
+    warnings.extend(safety.warnings);
     let mut dropped = None;
     let restored = match &target.connection {
         Connection::Sqlite { path } => {

@@ -30,7 +30,14 @@ pub fn run(target: &Target, path: &Path) -> Result<Verified> {
     let contents = match (kind, &target.connection) {
         (Kind::Sqlite, _) => sqlite::integrity(path)?,
         (Kind::MysqlDump, Connection::Mysql(params)) => {
-            mysql::load::verify(params, path, &mut |w| warnings.push(w))?
+            match mysql::load::verify(params, path, &mut |w| warnings.push(w)) {
+                Ok(contents) => contents,
+                Err(e) => {
+                    // What the user must act on (a database left behind) is said on failure too.
+                    crate::report::warnings(&warnings);
+                    return Err(e);
+                }
+            }
         }
         (Kind::MysqlDump, Connection::Sqlite { .. }) => {
             return Err(Error::WrongKind {

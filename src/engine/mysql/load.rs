@@ -56,6 +56,35 @@ fn facts(conn: &mut Conn) -> Result<Facts, Fail> {
     })
 }
 
+/// A warning when the app's user holds privileges on the whole server (`ON *.*` beyond
+/// USAGE): a file it loads runs with those rights, so the checker is all that stands between a
+/// planted dump and the other databases.
+fn global_privileges(conn: &mut Conn, params: &MysqlParams) -> Option<String> {
+    let grants: Vec<String> = conn.query("SHOW GRANTS").ok()?;
+    let global = grants.iter().find(|g| {
+        let g = g.to_ascii_uppercase();
+        g.starts_with("GRANT ") && g.contains(" ON *.* ") && !g.starts_with("GRANT USAGE ON")
+    })?;
+    let what: String = global
+        .split(" ON ")
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("GRANT ")
+        .chars()
+        .take(80)
+        .collect();
+    Some(format!(
+        "the app's MySQL user '{}' holds privileges on the whole server ({what}): a dump it loads runs with them; give it rights on the app's database only (GRANT ALL ON `{}`.* TO …, plus `dbbackup\\_verify\\_%`.* for verify)",
+        params.user, params.database
+    ))
+}
+
+fn warn_global(conn: &mut Conn, params: &MysqlParams, warn: &mut dyn FnMut(String)) {
+    if let Some(w) = global_privileges(conn, params) {
+        warn(w);
+    }
+}
+
 fn checker<'a>(scope: Scope<'a>, facts: &Facts) -> Result<Checker<'a>, Fail> {
     Checker::new(
         scope,
@@ -70,7 +99,7 @@ fn checker<'a>(scope: Scope<'a>, facts: &Facts) -> Result<Checker<'a>, Fail> {
 /// db-backup write last was cut short, and one holding a statement the load would refuse cannot
 /// be loaded: refuse it before anything is changed. This reads the whole file once, through the
 /// very splitter and checker the load uses, with the state the server gives the load.
-pub fn precheck(params: &MysqlParams, file: &Path) -> Result<()> {
+pub fn precheck(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -> Result<()> {
     let bad = |detail: &str| Error::BadBackup {
         file: file.to_path_buf(),
         detail: detail.to_string(),
@@ -97,6 +126,7 @@ pub fn precheck(params: &MysqlParams, file: &Path) -> Result<()> {
     let explained = |f: Fail| explain(f, params, file, false);
     let mut conn = connect(params, None).map_err(explained)?;
     let facts = facts(&mut conn).map_err(explained)?;
+    warn_global(&mut conn, params, warn);
     let scope = Scope {
         app: &params.database,
         target: &params.database,
@@ -245,6 +275,7 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
     // The whole file is judged before the scratch database exists: a refused file changes
     // nothing at all, and the load below judges it again the same way.
     let facts = facts(&mut conn).map_err(|f| explain(f, params, file, false))?;
+    warn_global(&mut conn, params, warn);
     check_all(
         file,
         Scope {
@@ -297,43 +328,72 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
         },
         warn,
     );
-    drop_scratch(conn, params, &scratch, warn);
+    let dropped = drop_scratch(conn, params, &scratch);
     guard::set_last_words(None);
-    let tables = result.map_err(fail)?;
+    let tables = match (result.map_err(fail), dropped) {
+        (Ok(tables), Ok(())) => tables,
+        (Ok(_), Err(why)) => {
+            return Err(Error::ScratchLeft {
+                scratch,
+                detail: why,
+            })
+        }
+        (Err(e), Ok(())) => return Err(e),
+        // The load's own failure first; the database left behind is said too.
+        (Err(e), Err(why)) => {
+            warn(format!(
+                "could not drop the scratch database {scratch} ({why}); drop it by hand: DROP DATABASE `{scratch}`"
+            ));
+            return Err(e);
+        }
+    };
     Ok(Contents {
         check: format!("loaded into a scratch database on {}", params.server()),
         tables,
     })
 }
 
-/// Drops the scratch database whatever happened. A load that failed may have left the session
-/// inside LOCK TABLES or a transaction, and a lost connection needs a fresh one: release
-/// everything first, or the DROP would wait on our own metadata locks.
-fn drop_scratch(
-    conn: Option<Conn>,
-    params: &MysqlParams,
-    scratch: &str,
-    warn: &mut dyn FnMut(String),
-) {
+/// Drops the scratch database whatever happened, and makes sure it is gone. A load that
+/// failed may have left the session inside LOCK TABLES or a transaction, and a lost connection
+/// needs a fresh one: release everything first, or the DROP would wait on our own locks.
+fn drop_scratch(conn: Option<Conn>, params: &MysqlParams, scratch: &str) -> Result<(), String> {
     let drop_sql = format!("DROP DATABASE IF EXISTS {}", super::encode::ident(scratch));
     let first = match conn {
         Some(mut conn) => {
             let _ = conn.query_drop("UNLOCK TABLES");
             let _ = conn.query_drop("ROLLBACK");
-            conn.query_drop(&drop_sql).map_err(|e| e.to_string())
+            conn.query_drop(&drop_sql)
+                .map_err(|e| e.to_string())
+                .and_then(|_| gone(&mut conn, scratch))
         }
         // The load's connection was given up on (the server stopped answering).
         None => Err("the load's connection was given up".to_string()),
     };
-    let Err(first) = first else { return };
-    let second = connect(params, Some(super::DUMP_READ_TIMEOUT)).and_then(|mut fresh| {
-        fresh.query_drop("SET SESSION lock_wait_timeout = 60")?;
-        Ok(fresh.query_drop(&drop_sql)?)
-    });
-    if second.is_err() {
-        warn(format!(
-            "could not drop the scratch database {scratch} ({first}); drop it by hand"
-        ));
+    let Err(first) = first else { return Ok(()) };
+    let second = connect(params, Some(super::DUMP_READ_TIMEOUT))
+        .map_err(|_| first.clone())
+        .and_then(|mut fresh| {
+            fresh
+                .query_drop("SET SESSION lock_wait_timeout = 60")
+                .and_then(|_| fresh.query_drop(&drop_sql))
+                .map_err(|e| e.to_string())?;
+            gone(&mut fresh, scratch)
+        });
+    second.map_err(|second| format!("{first}; then {second}"))
+}
+
+/// The database is really gone (a DROP can leave it when files it does not know are in its
+/// folder).
+fn gone(conn: &mut Conn, db: &str) -> Result<(), String> {
+    let left: Option<String> = conn
+        .exec_first(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (db,),
+        )
+        .map_err(|e| e.to_string())?;
+    match left {
+        None => Ok(()),
+        Some(_) => Err("it is still there after DROP DATABASE".into()),
     }
 }
 
@@ -359,6 +419,7 @@ pub fn restore(
 ) -> Result<Restored> {
     catch_interrupts();
     let mut conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
+    // The pre-check warned about a broad user already.
     let facts = facts(&mut conn).map_err(|f| explain(f, params, file, false))?;
     let (path, db): (PathBuf, String) = (file.to_path_buf(), params.database.clone());
     let job = move |conn: &mut Conn, warn: &mut dyn FnMut(String)| {
