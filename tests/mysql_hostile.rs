@@ -192,7 +192,7 @@ fn verify_creates_events_disabled(server: &'static Server) {
          -- Dump completed on 2026-12-06\n",
     )
     .unwrap();
-    let mut child = app
+    let child = app
         .cmd(&["verify", file.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
