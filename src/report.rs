@@ -520,6 +520,11 @@ pub fn status_json(st: &Status) -> serde_json::Value {
     serde_json::to_value(st).unwrap_or_default()
 }
 
+/// The metrics when `status` itself failed (a bad setting, an unreadable app): unhealthy.
+pub fn prometheus_failed() -> String {
+    "# HELP db_backup_healthy 1 when every check of db-backup status passes, else 0.\n# TYPE db_backup_healthy gauge\ndb_backup_healthy{place=\"local\"} 0\n".to_string()
+}
+
 /// The metrics of node_exporter's textfile collector (Prometheus text format), one series per
 /// place.
 pub fn prometheus(st: &Status) -> String {

@@ -395,3 +395,60 @@ fn status_options_only_where_they_apply() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_hook_that_lingers_is_stopped_whole_and_never_writes_into_json() {
+    // A backup made whose copy fails (exit 4): --json prints the outcome, and the hook runs.
+    let app = common::disks::app_on_nas(std::path::Path::new("/dev/null/nas"), "");
+    // The hook talks on its stdout, never reads its stdin, and leaves a background job holding
+    // our output open: the run ends at the 60 s bound with everything the hook started.
+    let started = std::time::Instant::now();
+    let out = app
+        .cmd(&[
+            "--json",
+            "--on-failure",
+            "echo hook-noise; sleep 300 & sleep 300",
+        ])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        took < std::time::Duration::from_secs(90),
+        "output stayed open for {took:?}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"));
+    assert!(json["copies"][0]["error"].is_string(), "{json}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("hook-noise"), "{stderr}");
+    assert!(
+        stderr.contains("stopped with everything it started"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_status_that_cannot_run_writes_unhealthy_metrics() {
+    let app = App::sqlite();
+    app.ok(&[]);
+    let file = app.root.path().join("db_backup.prom");
+    assert_success(&app.run(&["status", "--prometheus", file.to_str().unwrap()]));
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("db_backup_healthy{place=\"local\"} 1"));
+    // A bad setting: status fails, and the metrics say so instead of keeping yesterday's 1.
+    let out = app
+        .cmd(&["status", "--prometheus", file.to_str().unwrap()])
+        .env("DB_BACKUP_MAX_AGE", "soon")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("db_backup_healthy{place=\"local\"} 0"),
+        "{text}"
+    );
+    assert!(!text.contains("} 1\n"), "{text}");
+}

@@ -259,6 +259,11 @@ fn status_command(app_args: &AppArgs, args: &StatusArgs) -> Result<()> {
     let st = match result {
         Ok(st) => st,
         Err(e) => {
+            // Yesterday's `healthy 1` must not stay in place while status cannot even run.
+            if let Some(file) = &args.prometheus {
+                let _ =
+                    publish::write_atomically(file, report::prometheus_failed().as_bytes(), 0o644);
+            }
             let event = report::failure_json("status_failed", &e);
             report::warnings(&notify::deliver(&event, true, args.on_failure.as_deref()));
             return Err(e);

@@ -37,38 +37,57 @@ pub fn deliver(event: &serde_json::Value, failed: bool, on_failure: Option<&str>
     warnings
 }
 
-/// `sh -c CMD` with `json` on stdin, a minimal environment and a time limit.
+/// `sh -c CMD` with `json` on stdin, a minimal environment and a time limit that starts at
+/// once (stdin is written by a thread: a hook that never reads it cannot hold the run). The
+/// hook runs in a process group of its own, killed whole at the limit, so a background job of
+/// it cannot keep our output open; its output goes to our stderr, never into `--json`'s stdout.
 fn run_hook(cmd: &str, json: &str) -> Result<(), String> {
+    use std::os::fd::AsFd;
+    use std::os::unix::process::CommandExt;
+    let to_stderr = || {
+        std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null())
+    };
     let mut command = Command::new("/bin/sh");
     command
         .arg("-c")
         .arg(cmd)
         .env_clear()
         .stdin(Stdio::piped())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit());
+        .stdout(to_stderr())
+        .stderr(to_stderr())
+        .process_group(0);
     for var in HOOK_ENV {
         if let Some(v) = std::env::var_os(var) {
             command.env(var, v);
         }
     }
-    let mut child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is its own business.
-        let _ = stdin
-            .write_all(json.as_bytes())
-            .and_then(|()| stdin.write_all(b"\n"));
-    }
     let started = Instant::now();
+    let mut child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    let group = child.id() as i32;
+    if let Some(mut stdin) = child.stdin.take() {
+        let text = format!("{json}\n");
+        // A hook that does not read its stdin is its own business; the writer ends with it.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(text.as_bytes());
+        });
+    }
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => return Err(format!("exited with {status}")),
             Ok(None) if started.elapsed() > HOOK_TIMEOUT => {
-                let _ = child.kill();
+                // SAFETY: kill(2) with a negative pid signals that process group, ours alone
+                // (made by process_group(0) above).
+                unsafe {
+                    libc::kill(-group, libc::SIGKILL);
+                }
                 let _ = child.wait();
                 return Err(format!(
-                    "still running after {} s; stopped",
+                    "still running after {} s; stopped with everything it started",
                     HOOK_TIMEOUT.as_secs()
                 ));
             }
