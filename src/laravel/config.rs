@@ -1,4 +1,6 @@
-//! Settings written in the app's `config/*.php`, read with regexes: we never run PHP here.
+//! Settings written in the app's `config/*.php`: we never run PHP here. A file is first read
+//! the way PHP's tokenizer reads it — comments (`//`, `#`, `/* */`) blanked out, strings kept
+//! whole — so a commented-out line or block never counts; then its settings are matched.
 
 use std::path::Path;
 
@@ -25,21 +27,102 @@ impl Setting {
     }
 }
 
+/// A config file with its comments blanked out (see the module comment); None when it cannot
+/// be read.
+pub fn read(path: &Path) -> Option<String> {
+    Some(code_only(&std::fs::read_to_string(path).ok()?))
+}
+
+/// The PHP text with every comment replaced by spaces (newlines kept, so lines stay where they
+/// were), strings untouched: `'// not a comment'` stays, `// 'root' => …` goes. PHP 8
+/// attributes (`#[…]`) are code. `?>` ends a line comment, as in PHP.
+pub fn code_only(php: &str) -> String {
+    #[derive(PartialEq)]
+    enum S {
+        Code,
+        Single,
+        Double,
+        Line,
+        Block,
+    }
+    let b = php.as_bytes();
+    let mut out = b.to_vec();
+    let mut st = S::Code;
+    let mut i = 0;
+    let blank = |out: &mut Vec<u8>, i: usize| {
+        if out[i] != b'\n' {
+            out[i] = b' ';
+        }
+    };
+    while i < b.len() {
+        let c = b[i];
+        match st {
+            S::Code => match c {
+                b'\'' => st = S::Single,
+                b'"' => st = S::Double,
+                b'#' if b.get(i + 1) != Some(&b'[') => {
+                    st = S::Line;
+                    blank(&mut out, i);
+                }
+                b'/' if b.get(i + 1) == Some(&b'/') => {
+                    st = S::Line;
+                    blank(&mut out, i);
+                }
+                b'/' if b.get(i + 1) == Some(&b'*') => {
+                    st = S::Block;
+                    blank(&mut out, i);
+                    blank(&mut out, i + 1);
+                    i += 1;
+                }
+                _ => {}
+            },
+            S::Single | S::Double => {
+                let q = if st == S::Single { b'\'' } else { b'"' };
+                if c == b'\\' {
+                    i += 1;
+                } else if c == q {
+                    st = S::Code;
+                }
+            }
+            S::Line => {
+                if c == b'\n' {
+                    st = S::Code;
+                } else if c == b'?' && b.get(i + 1) == Some(&b'>') {
+                    st = S::Code;
+                    i += 1;
+                } else {
+                    blank(&mut out, i);
+                }
+            }
+            S::Block => {
+                blank(&mut out, i);
+                if c == b'*' && b.get(i + 1) == Some(&b'/') {
+                    blank(&mut out, i + 1);
+                    st = S::Code;
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `'default' => …` in `config/database.php`.
 pub fn default_connection(database_php: &Path) -> Option<Setting> {
-    setting(&std::fs::read_to_string(database_php).ok()?, "default")
+    setting(&read(database_php)?, "default")
 }
 
 /// `'timezone' => …` in `config/app.php`.
 pub fn app_timezone(app_php: &Path) -> Option<Setting> {
-    setting(&std::fs::read_to_string(app_php).ok()?, "timezone")
+    setting(&read(app_php)?, "timezone")
 }
 
 /// The default a connection's block in `config/database.php` gives an env key, e.g.
 /// `'database' => env('DB_DATABASE', 'forge')` inside `'mysql' => [ … ]` (Laravel 8–10 wrote
 /// `forge`, 11+ writes `laravel`): the value the app itself falls back to.
 pub fn connection_default(database_php: &Path, connection: &str, env_key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(database_php).ok()?;
+    let text = read(database_php)?;
     let block = connection_block(&text, connection)?;
     let re = Regex::new(&format!(
         r#"env\(\s*['"]{}['"]\s*,\s*['"]([^'"]*)['"]\s*\)"#,

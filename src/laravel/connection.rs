@@ -102,7 +102,7 @@ fn driver_of_scheme(scheme: &str) -> &str {
 
 /// `DB_URL` (Laravel 11+) or `DATABASE_URL` (8–10): whichever the app's config reads.
 fn database_url(app: &App, database_php: &std::path::Path) -> Result<Option<url::Url>> {
-    let text = std::fs::read_to_string(database_php).unwrap_or_default();
+    let text = super::config::read(database_php).unwrap_or_default();
     let keys: &[&str] = if text.contains("'DATABASE_URL'") && !text.contains("'DB_URL'") {
         &["DATABASE_URL"]
     } else if text.contains("'DB_URL'") {

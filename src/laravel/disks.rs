@@ -48,7 +48,7 @@ impl std::fmt::Debug for Source {
 impl Filesystems {
     /// The app's own `config/filesystems.php`, read with its settings.
     pub fn from_app(dir: &Path, env: Env) -> Filesystems {
-        let text = std::fs::read_to_string(dir.join("config/filesystems.php")).ok();
+        let text = config::read(&dir.join("config/filesystems.php"));
         let ca_bundle = env.get("AWS_CA_BUNDLE").filter(|v| !v.is_empty());
         Filesystems {
             source: Source::File { text, env },
@@ -88,6 +88,7 @@ impl Filesystems {
                 };
                 let text = text.as_deref().ok_or_else(unknown)?;
                 let block = config::block(text, name).ok_or_else(unknown)?;
+                readable(name, block)?;
                 let get = |key: &str| php_value(block, key, env, &self.app_dir);
                 self.spec(name, &get)
             }
@@ -159,6 +160,41 @@ impl Filesystems {
             }),
         }
     }
+}
+
+/// The keys of a disk's block that db-backup reads.
+const DISK_KEYS: [&str; 8] = [
+    "driver",
+    "key",
+    "secret",
+    "region",
+    "bucket",
+    "endpoint",
+    "use_path_style_endpoint",
+    "root",
+];
+
+/// Refuses a disk whose settings are written in a way that needs PHP to run (a concatenation,
+/// a ternary, a function we do not know): guessing would copy backups somewhere else.
+fn readable(name: &str, block: &str) -> Result<()> {
+    let line = Regex::new(r#"^\s*['"](\w+)['"]\s*=>\s*(.*?)\s*,?\s*$"#).expect("valid regex");
+    let plain = Regex::new(
+        r#"^(?:env\(\s*['"]\w+['"]\s*(?:,\s*(?:'[^']*'|"[^"$]*"|true|false|null|-?\d+))?\s*\)|'[^']*'|"[^"$]*"|true|false|null|-?\d+|(?:storage_path|base_path)\(\s*(?:'[^']*'|"[^"$]*")?\s*\))$"#,
+    )
+    .expect("valid regex");
+    for l in block.lines() {
+        let Some(c) = line.captures(l) else { continue };
+        if DISK_KEYS.contains(&&c[1]) && !plain.is_match(&c[2]) {
+            return Err(Error::BadDisk {
+                name: name.into(),
+                detail: format!(
+                    "'{}' => {} cannot be read without running PHP; write a literal, env('…') or storage_path('…') there, or run through php artisan (the bridge hands over Laravel's resolved config)",
+                    &c[1], &c[2]
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// PHP's idea of true for a config value: `true`, `1`, `"true"`, `"on"`, `"yes"`.
@@ -335,5 +371,183 @@ return [
             shown.contains("nas") && !shown.contains("hunter2"),
             "{shown}"
         );
+    }
+}
+
+/// config/filesystems.php read by us and by PHP itself (`require` of the same file, with
+/// `env()` and the path helpers defined as Laravel defines them), on files fuzzed with the
+/// comments and strings that fooled the pattern reading: both must find the same disks.
+#[cfg(test)]
+mod php_oracle {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use std::process::Command;
+
+    const TEMPLATE: &str = r#"<?php
+
+return [
+    'default' => env('FILESYSTEM_DISK', 'local'),
+    'disks' => [
+        'local' => [
+            'driver' => 'local',
+            'root' => storage_path('app'),
+        ],
+        'nas' => [
+            'driver' => 'local',
+            'root' => env('NAS_ROOT', '/mnt/nas/backups'),
+            'url' => 'http://nas.lan/#backups',
+        ],
+        's3' => [
+            'driver' => 's3',
+            'key' => env('AWS_ACCESS_KEY_ID'),
+            'secret' => env('AWS_SECRET_ACCESS_KEY'),
+            'region' => env('AWS_DEFAULT_REGION'),
+            'bucket' => env('AWS_BUCKET'),
+            'endpoint' => env('AWS_ENDPOINT'),
+            'use_path_style_endpoint' => env('AWS_USE_PATH_STYLE_ENDPOINT', false),
+            'root' => 'db-backups',
+        ],
+    ],
+];
+"#;
+
+    /// What someone may write between two lines of the file.
+    const DECOYS: &[&str] = &[
+        "// 'root' => storage_path('wrong'),",
+        "# 'root' => '/wrong',",
+        "/* 's3' => ['driver' => 'local', 'root' => '/wrong'], */",
+        "/*\n 'root' => '/wrong',\n 'bucket' => 'wrong',\n*/",
+        "/** 'driver' => 'local', */",
+        "'visibility' => '/* not a comment',",
+        "'note' => \"// not a comment either # nor this\",",
+        "'x' => 'a\\'b // c',",
+    ];
+
+    fn php_reads(dir: &Path) -> serde_json::Value {
+        let script = r#"
+            function env($k, $d = null) { $v = getenv($k); return $v === false ? $d : $v; }
+            function storage_path($p = '') { return getenv('APP_BASE') . '/storage' . ($p ? '/' . $p : ''); }
+            function base_path($p = '') { return getenv('APP_BASE') . ($p ? '/' . $p : ''); }
+            $c = require $argv[1];
+            echo json_encode($c['disks']);
+        "#;
+        let out = Command::new("php")
+            .arg("-r")
+            .arg(script)
+            .arg(dir.join("config/filesystems.php"))
+            .env("APP_BASE", dir)
+            .env("NAS_ROOT", "/srv/nas")
+            .env("AWS_ACCESS_KEY_ID", "GK1")
+            .env("AWS_SECRET_ACCESS_KEY", "s3cret")
+            .env("AWS_DEFAULT_REGION", "garage")
+            .env("AWS_BUCKET", "backups")
+            .env("AWS_ENDPOINT", "http://127.0.0.1:3900")
+            .output()
+            .expect("php (Debian package php-cli; scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json from php")
+    }
+
+    fn ours(dir: &Path, name: &str) -> Spec {
+        let real = [
+            ("NAS_ROOT", "/srv/nas"),
+            ("AWS_ACCESS_KEY_ID", "GK1"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cret"),
+            ("AWS_DEFAULT_REGION", "garage"),
+            ("AWS_BUCKET", "backups"),
+            ("AWS_ENDPOINT", "http://127.0.0.1:3900"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Filesystems::from_app(dir, Env::new(Vec::new(), real))
+            .disk(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn fuzzed_files_read_as_php_reads_them() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        for round in 0..60 {
+            let mut text = String::new();
+            for line in TEMPLATE.lines() {
+                text.push_str(line);
+                text.push('\n');
+                // Inside the arrays only (after `=> [` or a `,`), where PHP takes a comment or
+                // another entry.
+                let t = line.trim_end();
+                if (t.ends_with(',') || t.ends_with('[')) && rng.random_bool(0.4) {
+                    text.push_str(DECOYS[rng.random_range(0..DECOYS.len())]);
+                    text.push('\n');
+                }
+            }
+            std::fs::write(dir.path().join("config/filesystems.php"), &text).unwrap();
+            let php = php_reads(dir.path());
+            let Spec::Local { root } = ours(dir.path(), "nas") else {
+                panic!("round {round}: nas is not local:\n{text}")
+            };
+            assert_eq!(
+                root.to_str(),
+                php["nas"]["root"].as_str(),
+                "round {round}:\n{text}"
+            );
+            let Spec::Local { root } = ours(dir.path(), "local") else {
+                panic!("round {round}: local is not local:\n{text}")
+            };
+            assert_eq!(
+                root.to_str(),
+                php["local"]["root"].as_str(),
+                "round {round}:\n{text}"
+            );
+            let Spec::S3(s3) = ours(dir.path(), "s3") else {
+                panic!("round {round}: s3 is not s3:\n{text}")
+            };
+            let p = &php["s3"];
+            assert_eq!(
+                (
+                    s3.bucket.as_str(),
+                    s3.root.as_str(),
+                    s3.region.as_str(),
+                    s3.path_style
+                ),
+                (
+                    p["bucket"].as_str().unwrap(),
+                    p["root"].as_str().unwrap(),
+                    p["region"].as_str().unwrap(),
+                    p["use_path_style_endpoint"].as_bool().unwrap()
+                ),
+                "round {round}:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_needs_php_to_run_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        for value in [
+            "env('NAS_ROOT') . '/db'",
+            "env('NAS_ROOT') ?: '/x'",
+            "env('NAS_ROOT') ?? '/x'",
+            "realpath('/x')",
+            "\"/srv/{$x}\"",
+        ] {
+            let text = TEMPLATE.replace("env('NAS_ROOT', '/mnt/nas/backups')", value);
+            std::fs::write(dir.path().join("config/filesystems.php"), &text).unwrap();
+            let got = Filesystems::from_app(dir.path(), Env::default()).disk("nas");
+            let Err(Error::BadDisk { detail, .. }) = got else {
+                panic!("{value}: {got:?}")
+            };
+            assert!(
+                detail.contains("cannot be read without running PHP"),
+                "{detail}"
+            );
+        }
     }
 }

@@ -229,7 +229,7 @@ impl App {
     /// The sealing keys: `'key'` of `config/app.php` (as `env('APP_KEY')` or hard-coded) and
     /// `APP_PREVIOUS_KEYS` (comma-separated, as Laravel 11's `config/app.php` reads it).
     pub fn keys(&self) -> crate::store::remote::Keys {
-        let text = std::fs::read_to_string(self.dir.join("config/app.php")).unwrap_or_default();
+        let text = config::read(&self.dir.join("config/app.php")).unwrap_or_default();
         let setting = config::setting(&text, "key").unwrap_or(config::Setting::Env {
             key: "APP_KEY".into(),
             default: None,

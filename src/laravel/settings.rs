@@ -48,7 +48,7 @@ impl Settings {
     /// Read as Laravel would: `config/db-backup.php`'s line for a key (hard-coded or an
     /// `env()` call) when it has one, else the key's own `DB_BACKUP_*` variable.
     pub fn from_app(dir: &Path, env: &Env) -> Settings {
-        let text = std::fs::read_to_string(dir.join("config/db-backup.php")).unwrap_or_default();
+        let text = config::read(&dir.join("config/db-backup.php")).unwrap_or_default();
         let mut values = BTreeMap::new();
         for (key, var) in KEYS.iter().chain(SECRET.iter()) {
             let setting = config::setting(&text, key).unwrap_or(Setting::Env {
