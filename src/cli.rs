@@ -8,8 +8,18 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Run bare, it backs up the app's database exactly where `php artisan db:backup` did:
 /// storage/app/backups/database_backup_YYYY-MM-DD_HHMMSS.sqlite, then keeps the newest --keep.
+/// The version, and the commit when built from a git checkout: `0.1.0 (commit 0123abcd4567)`.
+pub fn version() -> &'static str {
+    match env!("DB_BACKUP_COMMIT") {
+        "" => env!("CARGO_PKG_VERSION"),
+        commit => {
+            Box::leak(format!("{} (commit {commit})", env!("CARGO_PKG_VERSION")).into_boxed_str())
+        }
+    }
+}
+
 #[derive(Debug, Parser)]
-#[command(name = "db-backup", version)]
+#[command(name = "db-backup", version = version())]
 pub struct Cli {
     #[command(flatten)]
     pub app: AppArgs,

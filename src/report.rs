@@ -605,6 +605,7 @@ pub fn installed(done: &crate::cmd::install::Installed) {
             cache.display()
         ));
     }
+    out("on servers without Rust, `php artisan db-backup:install` downloads the prebuilt db-backup, checked against its signed SHA256SUMS");
 }
 
 fn seconds(d: Duration) -> String {

@@ -108,12 +108,19 @@ class BackupCommand extends Command
         }
     }
 
-    /** The configured binary, if executable; else, when none is configured, `db-backup` on the PATH. */
+    /**
+     * The configured binary, if executable; else, when none is configured, the one
+     * `php artisan db-backup:install` put in storage/app/db-backup/bin, else `db-backup` on the PATH.
+     */
     protected function binary()
     {
         $configured = $this->configuredBinary();
         if ($configured) {
             return is_file($configured) && is_executable($configured) ? $configured : null;
+        }
+        $installed = storage_path('app/db-backup/bin/db-backup');
+        if (is_file($installed) && is_executable($installed)) {
+            return $installed;
         }
         return (new ExecutableFinder())->find('db-backup');
     }
@@ -162,6 +169,8 @@ class BackupCommand extends Command
             'DB_BACKUP_DIR' => storage_path('app/backups'),
             'DB_BACKUP_TIMEZONE' => (string) config('app.timezone', 'UTC'),
             'DB_BACKUP_APP_DIR' => base_path(),
+            // The binary warns when it is not the release this bridge belongs to.
+            'DB_BACKUP_BRIDGE_VERSION' => InstallCommand::VERSION,
             // Copies on disks are sealed with a key derived from these (never shown).
             'DB_BACKUP_APP_KEY' => (string) config('app.key', ''),
             'DB_BACKUP_APP_PREVIOUS_KEYS' => implode(',', array_filter((array) config('app.previous_keys', []), 'is_string')),

@@ -12,7 +12,7 @@ use crate::store::publish;
 
 /// The package's commands, the single source of the bridge's code: (source, class in the
 /// package, class in the drop-in). Laravel loads one class per file from app/Console/Commands.
-const COMMANDS: [(&str, &str, &str); 5] = [
+const COMMANDS: [(&str, &str, &str); 7] = [
     (
         include_str!("../../php-bridge/src/BackupCommand.php"),
         "BackupCommand",
@@ -37,6 +37,17 @@ const COMMANDS: [(&str, &str, &str); 5] = [
         include_str!("../../php-bridge/src/StatusCommand.php"),
         "StatusCommand",
         "BackupStatus",
+    ),
+    (
+        include_str!("../../php-bridge/src/InstallCommand.php"),
+        "InstallCommand",
+        "DbBackupInstall",
+    ),
+    // Not a command (Laravel's scan registers commands only): InstallCommand's checker.
+    (
+        include_str!("../../php-bridge/src/Minisign.php"),
+        "Minisign",
+        "Minisign",
     ),
 ];
 
@@ -100,6 +111,7 @@ fn renamed(source: &str, class: &str, new_class: &str) -> String {
             1,
         )
         .replacen("extends BackupCommand", "extends BackupDatabase", 1)
+        .replace("InstallCommand::", "DbBackupInstall::")
 }
 
 /// The drop-in's `config/db-backup.php`: the package's, with `binary` defaulting to `binary`.

@@ -25,6 +25,7 @@ use crate::store::retention::Policy;
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Result<()> {
     ignore_file_size_signal();
+    warn_bridge_version();
     let app = cli.app;
     match cli.command {
         None => backup_command(&app, &cli.output, &cli.backup),
@@ -64,13 +65,16 @@ pub fn run(cli: Cli) -> Result<()> {
                     )?;
                     let fetched = disks::fetch(&target, disk.as_ref(), &object)?;
                     report::warnings(&fetched.warnings);
-                    let mut v = verify::run(&target, &fetched.path)?;
+                    let mut failed = Vec::new();
+                    let mut v =
+                        verified(verify::run(&target, &fetched.path, &mut failed), &failed)?;
                     v.file = fetched.shown.clone();
                     v
                 }
                 None => {
                     let path = locate(&target, file.as_deref(), latest, "")?;
-                    verify::run(&target, &path)?
+                    let mut failed = Vec::new();
+                    verified(verify::run(&target, &path, &mut failed), &failed)?
                 }
             };
             report::verified(&target, &verified, json);
@@ -109,7 +113,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 busy_timeout: Duration::from_secs(busy_timeout),
             };
             let mut bar = report::DumpProgress::new(false);
-            let done = restore::run(&target, &req, &mut report::confirm, &mut |p| bar.update(p));
+            let mut failed = Vec::new();
+            let done = restore::run(
+                &target,
+                &req,
+                &mut report::confirm,
+                &mut |p| bar.update(p),
+                &mut failed,
+            );
+            if done.is_err() {
+                report::warnings(&failed);
+            }
             bar.finish();
             let mut done = done?;
             if let Some(f) = &fetched {
@@ -119,6 +133,15 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A verify's outcome; a failed one's warnings (a scratch database left behind) are printed
+/// before its error.
+fn verified(run: Result<verify::Verified>, failed: &[String]) -> Result<verify::Verified> {
+    if run.is_err() {
+        report::warnings(failed);
+    }
+    run
 }
 
 /// The backup a user named (or the newest), with a note when it lies outside the backups folder.
@@ -289,6 +312,18 @@ fn status_command(app_args: &AppArgs, args: &StatusArgs) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Unhealthy(st.failed()))
+    }
+}
+
+/// The Artisan bridge says which release it belongs to; a binary of another release may not
+/// take the same options or settings.
+fn warn_bridge_version() {
+    let bridge = std::env::var("DB_BACKUP_BRIDGE_VERSION").unwrap_or_default();
+    if !bridge.is_empty() && bridge != env!("CARGO_PKG_VERSION") {
+        report::warnings(&[format!(
+            "this db-backup is {} but the Artisan bridge is {bridge}: run `php artisan db-backup:install` (or `db-backup install-artisan` again) so that they match",
+            env!("CARGO_PKG_VERSION")
+        )]);
     }
 }
 

@@ -45,6 +45,7 @@ pub fn run(
     req: &Request,
     confirm: &mut dyn FnMut(&str) -> Result<bool>,
     progress: &mut dyn FnMut(Progress),
+    failed_warnings: &mut Vec<String>,
 ) -> Result<Restored> {
     let file = req.file.as_path();
     let kind = Kind::of_path(file);
@@ -66,7 +67,7 @@ pub fn run(
         Connection::Sqlite { .. } => sqlite::integrity(file)?.tables,
         Connection::Mysql(params) => {
             if let Err(e) = mysql::load::precheck(params, file, &mut |w| early.push(w)) {
-                crate::report::warnings(&early);
+                *failed_warnings = early;
                 return Err(e);
             }
             dump = Some(mysql::inventory::read_backup(file)?);

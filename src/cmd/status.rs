@@ -81,7 +81,7 @@ pub fn run(target: &Target, req: &Request) -> Result<Status> {
     if req.verify {
         if let Some(newest) = &local.newest {
             let path = target.backups_dir.join(&newest.name);
-            local.checks.push(match verify::run(target, &path) {
+            local.checks.push(match verify::run(target, &path, &mut Vec::new()) {
                 Ok(v) => Check {
                     check: CheckKind::Verified,
                     ok: true,

@@ -24,7 +24,10 @@ pub struct Verified {
 
 /// Verifies a backup of either kind. A `.sql` dump is loaded into a scratch database on the
 /// app's server, which must therefore be a MySQL/MariaDB app.
-pub fn run(target: &Target, path: &Path) -> Result<Verified> {
+///
+/// What the user must hear even when it fails (a scratch database left behind) is left in
+/// `failed_warnings` when it returns an error.
+pub fn run(target: &Target, path: &Path, failed_warnings: &mut Vec<String>) -> Result<Verified> {
     let kind = Kind::of_path(path);
     let mut warnings = Vec::new();
     let contents = match (kind, &target.connection) {
@@ -33,8 +36,7 @@ pub fn run(target: &Target, path: &Path) -> Result<Verified> {
             match mysql::load::verify(params, path, &mut |w| warnings.push(w)) {
                 Ok(contents) => contents,
                 Err(e) => {
-                    // What the user must act on (a database left behind) is said on failure too.
-                    crate::report::warnings(&warnings);
+                    *failed_warnings = warnings;
                     return Err(e);
                 }
             }
