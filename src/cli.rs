@@ -216,6 +216,11 @@ pub struct BackupArgs {
     #[arg(long, value_name = "CMD")]
     pub on_failure: Option<String>,
 
+    /// Tables whose rows are left out (their structure is kept), comma-separated: Laravel's
+    /// cache, sessions, jobs… (DB_BACKUP_EXCLUDE_DATA). Nothing is left out by default.
+    #[arg(long, value_name = "TABLE,…")]
+    pub exclude_data: Option<String>,
+
     /// Show what would be created and deleted, and change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -241,6 +241,9 @@ pub enum Error {
     #[error("disk '{disk}': {detail}")]
     Disk { disk: String, detail: String },
 
+    #[error("--exclude-data / DB_BACKUP_EXCLUDE_DATA names '{0}', which is not a table of the database; fix the name")]
+    ExcludedUnknown(String),
+
     #[error("APP_KEY is not set: copies on the app's disks are sealed with a key derived from it, so that only the app's own copies are trusted; set it (php artisan key:generate) or unset DB_BACKUP_DISKS")]
     NoAppKey,
 

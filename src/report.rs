@@ -119,6 +119,8 @@ struct JsonOutcome<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     kept: Vec<JsonVerdict>,
     warnings: &'a [String],
+    /// Tables whose rows were left out (`--exclude-data`), structure kept.
+    excluded_data: &'a [String],
     phases_ms: PhasesMs,
     method: &'a str,
     check: &'a str,
@@ -161,6 +163,7 @@ pub fn backup_json(app: &Target, outcome: &Outcome, copies: &[DiskRun]) -> serde
             })
             .collect(),
         warnings: &outcome.warnings,
+        excluded_data: &outcome.excluded_data,
         method: outcome.method,
         check: outcome.check,
         copies,
@@ -200,6 +203,12 @@ pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
                 rel(&outcome.created),
                 size(outcome.size)
             ));
+            if !outcome.excluded_data.is_empty() {
+                out(&format!(
+                    "would leave out the rows of {} (their structure is kept)",
+                    outcome.excluded_data.join(", ")
+                ));
+            }
             // Every backup with the rule that keeps it, or its deletion.
             for v in &outcome.verdicts {
                 let path = app.backups_dir.join(&v.backup.name);
@@ -218,6 +227,12 @@ pub fn backup(app: &Target, outcome: &Outcome, style: Style) {
                 size(outcome.size),
                 seconds(outcome.duration)
             ));
+            if !outcome.excluded_data.is_empty() {
+                out(&format!(
+                    "left out the rows of {} (their structure is kept)",
+                    outcome.excluded_data.join(", ")
+                ));
+            }
             for p in &outcome.deleted {
                 out(&format!("deleted {}", rel(p)));
             }

@@ -37,4 +37,8 @@ return [
     'age_recipients' => env('DB_BACKUP_AGE_RECIPIENTS'),
     'age_passphrase' => env('DB_BACKUP_AGE_PASSPHRASE'),
     'age_identity_file' => env('DB_BACKUP_AGE_IDENTITY_FILE'),
+
+    // Tables whose rows backups leave out, their structure kept: e.g. 'cache,sessions,jobs'
+    // (Laravel 11+ keeps them in the database). Nothing is left out by default.
+    'exclude_data' => env('DB_BACKUP_EXCLUDE_DATA'),
 ];

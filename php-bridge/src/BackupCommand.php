@@ -26,7 +26,8 @@ class BackupCommand extends Command
         {--keep-weekly= : Also keep the newest backup of each of the last N weeks}
         {--keep-monthly= : Also keep the newest backup of each of the last N months}
         {--keep-yearly= : Also keep the newest backup of each of the last N years}
-        {--keep-remote= : Copies to keep on each disk (DB_BACKUP_DISKS); default: as locally}';
+        {--keep-remote= : Copies to keep on each disk (DB_BACKUP_DISKS); default: as locally}
+        {--exclude-data= : Tables whose rows are left out, structure kept (DB_BACKUP_EXCLUDE_DATA)}';
 
     protected $description = 'Backup the database (consistent, atomic and verified, by db-backup)';
 
@@ -38,7 +39,7 @@ class BackupCommand extends Command
         if ($this->input->hasParameterOption('--keep')) {
             $arguments[] = '--keep=' . $this->option('keep');
         }
-        foreach (['keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'keep-remote'] as $rule) {
+        foreach (['keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'keep-remote', 'exclude-data'] as $rule) {
             if ($this->option($rule) !== null) {
                 $arguments[] = "--{$rule}=" . $this->option($rule);
             }

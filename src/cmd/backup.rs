@@ -24,6 +24,8 @@ pub struct Plan {
     pub policy: Policy,
     pub dry_run: bool,
     pub busy_timeout: Duration,
+    /// Tables whose rows are left out, structure kept (`--exclude-data`).
+    pub exclude_data: Vec<String>,
 }
 
 /// What a run did (or, with `--dry-run`, would do).
@@ -46,6 +48,8 @@ pub struct Outcome {
     /// What checked it before it was published ("quick_check", "read back").
     pub check: &'static str,
     pub kind: Kind,
+    /// Tables whose rows were (or, with `--dry-run`, would be) left out.
+    pub excluded_data: Vec<String>,
 }
 
 /// Where the time went, for `--json` and the benchmarks. `check` runs alongside `flush`.
@@ -117,6 +121,7 @@ pub fn run_locked(
         method,
         check,
         kind,
+        excluded_data: plan.exclude_data.clone(),
     })
 }
 
@@ -159,6 +164,9 @@ fn stage(
             let method =
                 sqlite::snapshot(&source, staged.as_file(), staged.path(), plan.busy_timeout)?;
             drop(source);
+            if !plan.exclude_data.is_empty() {
+                sqlite::exclude_data(staged.path(), &plan.exclude_data)?;
+            }
             phases.snapshot = copy_started.elapsed();
             flush_and_check(staged, phases, || sqlite::quick_check(staged.path()))?;
             Ok((method, CHECK_SQLITE))
@@ -169,6 +177,7 @@ fn stage(
                 params,
                 &mut out,
                 staged.path(),
+                &plan.exclude_data,
                 &mut |w| warnings.push(w),
                 progress,
             )?;
@@ -284,6 +293,7 @@ fn dry_run(target: &Target, plan: &Plan) -> Result<Outcome> {
         method: "",
         check: "",
         kind,
+        excluded_data: plan.exclude_data.clone(),
     })
 }
 

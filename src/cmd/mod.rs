@@ -233,6 +233,10 @@ fn backup_run(
         policy: local,
         dry_run: args.dry_run,
         busy_timeout: Duration::from_secs(args.busy_timeout),
+        exclude_data: match &args.exclude_data {
+            Some(list) => crate::laravel::settings::split_names(list),
+            None => target.settings.exclude_data(),
+        },
     };
     let remote = match args.keep_remote.or(target.settings.count("keep_remote")?) {
         Some(n) => Policy::last(n),

@@ -93,6 +93,8 @@ pub fn run(
         policy: Policy::last(u32::MAX),
         dry_run: false,
         busy_timeout: req.busy_timeout,
+        // A safety backup holds everything.
+        exclude_data: Vec::new(),
     };
     let safety = backup::run_locked(target, &plan, &lock, progress)?;
     let mut warnings = early;

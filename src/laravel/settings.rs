@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::store::transform::{Age, Transforms};
 
 /// Every setting: its key in `config/db-backup.php` and its `.env` variable.
-pub const KEYS: [(&str, &str); 12] = [
+pub const KEYS: [(&str, &str); 13] = [
     ("keep_daily", "DB_BACKUP_KEEP_DAILY"),
     ("keep_weekly", "DB_BACKUP_KEEP_WEEKLY"),
     ("keep_monthly", "DB_BACKUP_KEEP_MONTHLY"),
@@ -24,10 +24,23 @@ pub const KEYS: [(&str, &str); 12] = [
     ("compress", "DB_BACKUP_COMPRESS"),
     ("age_recipients", "DB_BACKUP_AGE_RECIPIENTS"),
     ("age_identity_file", "DB_BACKUP_AGE_IDENTITY_FILE"),
+    ("exclude_data", "DB_BACKUP_EXCLUDE_DATA"),
 ];
 
 /// Keys that hold secrets: never shown, not even in Debug.
 const SECRET: [(&str, &str); 1] = [("age_passphrase", "DB_BACKUP_AGE_PASSPHRASE")];
+
+/// A comma-separated list of names, trimmed, in order, without empties or repeats.
+pub fn split_names(list: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for n in list.split(',') {
+        let n = n.trim();
+        if !n.is_empty() && !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    }
+    names
+}
 
 /// The environment variable the bridge hands `config('db-backup')` over in, as JSON.
 pub const HANDOVER: &str = "DB_BACKUP_CONFIG";
@@ -93,14 +106,13 @@ impl Settings {
 
     /// The disks copies go to (`DB_BACKUP_DISKS=s3,nas`), in order, without repeats.
     pub fn disks(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        for n in self.get("disks").unwrap_or_default().split(',') {
-            let n = n.trim();
-            if !n.is_empty() && !names.iter().any(|x| x == n) {
-                names.push(n.to_string());
-            }
-        }
-        names
+        split_names(self.get("disks").unwrap_or_default())
+    }
+
+    /// Tables whose rows backups leave out (`DB_BACKUP_EXCLUDE_DATA=cache,sessions`), in order,
+    /// without repeats.
+    pub fn exclude_data(&self) -> Vec<String> {
+        split_names(self.get("exclude_data").unwrap_or_default())
     }
 
     /// A whole number (retention counts), or an error naming the variable.

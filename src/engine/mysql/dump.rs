@@ -62,6 +62,7 @@ pub fn dump(
     params: &MysqlParams,
     out: &mut impl Write,
     dest: &std::path::Path,
+    exclude_data: &[String],
     warn: &mut dyn FnMut(String),
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Stats, Error> {
@@ -70,13 +71,21 @@ pub fn dump(
         inner: out,
         bytes: 0,
     };
-    run(params, &mut out, warn, progress, &mut connected)
-        .map_err(|f| explain(f, params, dest, connected))
+    run(
+        params,
+        &mut out,
+        exclude_data,
+        warn,
+        progress,
+        &mut connected,
+    )
+    .map_err(|f| explain(f, params, dest, connected))
 }
 
 fn run<W: Write>(
     params: &MysqlParams,
     out: &mut Counting<W>,
+    exclude_data: &[String],
     warn: &mut dyn FnMut(String),
     progress: &mut dyn FnMut(Progress),
     connected: &mut bool,
@@ -93,6 +102,13 @@ fn run<W: Write>(
     // Every statement must load back into this server: none may exceed what it accepts.
     let limit = max_packet(&mut conn)?.saturating_sub(PACKET_MARGIN);
     let schema = schema::read(&mut conn, &params.database)?;
+    // A name that is no table is a typo: leaving out nothing would be a surprise.
+    if let Some(unknown) = exclude_data
+        .iter()
+        .find(|x| !schema.tables.iter().any(|t| &t.name == *x))
+    {
+        return Err(Fail::Excluded(unknown.clone()));
+    }
     for t in &schema.tables {
         match t.engine.as_deref() {
             Some(e) if !e.eq_ignore_ascii_case("InnoDB") => warn(format!(
@@ -123,7 +139,10 @@ fn run<W: Write>(
             index,
             total,
         });
-        let rows = table_section(&mut conn, out, table, limit, stats.rows, progress)?;
+        let with_rows = !exclude_data.contains(&table.name);
+        let rows = table_section(
+            &mut conn, out, table, with_rows, limit, stats.rows, progress,
+        )?;
         // Counted as written, re-counted when the file is read back (check.rs).
         stats.streamed.table(&table.name, rows);
         stats.rows += rows;
@@ -228,6 +247,7 @@ fn table_section<W: Write>(
     conn: &mut Conn,
     out: &mut Counting<W>,
     table: &Table,
+    with_rows: bool,
     limit: usize,
     rows_before: u64,
     progress: &mut dyn FnMut(Progress),
@@ -242,7 +262,11 @@ fn table_section<W: Write>(
 
     let written: Vec<String> = table.columns.iter().map(|(c, _)| c.clone()).collect();
     schema::check_columns_now(conn, &table.name, &written)?;
-    let rows = table_rows(conn, out, table, limit, rows_before, progress)?;
+    // An excluded table keeps its structure (and AUTO_INCREMENT), not its rows.
+    let rows = match with_rows {
+        true => table_rows(conn, out, table, limit, rows_before, progress)?,
+        false => 0,
+    };
 
     for trigger in &table.triggers {
         let q = format!("SHOW CREATE TRIGGER {}", ident(trigger));

@@ -37,6 +37,8 @@ pub enum Fail {
     Script(std::io::Error),
     /// The server hid something a privilege would show.
     Hidden(String),
+    /// `--exclude-data` names a table the database does not have.
+    Excluded(String),
     /// The columns to write for a table are not exactly its non-generated columns.
     Columns {
         table: String,
@@ -228,6 +230,7 @@ pub(crate) fn explain(f: Fail, p: &MysqlParams, dest: &std::path::Path, connecte
             line,
             detail,
         },
+        Fail::Excluded(name) => Error::ExcludedUnknown(name),
         Fail::Hidden(what) => Error::MysqlPrivilege {
             user: p.user.clone(),
             db: p.database.clone(),

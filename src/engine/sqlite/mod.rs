@@ -2,6 +2,7 @@
 //! own locking.
 
 pub mod check;
+pub mod exclude;
 pub mod restore;
 pub mod snapshot;
 mod wal;
@@ -14,6 +15,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::error::{Error, Result};
 pub use check::{integrity, quick_check};
+pub use exclude::exclude_data;
 pub use restore::restore;
 pub use snapshot::snapshot;
 
