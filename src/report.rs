@@ -425,6 +425,62 @@ impl DumpProgress {
     }
 }
 
+/// A restore's progress bar on a terminal (nothing elsewhere): bytes of the backup loaded or
+/// copied, tables so far, and an ETA, read from the job's [`Meter`] a few times a second.
+pub struct LoadBar {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LoadBar {
+    pub fn new(meter: std::sync::Arc<crate::engine::Meter>) -> LoadBar {
+        use std::io::IsTerminal;
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if !std::io::stderr().is_terminal() {
+            return LoadBar { stop, thread: None };
+        }
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(0),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "restoring {bar:30} {bytes}/{total_bytes} {msg} ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            while !flag.load(Ordering::Relaxed) {
+                let total = meter.total.load(Ordering::Relaxed);
+                if total > 0 {
+                    bar.set_length(total);
+                    bar.set_position(meter.done.load(Ordering::Relaxed).min(total));
+                    let tables = meter.tables.load(Ordering::Relaxed);
+                    if tables > 0 {
+                        bar.set_message(format!("{tables} tables"));
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            bar.finish_and_clear();
+        });
+        LoadBar {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Removes the bar before the result line is printed.
+    pub fn finish(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// `db-backup list`.
 pub fn list(target: &Target, entries: &[Entry], json: bool) {
     if json {

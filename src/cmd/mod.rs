@@ -114,13 +114,17 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let mut bar = report::DumpProgress::new(false);
             let mut failed = Vec::new();
+            let meter = std::sync::Arc::new(crate::engine::Meter::default());
+            let load_bar = report::LoadBar::new(meter.clone());
             let done = restore::run(
                 &target,
                 &req,
                 &mut report::confirm,
                 &mut |p| bar.update(p),
+                meter,
                 &mut failed,
             );
+            load_bar.finish();
             if done.is_err() {
                 report::warnings(&failed);
             }

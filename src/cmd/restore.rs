@@ -2,10 +2,11 @@
 //! the live database — all under the backups folder's lock, so no cron backup runs meanwhile.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::backup::{self, Plan, Progress};
-use crate::engine::{mysql, sqlite, Connection};
+use crate::engine::{mysql, sqlite, Connection, Meter};
 use crate::error::{Error, Result};
 use crate::laravel::Target;
 use crate::store::retention::Policy;
@@ -45,6 +46,7 @@ pub fn run(
     req: &Request,
     confirm: &mut dyn FnMut(&str) -> Result<bool>,
     progress: &mut dyn FnMut(Progress),
+    meter: Arc<Meter>,
     failed_warnings: &mut Vec<String>,
 ) -> Result<Restored> {
     let file = req.file.as_path();
@@ -64,7 +66,12 @@ pub fn run(
     let mut dump = None;
     let mut early = Vec::new();
     let tables = match &target.connection {
-        Connection::Sqlite { .. } => sqlite::integrity(file)?.tables,
+        // The file must be whole (its header's page count fills it) before anything happens;
+        // the full read of every page runs beside the safety backup, below.
+        Connection::Sqlite { .. } => {
+            sqlite::check::whole(file)?;
+            Vec::new()
+        }
         Connection::Mysql(params) => {
             if let Err(e) = mysql::load::precheck(params, file, &mut |w| early.push(w)) {
                 *failed_warnings = early;
@@ -96,13 +103,38 @@ pub fn run(
         // A safety backup holds everything.
         exclude_data: Vec::new(),
     };
-    let safety = backup::run_locked(target, &plan, &lock, progress)?;
+    // SQLite: `quick_check` of the backup (it was quick-checked when made; this proves it has
+    // not been damaged since) and its table counts, on another core while the safety backup
+    // is taken. A backup that fails it is restored over nothing: the safety backup is removed.
+    let checking = match &target.connection {
+        Connection::Sqlite { .. } => {
+            let path = file.to_path_buf();
+            Some(std::thread::spawn(move || {
+                sqlite::check::quick_contents(&path)
+            }))
+        }
+        Connection::Mysql(_) => None,
+    };
+    let safety = backup::run_locked(target, &plan, &lock, progress);
+    let checked = checking.map(|t| {
+        t.join()
+            .unwrap_or_else(|_| Err(Error::CheckFailed("the check thread panicked".into())))
+    });
+    let safety = safety?;
+    let tables = match checked {
+        Some(Ok(contents)) => contents.tables,
+        Some(Err(e)) => {
+            let _ = std::fs::remove_file(&safety.created);
+            return Err(e);
+        }
+        None => tables,
+    };
     let mut warnings = early;
     warnings.extend(safety.warnings);
     let mut dropped = None;
     let restored = match &target.connection {
         Connection::Sqlite { path } => {
-            sqlite::restore(file, path, req.busy_timeout).map(|()| tables)
+            sqlite::restore(file, path, req.busy_timeout, &meter).map(|()| tables)
         }
         Connection::Mysql(params) => {
             // A second Ctrl-C exits at once, from the signal handler: its line is made now.
@@ -116,6 +148,7 @@ pub fn run(
                 dump.take().unwrap_or_default(),
                 req.clean,
                 req.busy_timeout,
+                meter.clone(),
                 &mut |w| warnings.push(w),
             );
             mysql::guard::set_last_words(None);

@@ -45,3 +45,18 @@ pub struct Contents {
     /// Every table with its row count.
     pub tables: Vec<(String, u64)>,
 }
+
+/// How far a long job (a restore's load or copy) has got, shared with whoever shows it: bytes
+/// done of a total, and the tables seen so far. Updated by the job, read by a progress bar.
+#[derive(Debug, Default)]
+pub struct Meter {
+    pub done: std::sync::atomic::AtomicU64,
+    pub total: std::sync::atomic::AtomicU64,
+    pub tables: std::sync::atomic::AtomicU64,
+}
+
+impl Meter {
+    pub fn set_done(&self, bytes: u64) {
+        self.done.store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}

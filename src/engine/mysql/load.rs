@@ -16,8 +16,10 @@ use super::guard::{self, catch_interrupts, supervised};
 use super::inventory::Inventory;
 use super::script::Statements;
 use super::{connect, explain, max_packet, Fail, MysqlParams};
-use crate::engine::Contents;
+use crate::engine::{Contents, Meter};
 use crate::error::{Error, Result};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Lock waits while verifying: nothing else uses the scratch database, so only a global lock
 /// (FLUSH TABLES WITH READ LOCK of another backup tool) can make a statement wait.
@@ -165,9 +167,13 @@ fn load(
     file: &Path,
     scope: Scope,
     facts: &Facts,
+    meter: &Meter,
     warn: &mut dyn FnMut(String),
 ) -> Result<u64, Fail> {
     let f = File::open(file).map_err(Fail::Script)?;
+    if let Ok(m) = f.metadata() {
+        meter.total.store(m.len(), Ordering::Relaxed);
+    }
     // The command byte goes in the same packet as the statement.
     let longest = max_packet(conn)?.saturating_sub(1);
     let mut n = 0;
@@ -206,6 +212,10 @@ fn load(
             });
         }
         send(conn, sql).map_err(|e| Fail::at(stmt.line, sql, e))?;
+        meter.set_done(statements.position());
+        if sql.len() > 12 && sql[..12].eq_ignore_ascii_case(b"CREATE TABLE") {
+            meter.tables.fetch_add(1, Ordering::Relaxed);
+        }
         // The server says whether backslashes escape; the checker must have followed it.
         if conn.no_backslash_escape() != checker.mode().no_backslash_escapes {
             return Err(Fail::Refused(
@@ -323,7 +333,7 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
                 app: &app,
                 target: &db,
             };
-            load(conn, &path, scope, &facts, warn)?;
+            load(conn, &path, scope, &facts, &Meter::default(), warn)?;
             table_counts(conn, &db)
         },
         warn,
@@ -415,6 +425,7 @@ pub fn restore(
     dump: Inventory,
     clean: bool,
     lock_wait: Duration,
+    meter: Arc<Meter>,
     warn: &mut dyn FnMut(String),
 ) -> Result<Restored> {
     catch_interrupts();
@@ -429,7 +440,7 @@ pub fn restore(
             app: &db,
             target: &db,
         };
-        load(conn, &path, scope, &facts, warn)?;
+        load(conn, &path, scope, &facts, &meter, warn)?;
         let tables = table_counts(conn, &db)?;
         Ok(Restored { tables, dropped })
     };
