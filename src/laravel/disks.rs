@@ -239,7 +239,8 @@ fn php_value(block: &str, key: &str, env: &Env, app_dir: &Path) -> Option<String
 mod tests {
     use super::*;
 
-    const PHP: &str = r#"<?php
+    /// Laravel 8's disks with a NAS folder, also the PHP oracle's template.
+    pub(super) const PHP: &str = r#"<?php
 
 return [
     'default' => env('FILESYSTEM_DRIVER', 'local'),
@@ -383,33 +384,13 @@ mod php_oracle {
     use rand::{Rng, SeedableRng};
     use std::process::Command;
 
-    const TEMPLATE: &str = r#"<?php
-
-return [
-    'default' => env('FILESYSTEM_DISK', 'local'),
-    'disks' => [
-        'local' => [
-            'driver' => 'local',
-            'root' => storage_path('app'),
-        ],
-        'nas' => [
-            'driver' => 'local',
-            'root' => env('NAS_ROOT', '/mnt/nas/backups'),
-            'url' => 'http://nas.lan/#backups',
-        ],
-        's3' => [
-            'driver' => 's3',
-            'key' => env('AWS_ACCESS_KEY_ID'),
-            'secret' => env('AWS_SECRET_ACCESS_KEY'),
-            'region' => env('AWS_DEFAULT_REGION'),
-            'bucket' => env('AWS_BUCKET'),
-            'endpoint' => env('AWS_ENDPOINT'),
-            'use_path_style_endpoint' => env('AWS_USE_PATH_STYLE_ENDPOINT', false),
-            'root' => 'db-backups',
-        ],
-    ],
-];
-"#;
+    /// The disks of the other tests, the nas disk with a URL holding `#` as a decoy.
+    fn template() -> String {
+        super::tests::PHP.replace(
+            "'root' => env('NAS_ROOT', '/mnt/nas/backups'),",
+            "'root' => env('NAS_ROOT', '/mnt/nas/backups'),\n            'url' => 'http://nas.lan/#backups',",
+        )
+    }
 
     /// What someone may write between two lines of the file.
     const DECOYS: &[&str] = &[
@@ -476,7 +457,7 @@ return [
         std::fs::create_dir_all(dir.path().join("config")).unwrap();
         for round in 0..60 {
             let mut text = String::new();
-            for line in TEMPLATE.lines() {
+            for line in template().lines() {
                 text.push_str(line);
                 text.push('\n');
                 // Inside the arrays only (after `=> [` or a `,`), where PHP takes a comment or
@@ -518,7 +499,8 @@ return [
                 ),
                 (
                     p["bucket"].as_str().unwrap(),
-                    p["root"].as_str().unwrap(),
+                    // A prefix, as Flysystem takes it: without its slashes.
+                    p["root"].as_str().unwrap().trim_matches('/'),
                     p["region"].as_str().unwrap(),
                     p["use_path_style_endpoint"].as_bool().unwrap()
                 ),
@@ -538,7 +520,7 @@ return [
             "realpath('/x')",
             "\"/srv/{$x}\"",
         ] {
-            let text = TEMPLATE.replace("env('NAS_ROOT', '/mnt/nas/backups')", value);
+            let text = template().replace("env('NAS_ROOT', '/mnt/nas/backups')", value);
             std::fs::write(dir.path().join("config/filesystems.php"), &text).unwrap();
             let got = Filesystems::from_app(dir.path(), Env::default()).disk("nas");
             let Err(Error::BadDisk { detail, .. }) = got else {

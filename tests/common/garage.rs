@@ -326,7 +326,24 @@ impl Bucket {
     /// The object's size and server-side checksums as a HEAD with `x-amz-checksum-mode: ENABLED`
     /// reports them: [("content-length", "…"), ("x-amz-checksum-sha256", "…-3"), …].
     pub fn head_checksums(&self, key: &str) -> Vec<(String, String)> {
-        let out = self.curl(key, &["-I", "--fail", "-H", "x-amz-checksum-mode: ENABLED"]);
+        self.head_headers(key, &["x-amz-checksum-mode: ENABLED"], |k| {
+            k == "content-length" || k.starts_with("x-amz-checksum")
+        })
+    }
+
+    /// The headers of a HEAD of `key` (with `extra` request headers) that `keep` keeps,
+    /// lower-cased names, sorted.
+    fn head_headers(
+        &self,
+        key: &str,
+        extra: &[&str],
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<(String, String)> {
+        let mut args = vec!["-I", "--fail"];
+        for h in extra {
+            args.extend(["-H", h]);
+        }
+        let out = self.curl(key, &args);
         assert!(
             out.status.success(),
             "HEAD {key}: {}",
@@ -336,7 +353,7 @@ impl Bucket {
             .lines()
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .filter(|(k, _)| k == "content-length" || k.starts_with("x-amz-checksum"))
+            .filter(|(k, _)| keep(k))
             .collect();
         v.sort();
         v
@@ -368,20 +385,7 @@ impl Bucket {
 
     /// The object's user metadata as a HEAD reports it: [("x-amz-meta-…", "…")], sorted.
     pub fn head_meta(&self, key: &str) -> Vec<(String, String)> {
-        let out = self.curl(key, &["-I", "--fail"]);
-        assert!(
-            out.status.success(),
-            "HEAD {key}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut v: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .filter(|(k, _)| k.starts_with("x-amz-meta-"))
-            .collect();
-        v.sort();
-        v
+        self.head_headers(key, &[], |k| k.starts_with("x-amz-meta-"))
     }
 
     /// Multipart uploads started and neither completed nor aborted: (key, upload id).
