@@ -292,7 +292,7 @@ mod tests {
         assert!(!s.contains("DbBackup\\Laravel"));
         assert!(s.contains("use App\\Events\\DbBackup\\BackupSucceeded;"));
         let files = drop_in_files(None);
-        assert_eq!(files.len(), 9);
+        assert_eq!(files.len(), 11);
         let event = &files[0];
         assert_eq!(event.0, "app/Events/DbBackup/BackupSucceeded.php");
         assert!(event.1.contains("namespace App\\Events\\DbBackup;"));
@@ -307,6 +307,17 @@ mod tests {
         assert!(status
             .1
             .contains("class BackupStatus extends BackupDatabase"));
+        let install = &files[8];
+        assert_eq!(install.0, "app/Console/Commands/DbBackupInstall.php");
+        assert!(install.1.contains("class DbBackupInstall extends Command"));
+        // The drop-in's BackupDatabase names the install command by its drop-in class.
+        let backup = &files[3];
+        assert!(
+            backup.1.contains("DbBackupInstall::VERSION"),
+            "{}",
+            backup.0
+        );
+        assert!(!backup.1.contains("InstallCommand::"));
     }
 
     #[test]
