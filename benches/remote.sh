@@ -127,7 +127,9 @@ return [
 ];
 PHP
 s3env=(AWS_ACCESS_KEY_ID="$KEY_ID" AWS_SECRET_ACCESS_KEY="$SECRET" AWS_DEFAULT_REGION=garage
-    AWS_BUCKET=bench AWS_ENDPOINT="$ENDPOINT" AWS_USE_PATH_STYLE_ENDPOINT=true DB_BACKUP_DISKS=s3)
+    AWS_BUCKET=bench AWS_ENDPOINT="$ENDPOINT" AWS_USE_PATH_STYLE_ENDPOINT=true DB_BACKUP_DISKS=s3
+    # Copies are sealed with a key derived from the app's APP_KEY.
+    APP_KEY=base64:YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2g=)
 # rclone 1.60 refuses to start with AWS_CA_BUNDLE set and a plain-http endpoint.
 rclone_() {
     env -u AWS_CA_BUNDLE RCLONE_CONFIG=/dev/null RCLONE_CONFIG_S3_TYPE=s3 \
