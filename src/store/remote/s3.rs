@@ -208,6 +208,13 @@ impl S3Disk {
     /// Size, SHA-256 checksum and part size of an object, from a presigned HEAD asking for the
     /// checksum (`x-amz-checksum-mode: ENABLED`, signed with the URL).
     async fn head(&self, key: &Key, name: &str) -> Result<Head> {
+        self.head_if_there(key)
+            .await?
+            .ok_or_else(|| self.error(format!("no copy named {name} in {}", self.location())))
+    }
+
+    /// The same, None when the object is not (or no longer) there.
+    async fn head_if_there(&self, key: &Key) -> Result<Option<Head>> {
         let opts = SignedUrlOptions::new().with_signed_header(
             reqwest::header::HeaderName::from_static("x-amz-checksum-mode"),
             HeaderValue::from_static("ENABLED"),
@@ -232,7 +239,7 @@ impl S3Disk {
             })?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(self.error(format!("no copy named {name} in {}", self.location())));
+            return Ok(None);
         }
         if !status.is_success() {
             return Err(self.error(explain(
@@ -244,7 +251,7 @@ impl S3Disk {
         let h = resp.headers();
         let text = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
         let meta = |k: &str| text(&format!("x-amz-meta-{k}"));
-        Ok(Head {
+        Ok(Some(Head {
             size: text("content-length").and_then(|v| v.parse().ok()),
             checksums: CHECKSUMS
                 .iter()
@@ -252,7 +259,7 @@ impl S3Disk {
                 .collect(),
             part_size: meta(PART_META).and_then(|v| v.parse().ok()),
             seal: Seal::from_meta(meta),
-        })
+        }))
     }
 
     /// One page of ListObjectsV2 directly under the root (delimiter `/`): the keys and sizes
@@ -395,7 +402,10 @@ impl S3Disk {
             .await
             .map_err(|_| self.timed_out("starting the upload", SMALL_DEADLINE))?
             .map_err(|e| self.failed("starting the upload", &e))?;
-        match self.send_parts(src, upload.as_mut(), len, part).await {
+        match self
+            .send_parts(src, upload.as_mut(), len, part, seal.sha256)
+            .await
+        {
             Ok(digests) => {
                 let complete = tokio::time::timeout(PART_DEADLINE, upload.complete()).await;
                 match complete {
@@ -432,6 +442,7 @@ impl S3Disk {
         upload: &mut dyn MultipartUpload,
         len: u64,
         part: u64,
+        seal_sha256: [u8; 32],
     ) -> Result<Vec<[u8; 32]>> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(1);
         let path = src.to_path_buf();
@@ -461,7 +472,14 @@ impl S3Disk {
             .join()
             .unwrap_or_else(|_| Err(self.error("the file reader panicked".into())));
         sent?;
-        let (digests, total) = read?;
+        let (digests, whole, total) = read?;
+        // What went up must be what was sealed, byte for byte.
+        if whole != seal_sha256 {
+            return Err(self.error(format!(
+                "{} changed after it was sealed (its SHA-256 differs)",
+                src.display()
+            )));
+        }
         if total != len {
             return Err(self.error(format!(
                 "{} changed size during the upload ({total} bytes read, {len} expected)",
@@ -615,16 +633,19 @@ impl Disk for S3Disk {
             }
             // Each copy's seal is in its metadata, which a listing does not carry: a HEAD each,
             // a few at once.
+            // An object deleted between the listing and its HEAD (another app's retention in a
+            // shared bucket) is simply not there any more.
             let heads = futures_util::stream::iter(named.iter().map(|(name, ..)| async move {
                 let key = self.key(name)?;
-                self.head(&key, name).await
+                self.head_if_there(&key).await
             }))
             .buffered(8)
             .collect::<Vec<_>>()
             .await;
             for ((name, backup, suffix, size), head) in named.into_iter().zip(heads) {
+                let Some(head) = head? else { continue };
                 found.objects.push(Object {
-                    seal: head?.seal,
+                    seal: head.seal,
                     name,
                     backup,
                     suffix,
@@ -732,9 +753,10 @@ fn read_parts(
     path: &Path,
     part: u64,
     tx: &tokio::sync::mpsc::Sender<Bytes>,
-) -> Result<(Vec<[u8; 32]>, u64)> {
+) -> Result<(Vec<[u8; 32]>, [u8; 32], u64)> {
     let mut file = std::fs::File::open(path).map_err(Error::io("cannot open", path))?;
     let (mut digests, mut total) = (Vec::new(), 0u64);
+    let mut whole = ring::digest::Context::new(&ring::digest::SHA256);
     loop {
         let mut buf = Vec::with_capacity(part as usize);
         (&mut file)
@@ -747,11 +769,12 @@ fn read_parts(
         total += buf.len() as u64;
         let last = (buf.len() as u64) < part;
         digests.push(sha256(&buf));
+        whole.update(&buf);
         if tx.blocking_send(Bytes::from(buf)).is_err() || last {
             break;
         }
     }
-    Ok((digests, total))
+    Ok((digests, to_array(whole.finish().as_ref()), total))
 }
 
 /// SHA-256 of each `part`-byte slice of a stream.
