@@ -488,7 +488,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Where `scripts/test` installs tools built from crates.io: `$DB_BACKUP_TOOLS`, else
 /// `~/.cache/db-backup/tools`.
-fn tools_dir() -> PathBuf {
+pub fn tools_dir() -> PathBuf {
     match std::env::var_os("DB_BACKUP_TOOLS") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))

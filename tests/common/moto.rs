@@ -67,14 +67,7 @@ pub fn bucket_named(name: &str) -> Bucket {
 pub fn bin() -> PathBuf {
     let path = match std::env::var_os("DB_BACKUP_TEST_MOTO") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => {
-            let tools = match std::env::var_os("DB_BACKUP_TOOLS") {
-                Some(p) if !p.is_empty() => PathBuf::from(p),
-                _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                    .join(".cache/db-backup/tools"),
-            };
-            tools.join("moto/bin/moto_server")
-        }
+        _ => super::garage::tools_dir().join("moto/bin/moto_server"),
     };
     let ok = path
         .metadata()
