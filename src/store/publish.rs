@@ -97,13 +97,12 @@ impl Lock {
 /// A private (0700) folder for a copy fetched from a disk, named after this process so that
 /// the next run can tell a live one from a killed run's.
 pub fn fetch_dir(dir: &Path) -> Result<tempfile::TempDir> {
-    let made = tempfile::Builder::new()
+    // Made 0700 by mkdir itself: a chmod after it leaves a moment where the folder is open.
+    tempfile::Builder::new()
         .prefix(&format!("{FETCH_PREFIX}{}-", std::process::id()))
+        .permissions(Permissions::from_mode(0o700))
         .tempdir_in(dir)
-        .map_err(Error::io("cannot create a folder in", dir))?;
-    std::fs::set_permissions(made.path(), Permissions::from_mode(0o700))
-        .map_err(Error::io("cannot make private", made.path()))?;
-    Ok(made)
+        .map_err(Error::io("cannot create a folder in", dir))
 }
 
 /// True while the db-backup process a fetch folder is named after still runs.
