@@ -60,6 +60,10 @@ pub enum Command {
         /// One JSON array on stdout.
         #[arg(long)]
         json: bool,
+        /// Show the restorable window of continuous backup (`replicate`) instead: each chain's
+        /// first and last point, and the backups it starts from.
+        #[arg(long)]
+        points: bool,
         /// List the copies on this disk of config/filesystems.php instead.
         #[arg(long, value_name = "NAME")]
         disk: Option<String>,
@@ -69,11 +73,16 @@ pub enum Command {
     /// every table counted; exit 0 only when it is sound. The one-line CI and cron check.
     Verify {
         /// The backup: a path, or a name in the backups folder.
-        #[arg(value_name = "FILE", required_unless_present = "latest")]
+        #[arg(value_name = "FILE", required_unless_present_any = ["latest", "at"])]
         file: Option<PathBuf>,
         /// Verify the newest backup.
         #[arg(long, conflicts_with = "file")]
         latest: bool,
+        /// Prove the database can be restored as it was at TIME (continuous backup): the point
+        /// is built in a private folder, checked against its recorded state checksum and
+        /// integrity-checked, then deleted. Nothing of the app is touched.
+        #[arg(long, value_name = "TIME", conflicts_with_all = ["file", "latest"])]
+        at: Option<String>,
         /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -92,8 +101,21 @@ pub enum Command {
     /// first (so the restore can be undone); the backup is checked before anything changes.
     Restore {
         /// The backup: a path, or a name in the backups folder.
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        #[arg(
+            value_name = "FILE",
+            required_unless_present = "at",
+            conflicts_with = "at"
+        )]
+        file: Option<PathBuf>,
+        /// Restore the database as it was at TIME, from continuous backup (`replicate`): every
+        /// transaction committed at or before TIME, none after. TIME is in the app's time zone
+        /// (`2026-12-06 10:32:05`, `10:32` for today; a whole second counts) or RFC 3339.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// With --at: write the result to this new file instead of restoring over the live
+        /// database (it must not exist).
+        #[arg(long, value_name = "PATH", requires = "at")]
+        to: Option<PathBuf>,
         /// Do not ask for confirmation (required when not run from a terminal).
         #[arg(long, short = 'y')]
         yes: bool,
@@ -115,6 +137,19 @@ pub enum Command {
         /// under another APP_KEY). Only for a copy whose origin you know.
         #[arg(long, requires = "disk")]
         trust_foreign: bool,
+    },
+
+    /// Continuous backup of a SQLite database (WAL mode): ships every committed transaction to
+    /// the changes folder beside the backups, and to the disks of DB_BACKUP_DISKS, every
+    /// DB_BACKUP_SYNC_INTERVAL (1s). Runs in the foreground until SIGTERM or Ctrl-C, then ships
+    /// what is left and exits 0. `restore --at TIME` puts a point back.
+    Replicate {
+        /// How long to wait, in seconds, for the app's writers when opening the database.
+        #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = busy_timeout())]
+        busy_timeout: u64,
+        /// Stop by itself after this many seconds (as if sent SIGTERM): for tests and trials.
+        #[arg(long, value_name = "SECONDS")]
+        stop_after: Option<u64>,
     },
 
     /// Check that backups are healthy: at least one, the newest younger than --max-age, not much
@@ -400,7 +435,7 @@ mod tests {
             panic!("not a restore")
         };
         assert!(yes);
-        assert_eq!(file, std::path::Path::new("-x.sqlite"));
+        assert_eq!(file.as_deref(), Some(std::path::Path::new("-x.sqlite")));
         let cli = try_parse_from(["db-backup", "verify", "--json", "--", "--latest"]).unwrap();
         let Some(Command::Verify {
             file, latest, json, ..

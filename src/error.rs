@@ -261,6 +261,15 @@ pub enum Error {
         failures: Vec<(String, String)>,
     },
 
+    #[error("{0} is not in WAL mode, which continuous backup needs (it follows the -wal file): set 'journal_mode' => 'wal' for the sqlite connection in config/database.php (Laravel 11+), or run `sqlite3 {0} 'PRAGMA journal_mode=WAL'` once while the app is stopped; db-backup never switches it for you")]
+    NotWalMode(PathBuf),
+
+    #[error("{0}")]
+    Unsupported(String),
+
+    #[error("no point to restore at {at}: {why}")]
+    NoPoint { at: String, why: String },
+
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

@@ -53,6 +53,12 @@ pub fn warnings(list: &[String]) {
     }
 }
 
+/// One line of a long-running replicate's log, on stdout (systemd and Supervisor stamp it).
+pub fn event(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "db-backup: replicate: {text}");
+}
+
 /// A note about what is about to happen, on stderr.
 pub fn note(text: &str) {
     err(&format!("db-backup: note: {text}"));
@@ -681,4 +687,74 @@ pub fn installed(done: &crate::cmd::install::Installed) {
 
 fn seconds(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
+}
+
+/// Which point `--at` found, on stderr before anything is restored or written.
+pub fn point(target: &Target, built: &crate::cmd::pitr::Built, at_ms: i64) {
+    use crate::cmd::pitr::show;
+    note(&format!(
+        "the database as at {} (asked: {}): {} plus {} transaction(s) of chain {}, checked (state checksum, integrity_check)",
+        show(built.point_ms, target.tz),
+        show(at_ms, target.tz),
+        built.base,
+        built.applied,
+        built.chain
+    ));
+    if at_ms > built.chain_end_ms + 5_000 {
+        warnings(&[format!(
+            "continuous backup holds nothing after {}: was replicate running at the time asked?",
+            show(built.chain_end_ms, target.tz)
+        )]);
+    }
+}
+
+/// `list --points`: each chain's window, and the backups a restore can start from in it.
+pub fn points(target: &Target, chains: &[crate::cmd::pitr::Window], json: bool) {
+    use crate::cmd::pitr::show;
+    if json {
+        out(&serde_json::to_string(chains).unwrap_or_default());
+        return;
+    }
+    if chains.is_empty() {
+        out("no continuous backup: run `db-backup replicate` (see the README's \"Continuous backup\")");
+        return;
+    }
+    for c in chains {
+        let from = match &c.restorable_from {
+            Some((ms, name)) => format!("restorable from {} ({name})", show(*ms, target.tz)),
+            None => "no backup in it yet: not restorable until the next backup".to_string(),
+        };
+        out(&format!(
+            "chain {}: {} → {}, {} transaction(s) in {} segment(s), {}; {from}",
+            c.chain,
+            show(c.start_ms, target.tz),
+            show(c.end_ms, target.tz),
+            c.transactions,
+            c.segments,
+            size(c.bytes),
+        ));
+    }
+}
+
+/// `verify --at`: the point that was built and checked.
+pub fn point_verified(target: &Target, built: &crate::cmd::pitr::Built, json: bool) {
+    use crate::cmd::pitr::show;
+    if json {
+        let v = serde_json::json!({
+            "ok": true,
+            "point": show(built.point_ms, target.tz),
+            "backup": built.base,
+            "transactions": built.applied,
+            "chain": built.chain,
+            "checks": ["state checksum", "integrity_check"],
+        });
+        out(&v.to_string());
+    } else {
+        out(&format!(
+            "restorable: the database as at {} ({} plus {} transaction(s)): state checksum and integrity_check pass",
+            show(built.point_ms, target.tz),
+            built.base,
+            built.applied
+        ));
+    }
 }

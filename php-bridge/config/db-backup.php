@@ -41,4 +41,11 @@ return [
     // Tables whose rows backups leave out, their structure kept: e.g. 'cache,sessions,jobs'
     // (Laravel 11+ keeps them in the database). Nothing is left out by default.
     'exclude_data' => env('DB_BACKUP_EXCLUDE_DATA'),
+
+    // Continuous backup (`php artisan db:replicate`, SQLite in WAL mode): how often what was
+    // committed is shipped ('1s'), the lag past which `status` is unhealthy ('60s'), and the
+    // -wal size past which replicate restarts it ('16M').
+    'sync_interval' => env('DB_BACKUP_SYNC_INTERVAL'),
+    'max_lag' => env('DB_BACKUP_MAX_LAG'),
+    'wal_limit' => env('DB_BACKUP_WAL_LIMIT'),
 ];

@@ -6,6 +6,8 @@ pub mod disks;
 pub mod install;
 pub mod list;
 pub mod notify;
+pub mod pitr;
+pub mod replicate;
 pub mod restore;
 pub mod status;
 pub mod verify;
@@ -32,8 +34,20 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Backup { output, backup }) => backup_command(&app, &output, &backup),
         Some(Command::Status { status }) => status_command(&app, &status),
         Some(Command::InstallArtisan { print }) => install_command(&app, print),
-        Some(Command::List { json, disk }) => {
+        Some(Command::List { json, disk, points }) => {
             let target = load_target(&app)?;
+            if points {
+                if disk.is_some() {
+                    return Err(Error::Unsupported(
+                        "--points shows the backups folder's continuous backup; --disk with --points is not there yet".into(),
+                    ));
+                }
+                let mut warnings = Vec::new();
+                let windows = pitr::windows(&target, &mut warnings)?;
+                report::warnings(&warnings);
+                report::points(&target, &windows, json);
+                return Ok(());
+            }
             match disk {
                 Some(name) => {
                     let disk = disks::open(&target, &name)?;
@@ -48,11 +62,24 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Verify {
             file,
             latest,
+            at,
             json,
             disk,
             trust_foreign,
         }) => {
             let target = load_target(&app)?;
+            if let Some(at) = at {
+                if disk.is_some() {
+                    return Err(Error::Unsupported(
+                        "--at reads the changes in the backups folder; --disk with --at is not there yet".into(),
+                    ));
+                }
+                let at_ms = pitr::parse_time(&at, target.tz)?;
+                let built = pitr::build(&target, &at, at_ms)?;
+                report::warnings(&built.warnings);
+                report::point_verified(&target, &built, json);
+                return Ok(());
+            }
             let verified = match disk {
                 Some(name) => {
                     let disk = disks::open(&target, &name)?;
@@ -82,6 +109,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Restore {
             file,
+            at,
+            to,
             yes,
             clean,
             busy_timeout,
@@ -89,6 +118,26 @@ pub fn run(cli: Cli) -> Result<()> {
             trust_foreign,
         }) => {
             let target = load_target(&app)?;
+            let busy_timeout = Duration::from_secs(busy_timeout);
+            if let Some(at) = at {
+                if disk.is_some() {
+                    return Err(Error::Unsupported(
+                        "--at reads the changes in the backups folder; --disk with --at is not there yet: copy the disk's changes/ folder and its backups into the backups folder first".into(),
+                    ));
+                }
+                let at_ms = pitr::parse_time(&at, target.tz)?;
+                let built = pitr::build(&target, &at, at_ms)?;
+                report::warnings(&built.warnings);
+                report::point(&target, &built, at_ms);
+                if let Some(to) = to {
+                    let written = pitr::write_to(built, &to)?;
+                    report::note(&format!("wrote {}", written.display()));
+                    return Ok(());
+                }
+                let path = built.path.clone();
+                return restore_file(&target, path, yes, clean, busy_timeout, None);
+            }
+            let file = file.expect("clap requires FILE without --at");
             // A copy from a disk is downloaded (and checked against the disk's checksum) into a
             // private file first; the restore then checks it again as it does any backup.
             let fetched = match &disk {
@@ -102,41 +151,77 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
                 None => None,
             };
-            let file = match &fetched {
+            let path = match &fetched {
                 Some(f) => f.path.clone(),
                 None => locate(&target, Some(&file), false, "restoring ")?,
             };
-            let req = restore::Request {
-                file,
+            restore_file(
+                &target,
+                path,
                 yes,
                 clean,
+                busy_timeout,
+                fetched.as_ref().map(|f| f.shown.clone()),
+            )
+        }
+        Some(Command::Replicate {
+            busy_timeout,
+            stop_after,
+        }) => {
+            let target = load_target(&app)?;
+            let s = &target.settings;
+            let opts = replicate::Options {
+                sync: s
+                    .duration("sync_interval")?
+                    .and_then(|d| d.to_std().ok())
+                    .unwrap_or(Duration::from_secs(1)),
+                wal_limit: s.size("wal_limit")?.unwrap_or(16 << 20),
                 busy_timeout: Duration::from_secs(busy_timeout),
+                stop_after: stop_after.map(Duration::from_secs),
             };
-            let mut bar = report::DumpProgress::new(false);
-            let mut failed = Vec::new();
-            let meter = std::sync::Arc::new(crate::engine::Meter::default());
-            let load_bar = report::LoadBar::new(meter.clone());
-            let done = restore::run(
-                &target,
-                &req,
-                &mut report::confirm,
-                &mut |p| bar.update(p),
-                meter,
-                &mut failed,
-            );
-            load_bar.finish();
-            if done.is_err() {
-                report::warnings(&failed);
-            }
-            bar.finish();
-            let mut done = done?;
-            if let Some(f) = &fetched {
-                done.file = f.shown.clone();
-            }
-            report::restored(&target, &done);
-            Ok(())
+            replicate::run(&target, &app, &opts)
         }
     }
+}
+
+/// Restores `file` over the live database (`shown`: the name to report instead of its path).
+fn restore_file(
+    target: &Target,
+    file: PathBuf,
+    yes: bool,
+    clean: bool,
+    busy_timeout: Duration,
+    shown: Option<PathBuf>,
+) -> Result<()> {
+    let req = restore::Request {
+        file,
+        yes,
+        clean,
+        busy_timeout,
+    };
+    let mut bar = report::DumpProgress::new(false);
+    let mut failed = Vec::new();
+    let meter = std::sync::Arc::new(crate::engine::Meter::default());
+    let load_bar = report::LoadBar::new(meter.clone());
+    let done = restore::run(
+        target,
+        &req,
+        &mut report::confirm,
+        &mut |p| bar.update(p),
+        meter,
+        &mut failed,
+    );
+    load_bar.finish();
+    if done.is_err() {
+        report::warnings(&failed);
+    }
+    bar.finish();
+    let mut done = done?;
+    if let Some(shown) = shown {
+        done.file = shown;
+    }
+    report::restored(target, &done);
+    Ok(())
 }
 
 /// A verify's outcome; a failed one's warnings (a scratch database left behind) are printed

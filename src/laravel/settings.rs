@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::store::transform::{Age, Transforms};
 
 /// Every setting: its key in `config/db-backup.php` and its `.env` variable.
-pub const KEYS: [(&str, &str); 13] = [
+pub const KEYS: [(&str, &str); 16] = [
     ("keep_daily", "DB_BACKUP_KEEP_DAILY"),
     ("keep_weekly", "DB_BACKUP_KEEP_WEEKLY"),
     ("keep_monthly", "DB_BACKUP_KEEP_MONTHLY"),
@@ -25,6 +25,9 @@ pub const KEYS: [(&str, &str); 13] = [
     ("age_recipients", "DB_BACKUP_AGE_RECIPIENTS"),
     ("age_identity_file", "DB_BACKUP_AGE_IDENTITY_FILE"),
     ("exclude_data", "DB_BACKUP_EXCLUDE_DATA"),
+    ("sync_interval", "DB_BACKUP_SYNC_INTERVAL"),
+    ("max_lag", "DB_BACKUP_MAX_LAG"),
+    ("wal_limit", "DB_BACKUP_WAL_LIMIT"),
 ];
 
 /// Keys that hold secrets: never shown, not even in Debug.

@@ -3,6 +3,7 @@
 //! disks copies go to.
 
 pub mod catalog;
+pub mod changes;
 pub mod health;
 pub mod publish;
 pub mod remote;

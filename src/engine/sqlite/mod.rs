@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod exclude;
+pub mod replicate;
 pub mod restore;
 pub mod snapshot;
 mod wal;

@@ -25,12 +25,24 @@ pub struct Header {
     salts: [u8; 8],
     /// The header's checksum, which seeds the first frame's.
     checksum: (u32, u32),
+    /// The checkpoint sequence number: one more each time the WAL is restarted.
+    seq: u32,
 }
 
 impl Header {
     /// The database page size the frames carry.
     pub fn page_size(&self) -> u32 {
         self.page_size
+    }
+
+    /// The checkpoint sequence number: each restart of the WAL adds one.
+    pub fn seq(&self) -> u32 {
+        self.seq
+    }
+
+    /// Salt-1 and salt-2, which name this generation of the WAL.
+    pub fn salts(&self) -> [u8; 8] {
+        self.salts
     }
 
     /// Whether a frame header (read again later) still belongs to this WAL and holds `pgno`.
@@ -73,6 +85,7 @@ fn parse_header(raw: &[u8; HEADER as usize]) -> Option<Header> {
         page_size,
         salts,
         checksum,
+        seq: be32(&raw[12..16]),
     })
 }
 
@@ -128,6 +141,112 @@ pub fn committed(wal: &File, header: &Header) -> std::io::Result<Committed> {
     let mut frames: Vec<(u32, u64)> = latest.into_iter().filter(|&(p, _)| p <= db_pages).collect();
     frames.sort_unstable_by_key(|&(_, offset)| offset);
     Ok(Committed { db_pages, frames })
+}
+
+/// Where a follower of the WAL stands: just after the last commit frame it took, with the
+/// running checksum the next frame must continue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub header: Header,
+    /// File offset of the next frame.
+    pub offset: u64,
+    chain: (u32, u32),
+}
+
+impl Position {
+    /// Before the first frame of the WAL that `header` starts.
+    pub fn start(header: Header) -> Position {
+        let chain = header.checksum;
+        Position {
+            header,
+            offset: HEADER,
+            chain,
+        }
+    }
+
+    /// The running checksum, for a position written down and read back.
+    pub fn chain(&self) -> (u32, u32) {
+        self.chain
+    }
+}
+
+/// One committed transaction: the database size it left and where the latest version of each
+/// page it wrote lies in the WAL (pages past that size left out), in file order.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Txn {
+    pub db_pages: u32,
+    pub frames: Vec<(u32, u64)>,
+    /// Where the next frame starts, and the running checksum there.
+    pub end: u64,
+    pub chain: (u32, u32),
+}
+
+/// The transactions committed after `pos`, in order; `pos` moves past the last whole one. Stops
+/// as SQLite's recovery does (a torn frame, other salts, a broken checksum chain); frames of a
+/// transaction not yet committed are left for the next call.
+pub fn follow(wal: &File, pos: &mut Position) -> std::io::Result<Vec<Txn>> {
+    let page_size = pos.header.page_size as usize;
+    let mut reader = BufReader::with_capacity(1 << 18, wal);
+    reader.seek(SeekFrom::Start(pos.offset))?;
+    let mut frame = vec![0u8; FRAME_HEADER + page_size];
+    let mut chain = pos.chain;
+    let mut offset = pos.offset;
+    let mut pending: Vec<(u32, u64)> = Vec::new();
+    let mut txns = Vec::new();
+    loop {
+        match reader.read_exact(&mut frame) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        }
+        let pgno = be32(&frame[0..4]);
+        if pgno == 0 || frame[8..16] != pos.header.salts {
+            break;
+        }
+        let sum = checksum(pos.header.big_endian, &frame[..8], chain);
+        let sum = checksum(pos.header.big_endian, &frame[FRAME_HEADER..], sum);
+        if sum != (be32(&frame[16..20]), be32(&frame[20..24])) {
+            break;
+        }
+        chain = sum;
+        pending.push((pgno, offset));
+        offset += frame.len() as u64;
+        let commit = be32(&frame[4..8]);
+        if commit != 0 {
+            let mut latest: HashMap<u32, u64> = HashMap::new();
+            latest.extend(pending.drain(..).filter(|&(p, _)| p <= commit));
+            let mut frames: Vec<(u32, u64)> = latest.into_iter().collect();
+            frames.sort_unstable_by_key(|&(_, o)| o);
+            txns.push(Txn {
+                db_pages: commit,
+                frames,
+                end: offset,
+                chain,
+            });
+            pos.offset = offset;
+            pos.chain = chain;
+        }
+    }
+    Ok(txns)
+}
+
+/// Reads the page of the frame at `offset` into `page`; false when the frame no longer holds
+/// page `pgno` of this WAL (it was restarted and overwritten since).
+pub fn read_page(
+    wal: &File,
+    header: &Header,
+    pgno: u32,
+    offset: u64,
+    frame: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    frame.resize(FRAME_HEADER + header.page_size as usize, 0);
+    wal.read_exact_at(frame, offset)?;
+    Ok(header.owns(&frame[..FRAME_HEADER], pgno))
+}
+
+/// The page of a frame read by [`read_page`].
+pub fn frame_page(frame: &[u8]) -> &[u8] {
+    &frame[FRAME_HEADER..]
 }
 
 /// SQLite's WAL checksum (walChecksumBytes): two running sums over pairs of 32-bit words.

@@ -1,0 +1,283 @@
+//! Point in time, from continuous backup: `restore --at`, `restore --at --to`, `verify --at`
+//! and `list --points`. The newest backup at or before the time that a chain holds (found by
+//! its state checksum) is copied into a private folder, the chain's transactions after it are
+//! applied up to the time, and the result must match the state checksum recorded there and
+//! pass `integrity_check` before anything else happens.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+
+use crate::engine::sqlite::replicate::pitr::{self, Chain, Point};
+use crate::engine::sqlite::replicate::state;
+use crate::engine::{sqlite, Connection};
+use crate::error::{Error, Result};
+use crate::laravel::Target;
+use crate::store::{changes, publish, retention};
+
+/// A point built from a backup and a chain, in a private folder (deleted on drop).
+pub struct Built {
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+    /// When the last transaction applied was seen (or the backup's point).
+    pub point_ms: i64,
+    pub base: String,
+    pub applied: u64,
+    pub chain: String,
+    /// The chain's newest point, for a TIME past it.
+    pub chain_end_ms: i64,
+    pub warnings: Vec<String>,
+}
+
+/// TIME as the user gave it: RFC 3339, or a wall-clock time in the app's time zone
+/// (`YYYY-MM-DD HH:MM[:SS]`, `T` allowed; `HH:MM[:SS]` for today). A wall-clock time covers its
+/// whole second (or minute, without seconds): the last millisecond of it is returned.
+pub fn parse_time(raw: &str, tz: chrono_tz::Tz) -> Result<i64> {
+    let bad = || Error::NoPoint {
+        at: raw.to_string(),
+        why: "not a time: give `2026-12-06 10:32:05`, `10:32` (today) or RFC 3339".into(),
+    };
+    let raw_t = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw_t) {
+        return Ok(t.timestamp_millis());
+    }
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let (naive, span): (NaiveDateTime, i64) = if let Some((d, t)) = raw_t.split_once([' ', 'T']) {
+        let date = NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| bad())?;
+        let (time, span) = clock(t.trim()).ok_or_else(bad)?;
+        (date.and_time(time), span)
+    } else {
+        let (time, span) = clock(raw_t).ok_or_else(bad)?;
+        (today.and_time(time), span)
+    };
+    let local = tz
+        .from_local_datetime(&naive)
+        .latest()
+        .ok_or_else(|| Error::NoPoint {
+            at: raw.to_string(),
+            why: "that wall-clock time does not exist in the app's time zone (a DST gap)".into(),
+        })?;
+    Ok(local.timestamp_millis() + span - 1)
+}
+
+/// `HH:MM:SS` (a second long) or `HH:MM` (a minute long).
+fn clock(t: &str) -> Option<(NaiveTime, i64)> {
+    if let Ok(time) = NaiveTime::parse_from_str(t, "%H:%M:%S") {
+        return Some((time, 1000));
+    }
+    NaiveTime::parse_from_str(t, "%H:%M")
+        .ok()
+        .map(|time| (time, 60_000))
+}
+
+/// A time for people, in the app's time zone, to the millisecond.
+pub fn show(ms: i64, tz: chrono_tz::Tz) -> String {
+    match Utc.timestamp_millis_opt(ms).single() {
+        Some(t) => t
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M:%S%.3f")
+            .to_string(),
+        None => ms.to_string(),
+    }
+}
+
+/// The chains in the app's changes folder.
+pub fn local_chains(target: &Target, warnings: &mut Vec<String>) -> Result<Vec<Chain>> {
+    let dir = changes::dir(&target.backups_dir);
+    let files = changes::scan(&dir).map_err(Error::io("cannot list", &dir))?;
+    pitr::chains(&files, &target.keys, warnings)
+}
+
+/// Builds the database as it was at `at_ms` from the backups folder and its changes.
+pub fn build(target: &Target, raw: &str, at_ms: i64) -> Result<Built> {
+    if !matches!(target.connection, Connection::Sqlite { .. }) {
+        return Err(Error::Unsupported(
+            "--at needs continuous backup, which covers SQLite databases (MySQL's binary log comes later)".into(),
+        ));
+    }
+    let mut warnings = Vec::new();
+    let chains = local_chains(target, &mut warnings)?;
+    let no_point = |why: String| Error::NoPoint {
+        at: raw.to_string(),
+        why,
+    };
+    if chains.is_empty() {
+        return Err(no_point(format!(
+            "{} holds no continuous backup: run `db-backup replicate` (see the README's \"Continuous backup\")",
+            target.display_path(&changes::dir(&target.backups_dir))
+        )));
+    }
+    let mut backups: Vec<retention::Backup> = retention::scan(&target.backups_dir)?
+        .into_iter()
+        .filter(|b| b.name.ends_with(".sqlite"))
+        .filter(|b| wall_ms(target, b.taken_at).is_some_and(|t| t <= at_ms))
+        .collect();
+    backups.sort_by(|a, b| (b.taken_at, &b.name).cmp(&(a.taken_at, &a.name)));
+    for b in &backups {
+        let path = target.backups_dir.join(&b.name);
+        let Ok((st, page_size, _)) = state::of_path(&path) else {
+            warnings.push(format!(
+                "passed over {}: not a readable SQLite file",
+                b.name
+            ));
+            continue;
+        };
+        let found = chains
+            .iter()
+            .filter(|c| c.page_size == page_size)
+            .find_map(|c| c.find(st, at_ms).map(|p| (c, p)));
+        let Some((chain, from)) = found else { continue };
+        // A later chain starting before the time means this one broke off before it, and no
+        // backup of the later one comes early enough: the time falls in the break.
+        if let Some(next) = chains
+            .iter()
+            .filter(|c| c.start_ms() > chain.end_ms() && c.start_ms() <= at_ms)
+            .min_by_key(|c| c.start_ms())
+        {
+            return Err(no_point(format!(
+                "it falls in a break of continuous backup: chain {} ends at {} and chain {} starts at {}, from a backup made after the time asked",
+                chain.id,
+                show(chain.end_ms(), target.tz),
+                next.id,
+                show(next.start_ms(), target.tz)
+            )));
+        }
+        let to = chain.at(at_ms).unwrap_or(from);
+        return make(target, chain, &path, &b.name, from, to, warnings);
+    }
+    let oldest = chains.iter().map(|c| c.start_ms()).min().unwrap_or(0);
+    Err(no_point(if at_ms < oldest {
+        format!("continuous backup starts at {}", show(oldest, target.tz))
+    } else {
+        "no backup at or before it is part of a chain of continuous backup (made with --exclude-data, or before replicate ran)".into()
+    }))
+}
+
+fn wall_ms(target: &Target, at: NaiveDateTime) -> Option<i64> {
+    target
+        .tz
+        .from_local_datetime(&at)
+        .earliest()
+        .map(|t| t.timestamp_millis())
+}
+
+fn make(
+    target: &Target,
+    chain: &Chain,
+    base: &Path,
+    base_name: &str,
+    from: Point,
+    to: Point,
+    warnings: Vec<String>,
+) -> Result<Built> {
+    publish::ensure_dir(&target.backups_dir)?;
+    let dir = publish::fetch_dir(&target.backups_dir)?;
+    let stamp = Utc
+        .timestamp_millis_opt(to.time_ms)
+        .single()
+        .map(|t| t.with_timezone(&target.tz).naive_local())
+        .unwrap_or_default();
+    let path = dir
+        .path()
+        .join(retention::file_name(stamp, crate::store::Kind::Sqlite));
+    std::fs::copy(base, &path).map_err(Error::io("cannot write", &path))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(Error::io("cannot open", &path))?;
+    let applied = chain.apply(from, to, &file, &path)?;
+    // A self-contained rollback-journal file, as every backup is.
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(&[1, 1], 18)
+        .and_then(|_| file.sync_all())
+        .map_err(Error::io("cannot write", &path))?;
+    drop(file);
+    let (st, _, _) = state::of_path(&path)?;
+    if st != to.state {
+        return Err(Error::CheckFailed(format!(
+            "the database rebuilt for {} does not match the state checksum recorded there ({st:016x}, expected {:016x}): nothing was restored",
+            show(to.time_ms, target.tz),
+            to.state
+        )));
+    }
+    sqlite::check::integrity(&path)?;
+    Ok(Built {
+        path,
+        _dir: dir,
+        point_ms: to.time_ms,
+        base: base_name.to_string(),
+        applied,
+        chain: chain.id.clone(),
+        chain_end_ms: chain.end_ms(),
+        warnings,
+    })
+}
+
+/// `restore --at TIME --to PATH`: the built point published under PATH (never overwriting).
+pub fn write_to(built: Built, to: &Path) -> Result<PathBuf> {
+    let dir = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = to
+        .file_name()
+        .ok_or_else(|| Error::Unsupported(format!("--to {}: not a file name", to.display())))?
+        .to_owned();
+    if to.exists() {
+        return Err(Error::Unsupported(format!(
+            "--to {}: the file exists; db-backup never overwrites it (pick a new name)",
+            to.display()
+        )));
+    }
+    let staged = publish::staging_file(dir)?;
+    std::fs::copy(&built.path, staged.path()).map_err(Error::io("cannot write", staged.path()))?;
+    let name = name.to_string_lossy().to_string();
+    publish::publish(staged, dir, || name.clone())
+}
+
+/// One chain as `list --points` shows it.
+#[derive(Debug, serde::Serialize)]
+pub struct Window {
+    pub chain: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub transactions: u64,
+    pub segments: usize,
+    pub bytes: u64,
+    /// The oldest backup made while the chain ran: restores can start from its time. Judged by
+    /// the backup's name; `verify --at` proves a point.
+    pub restorable_from: Option<(i64, String)>,
+}
+
+/// The restorable windows of the app's backups folder.
+pub fn windows(target: &Target, warnings: &mut Vec<String>) -> Result<Vec<Window>> {
+    let chains = local_chains(target, warnings)?;
+    let backups = retention::scan(&target.backups_dir)?;
+    let mut out: Vec<Window> = chains
+        .iter()
+        .map(|c| {
+            let from = backups
+                .iter()
+                .filter(|b| b.name.ends_with(".sqlite"))
+                .filter_map(|b| Some((wall_ms(target, b.taken_at)?, b.name.clone())))
+                .filter(|(t, _)| *t >= c.start_ms() - 1000 && *t <= c.end_ms())
+                .min();
+            Window {
+                chain: c.id.clone(),
+                start_ms: c.start_ms(),
+                end_ms: c.end_ms(),
+                transactions: c.points.len() as u64 - 1,
+                segments: c.segments.len(),
+                bytes: c
+                    .segments
+                    .iter()
+                    .map(|(p, _)| std::fs::metadata(p).map_or(0, |m| m.len()))
+                    .sum(),
+                restorable_from: from,
+            }
+        })
+        .collect();
+    out.sort_by_key(|w| w.start_ms);
+    Ok(out)
+}

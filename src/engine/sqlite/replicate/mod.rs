@@ -1,0 +1,473 @@
+//! Continuous backup of a SQLite database in WAL mode: every committed transaction is read from
+//! the -wal file as it appears and written into segments (see `segment`), each with the time it
+//! was seen and the state checksum after it (see `state`).
+//!
+//! Why no transaction is ever missed (sqlite.org/wal.html and wal.c): the only way frames leave
+//! the -wal is a restart, when a writer starts again at its beginning. A writer restarts only
+//! when every frame is checkpointed AND no reader holds a read mark other than 0; a checkpoint
+//! copies frames only up to the lowest read mark, and none at all while a reader holds mark 0.
+//! We always hold a read transaction (two connections take turns: the next one begins before
+//! the other ends, and the -wal is read in between), so:
+//! - holding a mark other than 0, no restart can happen: every frame stays to be read;
+//! - holding mark 0 (the -wal was wholly checkpointed when we began, and read by us up to its
+//!   end before the previous turn ended), no frame can be checkpointed; a restart can only come
+//!   before any new frame, and loses nothing we have not read.
+//!
+//! So a new generation of the -wal (new salts) whose checkpoint sequence number is one more than
+//! the last one is the continuation; anything else (two restarts, another file put in place of
+//! the database) is a break, and the caller starts a new chain from a new snapshot.
+//!
+//! Holding a read mark keeps the app's checkpoints from restarting the -wal, which would grow
+//! without bound under a steady writer. Past a size bound we open a short window ourselves: we
+//! take the write lock (waiting at most 100 ms, else we try again later), read what is left,
+//! checkpoint everything, begin a read at mark 0 and commit a transaction that rewrites
+//! `user_version` with its own value. That commit restarts the -wal, and with
+//! `journal_size_limit` at 0 cuts the file back to its one frame. We never run a RESTART or
+//! TRUNCATE checkpoint, which would wait for the app's readers while blocking its writers.
+
+pub mod pitr;
+pub mod segment;
+pub mod state;
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::source_error;
+use super::wal::{self, Position};
+use crate::error::{Error, Result};
+use segment::{Mark, Writer};
+use state::State;
+
+/// What a look at the -wal found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// This many transactions were written into the segment.
+    Commits(u64),
+    /// The chain cannot go on from here: why.
+    Broken(String),
+}
+
+/// The live database, followed.
+pub struct Follower {
+    /// Two connections taking turns at holding a read transaction; they never write, except
+    /// the `user_version` rewrite of a restart window.
+    conns: [Connection; 2],
+    held: usize,
+    /// Our descriptor of the database file, closed after the connections (see `Source`).
+    file: File,
+    db: PathBuf,
+    wal_path: PathBuf,
+    inode: u64,
+    pos: Option<Position>,
+    state: State,
+    busy: Duration,
+    frame: Vec<u8>,
+    /// Transactions committed while replicate was away, shipped as one at the first look.
+    catch_up: Option<wal::Txn>,
+}
+
+impl Follower {
+    /// Opens the live database, checks it is in WAL mode, begins holding a read mark, and reads
+    /// the whole database once for its state checksum.
+    /// With `resume` (the last segment published), goes on from where it left the -wal when
+    /// that is still there (the same generation) and the database at that point has the state
+    /// it recorded; the bool says whether it did. Transactions committed meanwhile are then read
+    /// at the first look.
+    pub fn open(
+        db: &Path,
+        busy: Duration,
+        resume: Option<&segment::Footer>,
+    ) -> Result<(Follower, bool)> {
+        let file = File::open(db).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::DatabaseMissing(db.to_path_buf()),
+            _ => Error::io("cannot read", db)(e),
+        })?;
+        let inode = file.metadata().map_err(Error::io("cannot read", db))?.ino();
+        let open = || -> Result<Connection> {
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let c = Connection::open_with_flags(db, flags).map_err(|e| source_error(db, e, 0))?;
+            c.busy_timeout(busy).map_err(|e| source_error(db, e, 0))?;
+            // Our one commit (a restart window) must not checkpoint on its own, and cuts the
+            // -wal back to what it wrote.
+            c.execute_batch("PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=0;")
+                .map_err(|e| source_error(db, e, 0))?;
+            Ok(c)
+        };
+        let conns = [open()?, open()?];
+        let mode: String = conns[0]
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| source_error(db, e, busy.as_secs()))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::NotWalMode(db.to_path_buf()));
+        }
+        let mut wal_path = db.as_os_str().to_owned();
+        wal_path.push("-wal");
+        let mut f = Follower {
+            conns,
+            held: 0,
+            file,
+            db: db.to_path_buf(),
+            wal_path: PathBuf::from(wal_path),
+            inode,
+            pos: None,
+            state: State::empty(512),
+            busy,
+            frame: Vec::new(),
+            catch_up: None,
+        };
+        f.begin(0)?;
+        if let Some(last) = resume {
+            if f.resume_at(last)? {
+                return Ok((f, true));
+            }
+        }
+        f.read_whole()?;
+        Ok((f, false))
+    }
+
+    /// Goes on from `last`'s mark when the -wal is still the generation it was read in: the
+    /// frames after the mark are then intact (no restart since), and the transactions they hold
+    /// (committed while replicate was away) become one catch-up transaction, seen now. The
+    /// database file may hold some of them already (a checkpoint meanwhile): its state after
+    /// them is read whole, as at any start.
+    fn resume_at(&mut self, last: &segment::Footer) -> Result<bool> {
+        let Some(mark) = &last.mark else {
+            return Ok(false);
+        };
+        if mark.inode != self.inode {
+            return Ok(false);
+        }
+        let Some((wal, header)) = self.open_wal()? else {
+            return Ok(false);
+        };
+        let salts = crate::store::remote::seal::hex(&header.salts());
+        if salts != mark.salts || header.seq() != mark.seq || header.page_size() != last.page_size {
+            return Ok(false);
+        }
+        let start = Position::start(header.clone());
+        let mut pos = start.clone();
+        let txns = wal::follow(&wal, &mut pos).map_err(Error::io("cannot read", &self.wal_path))?;
+        let (before, after): (Vec<&wal::Txn>, Vec<&wal::Txn>) =
+            txns.iter().partition(|t| t.end <= mark.offset);
+        let at_mark = match before.last() {
+            Some(t) => t.end == mark.offset && t.chain == mark.chain,
+            None => mark.offset == start.offset && mark.chain == start.chain(),
+        };
+        if !at_mark {
+            return Ok(false);
+        }
+        let Some(state) = self.state_with(&wal, &header, &txns, last.page_size)? else {
+            return Ok(false);
+        };
+        if after.is_empty() && state.value() != last.end_state {
+            return Ok(false);
+        }
+        if let Some(final_size) = after.last().map(|t| t.db_pages) {
+            let mut latest = std::collections::HashMap::new();
+            for t in &after {
+                latest.extend(t.frames.iter().copied());
+            }
+            let mut frames: Vec<(u32, u64)> = latest
+                .into_iter()
+                .filter(|&(p, _)| p <= final_size)
+                .collect();
+            frames.sort_unstable_by_key(|&(_, o)| o);
+            self.catch_up = Some(wal::Txn {
+                db_pages: final_size,
+                frames,
+                end: pos.offset,
+                chain: pos.chain(),
+            });
+        }
+        self.state = state;
+        self.pos = Some(pos);
+        Ok(true)
+    }
+
+    /// The database file with the -wal's transactions `txns` over it; None if a frame was
+    /// overwritten meanwhile.
+    fn state_with(
+        &mut self,
+        wal: &File,
+        header: &wal::Header,
+        txns: &[wal::Txn],
+        page_size: u32,
+    ) -> Result<Option<State>> {
+        let file_pages = match txns.first() {
+            None => self.conns[self.held]
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .map_err(|e| self.sqlite(e))?,
+            Some(_) => {
+                let len = self
+                    .file
+                    .metadata()
+                    .map_err(Error::io("cannot read", &self.db))?
+                    .len();
+                (len / u64::from(page_size)) as u32
+            }
+        };
+        let mut state = State::of_file(&self.file, page_size, file_pages)
+            .map_err(Error::io("cannot read", &self.db))?;
+        for txn in txns {
+            for &(pgno, offset) in &txn.frames {
+                if !wal::read_page(wal, header, pgno, offset, &mut self.frame)
+                    .map_err(Error::io("cannot read", &self.wal_path))?
+                {
+                    return Ok(None);
+                }
+                state.set(pgno, wal::frame_page(&self.frame));
+            }
+            state.resize(txn.db_pages);
+        }
+        Ok(Some(state))
+    }
+
+    fn sqlite(&self, e: rusqlite::Error) -> Error {
+        source_error(&self.db, e, self.busy.as_secs())
+    }
+
+    fn begin(&self, i: usize) -> Result<()> {
+        self.conns[i]
+            .execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_schema;")
+            .map_err(|e| self.sqlite(e))
+    }
+
+    fn end(&self, i: usize) {
+        // Nothing was written: ending a read cannot lose anything.
+        let _ = self.conns[i].execute_batch("COMMIT");
+    }
+
+    fn open_wal(&self) -> Result<Option<(File, wal::Header)>> {
+        let file = match File::open(&self.wal_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("cannot read", &self.wal_path)(e)),
+        };
+        let header = wal::header(&file).map_err(Error::io("cannot read", &self.wal_path))?;
+        Ok(header.map(|h| (file, h)))
+    }
+
+    /// The state of the database at the end of the -wal: the database file, then every
+    /// committed transaction of the -wal over it. Read again if the -wal was restarted
+    /// meanwhile (we then hold mark 0 and the file no longer changes).
+    fn read_whole(&mut self) -> Result<()> {
+        let page_size: u32 = self.conns[self.held]
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| self.sqlite(e))?;
+        let page_count: u32 = self.conns[self.held]
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .map_err(|e| self.sqlite(e))?;
+        for _ in 0..10 {
+            let opened = self.open_wal()?;
+            let Some((wal, header)) = opened else {
+                self.state = State::of_file(&self.file, page_size, page_count)
+                    .map_err(Error::io("cannot read", &self.db))?;
+                self.pos = None;
+                return Ok(());
+            };
+            if header.page_size() != page_size {
+                return Err(Error::CheckFailed(format!(
+                    "{} holds {}-byte pages but the database has {page_size}-byte pages",
+                    self.wal_path.display(),
+                    header.page_size()
+                )));
+            }
+            let mut pos = Position::start(header.clone());
+            let txns =
+                wal::follow(&wal, &mut pos).map_err(Error::io("cannot read", &self.wal_path))?;
+            let state = self.state_with(&wal, &header, &txns, page_size)?;
+            let now = wal::header(&wal).map_err(Error::io("cannot read", &self.wal_path))?;
+            if let (true, Some(state)) = (now.as_ref() == Some(&header), state) {
+                self.state = state;
+                self.pos = Some(pos);
+                return Ok(());
+            }
+        }
+        Err(Error::CheckFailed(format!(
+            "{} kept being restarted while it was read; try again",
+            self.wal_path.display()
+        )))
+    }
+
+    /// The state checksum after the last transaction read.
+    pub fn state(&self) -> u64 {
+        self.state.value()
+    }
+
+    pub fn page_size(&self) -> u32 {
+        self.state.page_size()
+    }
+
+    pub fn db_pages(&self) -> u32 {
+        self.state.pages()
+    }
+
+    /// Where we stand in the -wal, to write down with a segment.
+    pub fn mark(&self) -> Option<Mark> {
+        self.pos
+            .as_ref()
+            .map(|p| self.mark_at(&p.header, p.offset, p.chain()))
+    }
+
+    fn mark_at(&self, header: &wal::Header, offset: u64, chain: (u32, u32)) -> Mark {
+        Mark {
+            salts: crate::store::remote::seal::hex(&header.salts()),
+            seq: header.seq(),
+            offset,
+            chain,
+            inode: self.inode,
+        }
+    }
+
+    /// Bytes in the -wal file now.
+    pub fn wal_len(&self) -> u64 {
+        std::fs::metadata(&self.wal_path).map_or(0, |m| m.len())
+    }
+
+    /// Reads what was committed since the last look into `out`. Each transaction is stamped
+    /// with the time after it was found in the -wal: never before it was committed.
+    pub fn poll(&mut self, out: &mut Writer) -> Result<Seen> {
+        match std::fs::metadata(&self.db) {
+            Ok(m) if m.ino() == self.inode => {}
+            Ok(_) => {
+                return Ok(Seen::Broken(format!(
+                    "{} was replaced by another file",
+                    self.db.display()
+                )))
+            }
+            Err(_) => return Ok(Seen::Broken(format!("{} was removed", self.db.display()))),
+        }
+        let Some((wal, header)) = self.open_wal()? else {
+            return Ok(Seen::Commits(0));
+        };
+        let pos = match self.pos.take() {
+            None => Position::start(header.clone()),
+            Some(p) if p.header.salts() == header.salts() => p,
+            Some(p) if header.seq() == p.header.seq().wrapping_add(1) => {
+                Position::start(header.clone())
+            }
+            Some(p) => {
+                return Ok(Seen::Broken(format!(
+                    "the -wal went from checkpoint {} to {} between two looks",
+                    p.header.seq(),
+                    header.seq()
+                )))
+            }
+        };
+        let mut pos = pos;
+        let mut txns =
+            wal::follow(&wal, &mut pos).map_err(Error::io("cannot read", &self.wal_path))?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        self.pos = Some(pos);
+        if let Some(caught) = self.catch_up.take() {
+            txns.insert(0, caught);
+        }
+        let mut n = 0;
+        for txn in txns {
+            let mark = self.mark_at(&header, txn.end, txn.chain);
+            out.begin(now_ms, txn.db_pages, txn.frames.len() as u32, &mark)?;
+            for (pgno, offset) in txn.frames {
+                if !wal::read_page(&wal, &header, pgno, offset, &mut self.frame)
+                    .map_err(Error::io("cannot read", &self.wal_path))?
+                {
+                    return Ok(Seen::Broken(
+                        "a frame of the -wal was overwritten before it was read".into(),
+                    ));
+                }
+                let page = wal::frame_page(&self.frame);
+                self.state.set(pgno, page);
+                out.page(pgno, page)?;
+            }
+            self.state.resize(txn.db_pages);
+            out.end(self.state.value())?;
+            n += 1;
+        }
+        Ok(Seen::Commits(n))
+    }
+
+    /// Hands the read mark over to the other connection (reading the -wal in between, into
+    /// `out`), then lets checkpoints copy what we have read: PASSIVE, never waiting.
+    pub fn rotate(&mut self, out: &mut Writer) -> Result<Seen> {
+        let next = 1 - self.held;
+        self.begin(next)?;
+        let seen = self.poll(out);
+        self.end(self.held);
+        self.held = next;
+        let seen = seen?;
+        let _ = self.checkpoint(1 - self.held);
+        Ok(seen)
+    }
+
+    /// (frames in the -wal, frames checkpointed) after a PASSIVE checkpoint on connection `i`.
+    fn checkpoint(&self, i: usize) -> Result<(i64, i64)> {
+        self.conns[i]
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// The restart window (see the module's comment): true when the -wal was restarted.
+    ///
+    /// 1. Take the write lock: nothing more can be committed; read what is left.
+    /// 2. End our read and checkpoint everything: the -wal is then wholly in the database file.
+    /// 3. Hold a read at mark 0 (nothing can be checkpointed past what we read), let go of the
+    ///    write lock.
+    /// 4. Take the write lock again; if nothing was committed in between, its own read is at
+    ///    mark 0 too, and rewriting `user_version` with its value restarts the -wal (SQLite
+    ///    restarts it only for a writer reading at mark 0). Else, another time.
+    pub fn restart_wal(&mut self, out: &mut Writer) -> Result<(Seen, bool)> {
+        let free = 1 - self.held;
+        let held = self.held;
+        if !self.try_write_lock(free)? {
+            return Ok((Seen::Commits(0), false));
+        }
+        let seen = match self.poll(out) {
+            Ok(s @ Seen::Commits(_)) => s,
+            other => {
+                let _ = self.conns[free].execute_batch("ROLLBACK");
+                return other.map(|s| (s, false));
+            }
+        };
+        self.end(held);
+        let done = self.checkpoint(held);
+        let began = self.begin(held);
+        let _ = self.conns[free].execute_batch("ROLLBACK");
+        began?;
+        let whole = matches!(done, Ok((log, copied)) if log == copied && log > 0);
+        let mut restarted = false;
+        if whole && self.try_write_lock(free)? {
+            let before = self.open_wal()?.map(|(_, h)| h.salts());
+            let rewrite = self.conns[free]
+                .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+                .and_then(|v| {
+                    self.conns[free].execute_batch(&format!("PRAGMA user_version = {v}; COMMIT;"))
+                });
+            if rewrite.is_err() {
+                let _ = self.conns[free].execute_batch("ROLLBACK");
+            }
+            let after = self.open_wal()?.map(|(_, h)| h.salts());
+            restarted = rewrite.is_ok() && after.is_some() && after != before;
+        }
+        let after = self.poll(out)?;
+        let seen = match (seen, after) {
+            (Seen::Commits(a), Seen::Commits(b)) => Seen::Commits(a + b),
+            (_, broken) => broken,
+        };
+        Ok((seen, restarted))
+    }
+
+    /// BEGIN IMMEDIATE on connection `i`, waiting 100 ms at most for the app's writer.
+    fn try_write_lock(&self, i: usize) -> Result<bool> {
+        let c = &self.conns[i];
+        c.busy_timeout(Duration::from_millis(100))
+            .map_err(|e| self.sqlite(e))?;
+        let locked = c.execute_batch("BEGIN IMMEDIATE").is_ok();
+        c.busy_timeout(self.busy).map_err(|e| self.sqlite(e))?;
+        Ok(locked)
+    }
+}

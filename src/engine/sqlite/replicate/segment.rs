@@ -1,0 +1,788 @@
+//! A segment: the transactions continuous backup saw over one sync interval (or, compacted,
+//! over several), each with the time it was seen, the pages it wrote and the state checksum of
+//! the database after it. One file, written privately and published whole:
+//!
+//! ```text
+//! "DBBCHG02", preamble length:u32, preamble (JSON: chain, first, page size, base state…)
+//! per transaction: 'C' time_ms:i64 db_pages:u32 count:u32 mark (salts[8] seq:u32
+//!   offset:u64 chain:u32×2), count × (pgno:u32 page), state:u64, XXH3 of the record:u64
+//! footer (JSON), footer length:u32
+//! SHA-256 of all the above (32 bytes), then its seal: 64 hex digits of HMAC-SHA256
+//! ```
+//!
+//! Each record carries where the -wal reader stood after it and its own hash, so that a segment
+//! being written when replicate was killed (the spool) can be taken up to its last whole record
+//! by the next run: nothing seen is lost to a kill -9.
+//! Integers are little-endian. The seal is made with the key derived from APP_KEY, as copies'
+//! seals are: a segment someone else planted or changed is refused before a page is applied.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use std::hash::Hasher;
+
+use serde::{Deserialize, Serialize};
+use tempfile::NamedTempFile;
+use twox_hash::XxHash3_64;
+
+use crate::error::{Error, Result};
+use crate::store::publish;
+use crate::store::remote::seal::Keys;
+
+const MAGIC: &[u8; 8] = b"DBBCHG02";
+/// 'C', time, db_pages, count, then the mark.
+const HEAD: usize = 17 + MARK;
+/// salts, seq, offset, chain.
+const MARK: usize = 8 + 4 + 8 + 8;
+/// state and the record's hash.
+const TAIL: usize = 16;
+/// The name of the segment being written by replicate: taken up by the next run if killed.
+pub const SPOOL: &str = ".replicate-spool";
+/// What the seal of a segment is made over, besides its length and digest.
+const SEAL_NAME: &str = "db-backup changes v1";
+/// SHA-256 and the hex seal after the footer length.
+const TRAILER: u64 = 32 + 64;
+/// A footer is small; anything larger is not ours.
+const MAX_FOOTER: u32 = 64 << 10;
+
+/// Where the WAL follower stood after a segment's last transaction: lets a restarted replicate
+/// go on from there without reading the whole database, when the WAL still holds it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub salts: String,
+    pub seq: u32,
+    pub offset: u64,
+    pub chain: (u32, u32),
+    /// The database file's inode: a file put in its place starts a new chain.
+    pub inode: u64,
+}
+
+/// What a segment holds, read without its pages.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Footer {
+    /// The chain it belongs to: 16 hex digits, new at each break.
+    pub chain: String,
+    /// Sequence numbers of its first and last transaction in the chain (a chain's opening
+    /// segment holds none: `last == first - 1`).
+    pub first: u64,
+    pub last: u64,
+    pub page_size: u32,
+    /// State checksum before the first transaction, and after the last.
+    pub base_state: u64,
+    pub end_state: u64,
+    /// When the segment was opened: its base state was the database's then (Unix ms).
+    pub opened_ms: i64,
+    /// When the first and last transaction were seen (Unix milliseconds); an empty segment's
+    /// both are its opening.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Database size in pages after the last transaction.
+    pub db_pages: u32,
+    /// Page images held.
+    pub pages: u64,
+    pub mark: Option<Mark>,
+}
+
+impl Footer {
+    /// The file name this segment is published under.
+    pub fn name(&self) -> String {
+        crate::store::changes::name(&self.chain, self.first, self.last)
+    }
+
+    /// How many transactions it holds.
+    pub fn commits(&self) -> u64 {
+        (self.last + 1).saturating_sub(self.first)
+    }
+}
+
+/// What a segment starts with: enough to take up a spool left by a killed run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Preamble {
+    pub chain: String,
+    pub first: u64,
+    pub page_size: u32,
+    pub base_state: u64,
+    pub db_pages: u32,
+    pub opened_ms: i64,
+}
+
+impl Mark {
+    fn to_bytes(&self) -> [u8; MARK] {
+        let mut b = [0u8; MARK];
+        let salts = unhex8(&self.salts);
+        b[..8].copy_from_slice(&salts);
+        b[8..12].copy_from_slice(&self.seq.to_le_bytes());
+        b[12..20].copy_from_slice(&self.offset.to_le_bytes());
+        b[20..24].copy_from_slice(&self.chain.0.to_le_bytes());
+        b[24..28].copy_from_slice(&self.chain.1.to_le_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8], inode: u64) -> Mark {
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        Mark {
+            salts: crate::store::remote::seal::hex(&b[..8]),
+            seq: u32_at(8),
+            offset: u64::from_le_bytes(b[12..20].try_into().unwrap()),
+            chain: (u32_at(20), u32_at(24)),
+            inode,
+        }
+    }
+}
+
+fn unhex8(text: &str) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = text
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    out
+}
+
+/// A segment being written: into a private temporary file, or into the spool.
+pub struct Writer {
+    out: BufWriter<NamedTempFile>,
+    footer: Footer,
+    /// Pages still expected in the transaction being written.
+    open: u32,
+    record: XxHash3_64,
+    /// The database file's inode, for the marks read back.
+    inode: u64,
+}
+
+impl Writer {
+    /// A segment of chain `chain` whose first transaction will be number `first`, over a
+    /// database whose state is `base_state` and size `db_pages`. With `spool`, it is written
+    /// under that fixed name (see [`SPOOL`]), else under a temporary one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        dir: &Path,
+        spool: Option<&str>,
+        chain: &str,
+        first: u64,
+        page_size: u32,
+        base_state: u64,
+        db_pages: u32,
+        now_ms: i64,
+    ) -> Result<Writer> {
+        let staged = match spool {
+            None => publish::staging_file(dir)?,
+            Some(name) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let path = dir.join(name);
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .read(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)
+                    .map_err(Error::io("cannot create", &path))?;
+                NamedTempFile::from_parts(
+                    file,
+                    tempfile::TempPath::try_from_path(path)
+                        .map_err(Error::io("cannot create", dir))?,
+                )
+            }
+        };
+        let mut w = Writer {
+            out: BufWriter::with_capacity(1 << 20, staged),
+            footer: Footer {
+                chain: chain.to_string(),
+                first,
+                last: first - 1,
+                page_size,
+                base_state,
+                end_state: base_state,
+                opened_ms: now_ms,
+                start_ms: now_ms,
+                end_ms: now_ms,
+                db_pages,
+                pages: 0,
+                mark: None,
+            },
+            open: 0,
+            record: XxHash3_64::with_seed(0),
+            inode: 0,
+        };
+        let preamble = serde_json::to_vec(&Preamble {
+            chain: chain.to_string(),
+            first,
+            page_size,
+            base_state,
+            db_pages,
+            opened_ms: now_ms,
+        })
+        .expect("a preamble always serializes");
+        w.put(MAGIC)?;
+        w.put(&(preamble.len() as u32).to_le_bytes())?;
+        w.put(&preamble)?;
+        Ok(w)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        let path = self.out.get_ref().path().to_path_buf();
+        self.out
+            .write_all(bytes)
+            .map_err(Error::io("cannot write", path))
+    }
+
+    fn put_record(&mut self, bytes: &[u8]) -> Result<()> {
+        self.record.write(bytes);
+        self.put(bytes)
+    }
+
+    /// Starts a transaction of `count` pages, seen at `time_ms`, leaving `db_pages` pages,
+    /// after which the -wal reader stands at `mark`.
+    pub fn begin(&mut self, time_ms: i64, db_pages: u32, count: u32, mark: &Mark) -> Result<()> {
+        assert_eq!(self.open, 0, "a transaction is still open");
+        if self.footer.commits() == 0 {
+            self.footer.start_ms = time_ms;
+        }
+        self.footer.last += 1;
+        self.footer.end_ms = time_ms;
+        self.footer.db_pages = db_pages;
+        self.footer.mark = Some(mark.clone());
+        self.inode = mark.inode;
+        self.open = count;
+        self.record = XxHash3_64::with_seed(0);
+        let mut head = Vec::with_capacity(HEAD);
+        head.push(b'C');
+        head.extend_from_slice(&time_ms.to_le_bytes());
+        head.extend_from_slice(&db_pages.to_le_bytes());
+        head.extend_from_slice(&count.to_le_bytes());
+        head.extend_from_slice(&mark.to_bytes());
+        self.put_record(&head)
+    }
+
+    /// One page of the open transaction.
+    pub fn page(&mut self, pgno: u32, page: &[u8]) -> Result<()> {
+        assert!(self.open > 0, "more pages than announced");
+        assert_eq!(page.len(), self.footer.page_size as usize);
+        self.open -= 1;
+        self.footer.pages += 1;
+        self.put_record(&pgno.to_le_bytes())?;
+        self.put_record(page)
+    }
+
+    /// Ends the open transaction with the state checksum after it.
+    pub fn end(&mut self, state: u64) -> Result<()> {
+        assert_eq!(self.open, 0, "fewer pages than announced");
+        self.footer.end_state = state;
+        self.put_record(&state.to_le_bytes())?;
+        let hash = self.record.finish();
+        self.put(&hash.to_le_bytes())?;
+        // Whole records reach the file as they end: a killed run's spool holds them.
+        let path = self.out.get_ref().path().to_path_buf();
+        self.out.flush().map_err(Error::io("cannot write", path))
+    }
+
+    pub fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    /// Where the -wal reader stands before the first transaction (kept by an empty segment).
+    pub fn with_mark(mut self, mark: Option<Mark>) -> Writer {
+        self.footer.mark = mark;
+        self
+    }
+
+    /// Appends the records `[from, from + len)` of the segment (or spool) at `path`, which hold
+    /// `summary`'s transactions and must follow on from the ones written so far (compaction,
+    /// and a spool taken up).
+    fn append_records(&mut self, path: &Path, from: u64, len: u64, summary: &Footer) -> Result<()> {
+        assert_eq!(self.open, 0, "a transaction is still open");
+        if summary.first != self.footer.last + 1 || summary.base_state != self.footer.end_state {
+            return Err(Error::CheckFailed(format!(
+                "{} does not follow on from transaction {}",
+                path.display(),
+                self.footer.last
+            )));
+        }
+        let mut file = File::open(path).map_err(Error::io("cannot open", path))?;
+        file.seek(SeekFrom::Start(from))
+            .map_err(Error::io("cannot read", path))?;
+        let mut reader = file.take(len);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(Error::io("cannot read", path))?;
+            if n == 0 {
+                break;
+            }
+            self.put(&buf[..n])?;
+        }
+        if summary.commits() > 0 {
+            if self.footer.commits() == 0 {
+                self.footer.start_ms = summary.start_ms;
+            }
+            self.footer.end_ms = summary.end_ms;
+            self.footer.mark = summary.mark.clone();
+        }
+        self.footer.last = summary.last;
+        self.footer.end_state = summary.end_state;
+        self.footer.db_pages = summary.db_pages;
+        self.footer.pages += summary.pages;
+        Ok(())
+    }
+
+    /// Appends the transactions of a segment [`verify`] passed (compaction).
+    pub fn append(&mut self, path: &Path, footer: &Footer) -> Result<()> {
+        let (from, len) = records_span(path, footer)?;
+        self.append_records(path, from, len, footer)
+    }
+
+    /// Writes the footer and the sealed trailer; the file is then ready to publish under
+    /// `footer().name()`.
+    pub fn finish(mut self, keys: &Keys) -> Result<(NamedTempFile, Footer)> {
+        let json = serde_json::to_vec(&self.footer).expect("a footer always serializes");
+        self.put(&json)?;
+        self.put(&(json.len() as u32).to_le_bytes())?;
+        let path = self.out.get_ref().path().to_path_buf();
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::io("cannot write", &path)(e.into_error()))?;
+        let (sha, len) = crate::store::remote::seal::hash_file(&path)?;
+        let seal = keys.seal(SEAL_NAME, len, sha, len)?;
+        let mut trailer = sha.to_vec();
+        trailer.extend_from_slice(seal.mac.as_bytes());
+        let mut f = file.as_file();
+        f.seek(SeekFrom::End(0))
+            .and_then(|_| f.write_all(&trailer))
+            .map_err(Error::io("cannot write", &path))?;
+        Ok((file, self.footer))
+    }
+}
+
+/// Where a segment's records lie: after the magic and the preamble, before the footer.
+fn records_span(path: &Path, footer: &Footer) -> Result<(u64, u64)> {
+    let mut file = File::open(path).map_err(Error::io("cannot open", path))?;
+    let mut head = [0u8; 12];
+    file.read_exact(&mut head)
+        .map_err(Error::io("cannot read", path))?;
+    let pre = u64::from(u32::from_le_bytes(head[8..12].try_into().unwrap()));
+    Ok((12 + pre, records_len(footer)))
+}
+
+fn records_len(f: &Footer) -> u64 {
+    f.commits() * (HEAD + TAIL) as u64 + f.pages * (4 + u64::from(f.page_size))
+}
+
+/// Takes up the spool a killed run left: its whole records, checked one by one by their hash,
+/// become a segment ready to publish (None when it holds no whole record). The spool is left
+/// for the caller to delete.
+pub fn recover(path: &Path, keys: &Keys, inode: u64) -> Result<Option<(NamedTempFile, Footer)>> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = match File::open(path) {
+        Ok(f) => BufReader::with_capacity(1 << 20, f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("cannot open", path)(e)),
+    };
+    let mut head = [0u8; 12];
+    if file.read_exact(&mut head).is_err() || &head[..8] != MAGIC {
+        return Ok(None);
+    }
+    let pre_len = u32::from_le_bytes(head[8..12].try_into().unwrap());
+    if pre_len > MAX_FOOTER {
+        return Ok(None);
+    }
+    let mut pre = vec![0u8; pre_len as usize];
+    if file.read_exact(&mut pre).is_err() {
+        return Ok(None);
+    }
+    let Ok(p) = serde_json::from_slice::<Preamble>(&pre) else {
+        return Ok(None);
+    };
+    if !p.page_size.is_power_of_two() || !(512..=65536).contains(&p.page_size) || p.first == 0 {
+        return Ok(None);
+    }
+    let mut summary = Footer {
+        chain: p.chain.clone(),
+        first: p.first,
+        last: p.first - 1,
+        page_size: p.page_size,
+        base_state: p.base_state,
+        end_state: p.base_state,
+        opened_ms: p.opened_ms,
+        start_ms: p.opened_ms,
+        end_ms: p.opened_ms,
+        db_pages: p.db_pages,
+        pages: 0,
+        mark: None,
+    };
+    let mut page = vec![0u8; p.page_size as usize];
+    let mut rec = [0u8; HEAD];
+    loop {
+        if file.read_exact(&mut rec).is_err() || rec[0] != b'C' {
+            break;
+        }
+        let mut h = XxHash3_64::with_seed(0);
+        h.write(&rec);
+        let count = u32::from_le_bytes(rec[13..17].try_into().unwrap());
+        let mut whole = true;
+        for _ in 0..count {
+            let mut pgno = [0u8; 4];
+            if file.read_exact(&mut pgno).is_err() || file.read_exact(&mut page).is_err() {
+                whole = false;
+                break;
+            }
+            h.write(&pgno);
+            h.write(&page);
+        }
+        let mut tail = [0u8; TAIL];
+        if !whole || file.read_exact(&mut tail).is_err() {
+            break;
+        }
+        h.write(&tail[..8]);
+        if h.finish() != u64::from_le_bytes(tail[8..].try_into().unwrap()) {
+            break;
+        }
+        let time = i64::from_le_bytes(rec[1..9].try_into().unwrap());
+        if summary.commits() == 0 {
+            summary.start_ms = time;
+        }
+        summary.last += 1;
+        summary.end_ms = time;
+        summary.db_pages = u32::from_le_bytes(rec[9..13].try_into().unwrap());
+        summary.pages += u64::from(count);
+        summary.end_state = u64::from_le_bytes(tail[..8].try_into().unwrap());
+        summary.mark = Some(Mark::from_bytes(&rec[17..], inode));
+    }
+    if summary.commits() == 0 {
+        return Ok(None);
+    }
+    let mut w = Writer::new(
+        dir,
+        None,
+        &p.chain,
+        p.first,
+        p.page_size,
+        p.base_state,
+        p.db_pages,
+        p.opened_ms,
+    )?;
+    w.append_records(
+        path,
+        12 + u64::from(pre_len),
+        records_len(&summary),
+        &summary,
+    )?;
+    w.finish(keys).map(Some)
+}
+
+/// Checks a segment whole (its SHA-256, then its seal under the app's keys) and returns its
+/// footer. Nothing of a segment is used before this passes.
+pub fn verify(path: &Path, keys: &Keys) -> Result<Footer> {
+    let bad =
+        |why: &str| Error::CheckFailed(format!("{} is not a sound segment: {why}", path.display()));
+    let mut file = File::open(path).map_err(Error::io("cannot open", path))?;
+    let len = file
+        .metadata()
+        .map_err(Error::io("cannot read", path))?
+        .len();
+    if len < MAGIC.len() as u64 + 8 + TRAILER {
+        return Err(bad("too short"));
+    }
+    let body = len - TRAILER;
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut reader = BufReader::with_capacity(1 << 20, (&mut file).take(body));
+    let mut buf = vec![0u8; 1 << 20];
+    let mut first = true;
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(Error::io("cannot read", path))?;
+        if n == 0 {
+            break;
+        }
+        if first && (n < MAGIC.len() || &buf[..MAGIC.len()] != MAGIC) {
+            return Err(bad("it does not start as one"));
+        }
+        first = false;
+        digest.update(&buf[..n]);
+    }
+    let mut trailer = [0u8; TRAILER as usize];
+    file.seek(SeekFrom::Start(body))
+        .and_then(|_| file.read_exact(&mut trailer))
+        .map_err(Error::io("cannot read", path))?;
+    if digest.finish().as_ref() != &trailer[..32] {
+        return Err(bad("its SHA-256 does not match (damaged or cut short)"));
+    }
+    let mut sha = [0u8; 32];
+    sha.copy_from_slice(&trailer[..32]);
+    let seal = crate::store::remote::seal::Seal {
+        size: body,
+        sha256: sha,
+        plain_size: body,
+        mac: String::from_utf8_lossy(&trailer[32..]).to_ascii_lowercase(),
+    };
+    if !keys.verifies(SEAL_NAME, &seal) {
+        return Err(bad(
+            "its seal does not verify under this app's APP_KEY (or APP_PREVIOUS_KEYS): not made by this app",
+        ));
+    }
+    let mut word = [0u8; 4];
+    let mut read_at = |at: u64, out: &mut [u8]| {
+        file.seek(SeekFrom::Start(at))
+            .and_then(|_| file.read_exact(out))
+            .map_err(Error::io("cannot read", path))
+    };
+    read_at(body - 4, &mut word)?;
+    let footer_len = u32::from_le_bytes(word);
+    read_at(8, &mut word)?;
+    let pre_len = u32::from_le_bytes(word);
+    if footer_len > MAX_FOOTER
+        || pre_len > MAX_FOOTER
+        || u64::from(footer_len) + u64::from(pre_len) + 16 > body
+    {
+        return Err(bad("its footer is out of bounds"));
+    }
+    let mut json = vec![0u8; footer_len as usize];
+    read_at(body - 4 - u64::from(footer_len), &mut json)?;
+    let footer: Footer = serde_json::from_slice(&json)
+        .map_err(|e| bad(&format!("its footer does not read: {e}")))?;
+    let records = body - 4 - u64::from(footer_len) - 12 - u64::from(pre_len);
+    if !footer.page_size.is_power_of_two()
+        || !(512..=65536).contains(&footer.page_size)
+        || footer.first == 0
+        || footer.last + 1 < footer.first
+        || records != records_len(&footer)
+    {
+        return Err(bad("its footer does not describe its contents"));
+    }
+    Ok(footer)
+}
+
+/// One transaction's head, as read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Commit {
+    pub time_ms: i64,
+    pub db_pages: u32,
+    pub count: u32,
+}
+
+/// Reads the transactions of a segment [`verify`] passed, in order.
+pub struct Records {
+    reader: BufReader<File>,
+    page_size: usize,
+    left: u64,
+    path: std::path::PathBuf,
+}
+
+impl Records {
+    pub fn open(path: &Path, footer: &Footer) -> Result<Records> {
+        let (from, _) = records_span(path, footer)?;
+        let mut file = File::open(path).map_err(Error::io("cannot open", path))?;
+        file.seek(SeekFrom::Start(from))
+            .map_err(Error::io("cannot read", path))?;
+        Ok(Records {
+            reader: BufReader::with_capacity(1 << 20, file),
+            page_size: footer.page_size as usize,
+            left: footer.commits(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<()> {
+        self.reader
+            .read_exact(buf)
+            .map_err(Error::io("cannot read", &self.path))
+    }
+
+    /// The next transaction's head; then read its `count` pages with [`Records::page`] (or
+    /// pass them with [`Records::skip_pages`]) and its state with [`Records::state`].
+    pub fn next_commit(&mut self) -> Result<Option<Commit>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        let mut head = [0u8; HEAD];
+        self.read(&mut head)?;
+        if head[0] != b'C' {
+            return Err(Error::CheckFailed(format!(
+                "{}: a transaction record is damaged",
+                self.path.display()
+            )));
+        }
+        Ok(Some(Commit {
+            time_ms: i64::from_le_bytes(head[1..9].try_into().unwrap()),
+            db_pages: u32::from_le_bytes(head[9..13].try_into().unwrap()),
+            count: u32::from_le_bytes(head[13..17].try_into().unwrap()),
+        }))
+    }
+
+    /// The next page of the transaction: its number, its bytes in `page`.
+    pub fn page(&mut self, page: &mut Vec<u8>) -> Result<u32> {
+        let mut word = [0u8; 4];
+        self.read(&mut word)?;
+        page.resize(self.page_size, 0);
+        self.read(page)?;
+        Ok(u32::from_le_bytes(word))
+    }
+
+    /// Passes over the `count` pages of the transaction.
+    pub fn skip_pages(&mut self, count: u32) -> Result<()> {
+        let bytes = i64::from(count) * (4 + self.page_size as i64);
+        self.reader
+            .seek_relative(bytes)
+            .map_err(Error::io("cannot read", &self.path))
+    }
+
+    /// The state checksum after the transaction whose pages were just read.
+    pub fn state(&mut self) -> Result<u64> {
+        let mut tail = [0u8; TAIL];
+        self.read(&mut tail)?;
+        Ok(u64::from_le_bytes(tail[..8].try_into().unwrap()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::new(
+            Some("base64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            &[],
+        )
+    }
+
+    fn mark() -> Mark {
+        Mark {
+            salts: "0102030405060708".into(),
+            seq: 3,
+            offset: 4096,
+            chain: (1, 2),
+            inode: 0,
+        }
+    }
+
+    fn written(dir: &Path) -> (std::path::PathBuf, Footer) {
+        let mut w = Writer::new(dir, None, "00112233aabbccdd", 5, 512, 7, 3, 1000).unwrap();
+        w.begin(1001, 3, 2, &mark()).unwrap();
+        w.page(1, &[1u8; 512]).unwrap();
+        w.page(3, &[3u8; 512]).unwrap();
+        w.end(42).unwrap();
+        w.begin(1002, 2, 0, &mark()).unwrap();
+        w.end(43).unwrap();
+        let (file, footer) = w.finish(&keys()).unwrap();
+        let path = dir.join(footer.name());
+        file.persist(&path).unwrap();
+        (path, footer)
+    }
+
+    #[test]
+    fn a_segment_reads_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, footer) = written(dir.path());
+        assert_eq!(
+            crate::store::changes::parse_name(&footer.name()),
+            Some(("00112233aabbccdd".into(), 5, 6))
+        );
+        assert_eq!(verify(&path, &keys()).unwrap(), footer);
+        assert_eq!(
+            (footer.start_ms, footer.end_ms, footer.end_state),
+            (1001, 1002, 43)
+        );
+        let mut r = Records::open(&path, &footer).unwrap();
+        let c = r.next_commit().unwrap().unwrap();
+        assert_eq!((c.time_ms, c.db_pages, c.count), (1001, 3, 2));
+        let mut page = Vec::new();
+        assert_eq!(r.page(&mut page).unwrap(), 1);
+        assert_eq!(r.page(&mut page).unwrap(), 3);
+        assert_eq!(page, vec![3u8; 512]);
+        assert_eq!(r.state().unwrap(), 42);
+        let c = r.next_commit().unwrap().unwrap();
+        assert_eq!((c.count, r.state().unwrap()), (0, 43));
+        assert_eq!(r.next_commit().unwrap(), None);
+    }
+
+    #[test]
+    fn a_changed_cut_or_foreign_segment_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = written(dir.path());
+        let good = std::fs::read(&path).unwrap();
+        // One bit anywhere.
+        for at in [0, 9, 30, good.len() - 120, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 1;
+            std::fs::write(&path, &bad).unwrap();
+            assert!(verify(&path, &keys()).is_err(), "a flip at {at} passed");
+        }
+        std::fs::write(&path, &good[..good.len() - 1]).unwrap();
+        assert!(verify(&path, &keys()).is_err());
+        // Sound, but sealed by another app.
+        std::fs::write(&path, &good).unwrap();
+        let other = Keys::new(Some("another key"), &[]);
+        let e = verify(&path, &other).unwrap_err().to_string();
+        assert!(e.contains("not made by this app"), "{e}");
+        // A previous key still verifies.
+        let rotated = Keys::new(
+            Some("another key"),
+            &["base64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()],
+        );
+        assert!(verify(&path, &rotated).is_ok());
+    }
+
+    #[test]
+    fn a_spool_cut_anywhere_gives_back_its_whole_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join(SPOOL);
+        let mut w = Writer::new(
+            dir.path(),
+            Some(SPOOL),
+            "00112233aabbccdd",
+            5,
+            512,
+            7,
+            3,
+            1000,
+        )
+        .unwrap();
+        for i in 0..4u8 {
+            w.begin(1001 + i64::from(i), 3, 2, &mark()).unwrap();
+            w.page(1, &[i; 512]).unwrap();
+            w.page(3, &[i + 100; 512]).unwrap();
+            w.end(42 + u64::from(i)).unwrap();
+        }
+        let full = std::fs::read(&spool).unwrap();
+        std::mem::forget(w); // as a kill -9 would leave it
+        let record = HEAD + TAIL + 2 * (4 + 512);
+        let start = full.len() - 4 * record;
+        for cut in [
+            start,
+            start + 1,
+            start + record - 1,
+            start + record,
+            start + 3 * record + 7,
+            full.len(),
+        ] {
+            std::fs::write(&spool, &full[..cut]).unwrap();
+            let whole = ((cut - start) / record) as u64;
+            let got = recover(&spool, &keys(), 9).unwrap();
+            match got {
+                None => assert_eq!(whole, 0, "cut at {cut}"),
+                Some((file, footer)) => {
+                    assert_eq!((footer.first, footer.commits()), (5, whole), "cut at {cut}");
+                    assert_eq!(footer.end_state, 41 + whole);
+                    assert_eq!(footer.mark.as_ref().unwrap().inode, 9);
+                    let path = dir.path().join(footer.name());
+                    file.persist(&path).unwrap();
+                    assert_eq!(verify(&path, &keys()).unwrap(), footer);
+                    std::fs::remove_file(&path).unwrap();
+                }
+            }
+        }
+        // A flipped byte inside the third record: the first two are taken, no more.
+        let mut bad = full.clone();
+        bad[start + 2 * record + 40] ^= 1;
+        std::fs::write(&spool, &bad).unwrap();
+        let (_, footer) = recover(&spool, &keys(), 9).unwrap().unwrap();
+        assert_eq!(footer.commits(), 2);
+    }
+}

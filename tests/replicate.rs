@@ -1,0 +1,366 @@
+//! Continuous backup (`db-backup replicate`, `restore --at`, `verify --at`, `list --points`),
+//! with a real writer process (tests/replicate/writer.py, Python's sqlite3) beside replicate.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rusqlite::Connection;
+
+const APP_KEY: &str = "base64:c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0zMmJ5dGVz";
+
+/// An app on a WAL database holding `t(x, v, pad)`, with `page_size`.
+fn wal_app(page_size: u32, extra_env: &str) -> App {
+    let app = App::bare(&format!(
+        "DB_CONNECTION=sqlite\nAPP_KEY={APP_KEY}\n{extra_env}"
+    ));
+    let c = Connection::open(app.db_path()).unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA page_size={page_size}; PRAGMA journal_mode=WAL;
+         CREATE TABLE t(x INTEGER PRIMARY KEY, v INTEGER NOT NULL, pad BLOB);"
+    ))
+    .unwrap();
+    app
+}
+
+/// replicate running in the background, its output going to a file.
+struct Replicate {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Replicate {
+    fn start(app: &App) -> Replicate {
+        Replicate::start_with(app, &[])
+    }
+
+    fn start_with(app: &App, extra: &[&str]) -> Replicate {
+        let log = app
+            .root
+            .path()
+            .join(format!("replicate-{}.log", rand_suffix()));
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let mut args = vec!["replicate"];
+        args.extend_from_slice(extra);
+        let child = app.cmd(&args).stdout(out).stderr(err).spawn().unwrap();
+        let r = Replicate { child, log };
+        r.wait_for("going on with chain|chain [0-9a-f]+ has its backup");
+        r
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_for(&self, pattern: &str) {
+        let re = regex::Regex::new(pattern).unwrap();
+        let start = Instant::now();
+        while !re.is_match(&self.log()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "replicate never said /{pattern}/: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM: ships what is left and exits 0.
+    fn stop(mut self) -> String {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        let log = self.log();
+        assert!(status.success(), "replicate after SIGTERM: {status}\n{log}");
+        log
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish()
+}
+
+/// One commit of the writer: j, and when it began and finished (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+struct Commit {
+    j: i64,
+    began: f64,
+    done: f64,
+}
+
+/// Runs the writer process to the end: `count` transactions at `rate` per second.
+fn write(db: &Path, count: u32, rate: u32, truncate_every: u32, start: i64) -> Vec<Commit> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replicate/writer.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(db)
+        .args([
+            count.to_string(),
+            rate.to_string(),
+            truncate_every.to_string(),
+            start.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs the writer (scripts/test installs it)");
+    let mut commits = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let f: Vec<&str> = line.split(' ').collect();
+        commits.push(Commit {
+            j: f[0].parse().unwrap(),
+            began: f[1].parse().unwrap(),
+            done: f[2].parse().unwrap(),
+        });
+    }
+    assert!(child.wait().unwrap().success(), "the writer failed");
+    commits
+}
+
+/// The rows of `t` in a database: (x, v, length of pad).
+fn rows(db: &Path) -> Vec<(i64, i64, i64)> {
+    let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok", "{}", db.display());
+    let mut s = c
+        .prepare("SELECT x, v, length(pad) FROM t ORDER BY x")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// What `t` holds after the writer's transactions `first..=k` (rows before `first` as given).
+fn expected(k: i64) -> Vec<(i64, i64, i64)> {
+    (1..=k)
+        .map(|x| (x, if x < k { x + 1 } else { 0 }, 300 + x % 700))
+        .collect()
+}
+
+fn rfc3339(secs: f64) -> String {
+    let t = chrono::DateTime::from_timestamp_millis((secs * 1000.0).round() as i64).unwrap();
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `restore --at T --to FILE`: the rows it gives.
+fn rows_at(app: &App, at: &str) -> Vec<(i64, i64, i64)> {
+    let out = app.root.path().join(format!("at-{}.sqlite", rand_suffix()));
+    let o = app.run(&["restore", "--at", at, "--to", out.to_str().unwrap()]);
+    assert_success(&o);
+    assert_eq!(mode(&out), 0o600);
+    let r = rows(&out);
+    std::fs::remove_file(&out).unwrap();
+    r
+}
+
+/// Every transaction finished by `at` is in, none begun after it: the rows are exactly the
+/// writer's prefix 1..k for a k between those two bounds.
+fn assert_exact(app: &App, commits: &[Commit], at: f64) {
+    // The time asked is to the millisecond.
+    let at = (at * 1000.0).round() / 1000.0;
+    let got = rows_at(app, &rfc3339(at));
+    let k = got.last().map_or(0, |r| r.0);
+    // Seen within a look (50 ms) of being committed; a little slack for a busy machine.
+    let must = commits
+        .iter()
+        .filter(|c| c.done <= at - 0.25)
+        .map(|c| c.j)
+        .max()
+        .unwrap_or(0);
+    let may = commits
+        .iter()
+        .filter(|c| c.began <= at)
+        .map(|c| c.j)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        must <= k && k <= may,
+        "at {}: restored up to {k}, expected between {must} and {may}",
+        rfc3339(at)
+    );
+    assert_eq!(got, expected(k), "at {}: not the exact prefix", rfc3339(at));
+}
+
+#[test]
+fn restore_at_gives_exactly_what_was_committed_by_then() {
+    for page_size in [4096, 512, 65536] {
+        let app = wal_app(page_size, "");
+        let rep = Replicate::start(&app);
+        let commits = write(&app.db_path(), 300, 150, 0, 1);
+        std::thread::sleep(Duration::from_millis(300));
+        let log = rep.stop();
+        assert!(
+            log.contains("stopped: everything seen was shipped"),
+            "{log}"
+        );
+        assert!(!log.contains("broke"), "{log}");
+        let (t0, t1) = (commits[0].began, commits.last().unwrap().done);
+        for i in 0..=6 {
+            assert_exact(&app, &commits, t0 + (t1 - t0) * f64::from(i) / 6.0);
+        }
+        // After the last commit: the live database exactly.
+        assert_eq!(rows_at(&app, &rfc3339(t1 + 1.0)), rows(&app.db_path()));
+        // verify --at proves a point without touching anything.
+        let before = app.entries();
+        let out = app.ok(&["verify", "--at", &rfc3339((t0 + t1) / 2.0)]);
+        assert!(
+            out.contains("state checksum and integrity_check pass"),
+            "{out}"
+        );
+        assert_eq!(app.entries(), before);
+    }
+}
+
+#[test]
+fn restore_at_over_the_live_database_takes_a_safety_backup_first() {
+    let app = wal_app(4096, "");
+    let rep = Replicate::start(&app);
+    let commits = write(&app.db_path(), 200, 200, 0, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    rep.stop();
+    let mid = commits[99].done + 0.001;
+    let want = rows_at(&app, &rfc3339(mid));
+    let before = app.backups().len();
+    let out = app.run(&["restore", "--at", &rfc3339(mid), "--yes"]);
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plus"), "{err}");
+    assert_eq!(rows(&app.db_path()), want);
+    assert_eq!(app.backups().len(), before + 1, "the safety backup");
+}
+
+#[test]
+fn a_rollback_journal_database_is_refused_and_left_as_it_is() {
+    let app = App::bare(&format!("DB_CONNECTION=sqlite\nAPP_KEY={APP_KEY}\n"));
+    stock_schema(&app.db_path());
+    let out = app.run(&["replicate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not in WAL mode") && err.contains("journal_mode"),
+        "{err}"
+    );
+    let c = Connection::open(app.db_path()).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    assert!(app.backups().is_empty());
+}
+
+#[test]
+fn a_second_replicate_exits_at_once() {
+    let app = wal_app(4096, "");
+    let rep = Replicate::start(&app);
+    let start = Instant::now();
+    let out = app.run(&["replicate"]);
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    rep.stop();
+}
+
+#[test]
+fn the_apps_own_truncate_checkpoints_leave_no_gap() {
+    let app = wal_app(4096, "");
+    let rep = Replicate::start(&app);
+    let commits = write(&app.db_path(), 300, 150, 25, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    rep.stop();
+    let (t0, t1) = (commits[0].began, commits.last().unwrap().done);
+    for i in 0..=5 {
+        assert_exact(&app, &commits, t0 + (t1 - t0) * f64::from(i) / 5.0);
+    }
+    assert_eq!(rows_at(&app, &rfc3339(t1 + 1.0)), rows(&app.db_path()));
+}
+
+#[test]
+fn the_wal_stays_bounded_under_a_steady_writer() {
+    let app = wal_app(4096, "DB_BACKUP_WAL_LIMIT=256K\n");
+    let rep = Replicate::start(&app);
+    let db = app.db_path();
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    let watcher = std::thread::spawn(move || {
+        let mut max = 0;
+        for _ in 0..200 {
+            max = max.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        max
+    });
+    let commits = write(&db, 1000, 250, 0, 1);
+    let max = watcher.join().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let log = rep.stop();
+    assert!(log.contains("the -wal was restarted"), "{log}");
+    // The limit, plus what a second of this writer adds before the next sync.
+    assert!(max < 3 << 20, "the -wal reached {max} bytes");
+    let t1 = commits.last().unwrap().done;
+    assert_exact(&app, &commits, (commits[0].began + t1) / 2.0);
+    assert_eq!(rows_at(&app, &rfc3339(t1 + 1.0)), rows(&app.db_path()));
+}
+
+#[test]
+fn kill_9_at_random_moments_leaves_no_gap_and_nothing_corrupt() {
+    let app = wal_app(4096, "");
+    let db = app.db_path();
+    let writer = {
+        let db = db.clone();
+        std::thread::spawn(move || write(&db, 3000, 150, 0, 1))
+    };
+    let mut pause = rand_suffix();
+    for _ in 0..50 {
+        let rep = Replicate::start(&app);
+        pause = pause
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(50 + (pause >> 33) % 400));
+        rep.kill9();
+    }
+    let commits = writer.join().unwrap();
+    let rep = Replicate::start(&app);
+    std::thread::sleep(Duration::from_millis(300));
+    rep.stop();
+    let out = app.run(&["list", "--points"]);
+    assert_success(&out);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t1 = commits.last().unwrap().done;
+    assert_eq!(rows_at(&app, &rfc3339(t1 + 1.0)), rows(&db));
+    // Points inside the run, wherever the chain could go on through the kills.
+    let t0 = commits[0].began;
+    for i in 1..10 {
+        let at = t0 + (t1 - t0) * f64::from(i) / 10.0;
+        let at = (at * 1000.0).round() / 1000.0;
+        let o = app.run(&["verify", "--at", &rfc3339(at)]);
+        if o.status.success() {
+            assert_exact(&app, &commits, at);
+        } else {
+            // Only a point before every backup of the chains may be missing, never a broken one.
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("falls in a break"), "{err}");
+        }
+    }
+}
