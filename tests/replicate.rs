@@ -364,3 +364,116 @@ fn kill_9_at_random_moments_leaves_no_gap_and_nothing_corrupt() {
         }
     }
 }
+
+/// `restore --at T --disk s3 --to FILE` with nothing local: the rows it gives.
+fn rows_at_disk(app: &App, at: &str, disk: &str) -> Vec<(i64, i64, i64)> {
+    let out = app.root.path().join(format!("at-{}.sqlite", rand_suffix()));
+    let o = app.run(&[
+        "restore",
+        "--at",
+        at,
+        "--disk",
+        disk,
+        "--to",
+        out.to_str().unwrap(),
+    ]);
+    assert_success(&o);
+    let r = rows(&out);
+    std::fs::remove_file(&out).unwrap();
+    r
+}
+
+fn s3_app(bucket: &common::garage::Bucket) -> App {
+    let app = wal_app(
+        4096,
+        &format!(
+            "DB_BACKUP_DISKS=s3\nDB_BACKUP_COMPRESS=zstd\n{}",
+            bucket.env_text()
+        ),
+    );
+    common::disks::write_filesystems(&app.dir());
+    app
+}
+
+/// Waits until replicate's status says the disk holds everything.
+fn wait_shipped(app: &App, disk: &str, within: Duration) {
+    let status = app.backups_dir().join("changes/replicate.json");
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let d = &json["disks"][disk];
+        if d.is_object()
+            && d["error"].is_null()
+            && d["waiting_since_ms"].is_null()
+            && json["unshipped_since_ms"].is_null()
+        {
+            return;
+        }
+        assert!(start.elapsed() < within, "{disk} never caught up: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+on_each_s3!(changes_reach_the_disk_and_a_point_restores_from_it_alone);
+fn changes_reach_the_disk_and_a_point_restores_from_it_alone(s3: common::garage::S3) {
+    let bucket = common::garage::Bucket::of(s3);
+    let app = s3_app(&bucket);
+    let rep = Replicate::start(&app);
+    let commits = write(&app.db_path(), 200, 100, 0, 1);
+    wait_shipped(&app, "s3", Duration::from_secs(20));
+    rep.stop();
+    let objects = bucket.list("db/changes/");
+    assert!(!objects.is_empty());
+    assert!(
+        objects.iter().all(|(k, _)| k.ends_with(".dbchanges.zst")),
+        "{objects:?}"
+    );
+    // Nothing local any more: the disk alone gives the points back.
+    let live = rows(&app.db_path());
+    std::fs::remove_dir_all(app.backups_dir()).unwrap();
+    let t1 = commits.last().unwrap().done;
+    assert_eq!(rows_at_disk(&app, &rfc3339(t1 + 1.0), "s3"), live);
+    let mid = ((commits[0].began + t1) / 2.0 * 1000.0).round() / 1000.0;
+    let got = rows_at_disk(&app, &rfc3339(mid), "s3");
+    let k = got.last().map_or(0, |r| r.0);
+    assert_eq!(got, expected(k));
+    assert!(commits
+        .iter()
+        .filter(|c| c.done <= mid - 0.25)
+        .all(|c| c.j <= k));
+    assert!(commits.iter().filter(|c| c.began > mid).all(|c| c.j > k));
+}
+
+#[test]
+fn an_s3_disk_down_for_a_while_is_caught_up() {
+    let mut own = common::garage::OwnGarage::start();
+    let bucket = own.bucket();
+    let app = s3_app(&bucket);
+    let rep = Replicate::start(&app);
+    let mut commits = write(&app.db_path(), 100, 100, 0, 1);
+    wait_shipped(&app, "s3", Duration::from_secs(20));
+    own.kill();
+    // Writes go on while the disk is down; the local chain does not wait for it.
+    commits.extend(write(&app.db_path(), 1500, 100, 0, 101));
+    let local = app.root.path().join("local-now.sqlite");
+    let t = commits.last().unwrap().done + 2.0;
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_success(&app.run(&[
+        "restore",
+        "--at",
+        &rfc3339(t),
+        "--to",
+        local.to_str().unwrap(),
+    ]));
+    assert_eq!(rows(&local), rows(&app.db_path()));
+    let status = std::fs::read_to_string(app.backups_dir().join("changes/replicate.json")).unwrap();
+    assert!(status.contains("\"error\":\""), "{status}");
+    own.restart();
+    wait_shipped(&app, "s3", Duration::from_secs(40));
+    let log = rep.stop();
+    assert!(log.contains("reachable again"), "{log}");
+    let live = rows(&app.db_path());
+    std::fs::remove_dir_all(app.backups_dir()).unwrap();
+    assert_eq!(rows_at_disk(&app, &rfc3339(t), "s3"), live);
+}

@@ -9,6 +9,7 @@ pub mod notify;
 pub mod pitr;
 pub mod replicate;
 pub mod restore;
+pub mod ship;
 pub mod status;
 pub mod verify;
 
@@ -69,13 +70,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => {
             let target = load_target(&app)?;
             if let Some(at) = at {
-                if disk.is_some() {
-                    return Err(Error::Unsupported(
-                        "--at reads the changes in the backups folder; --disk with --at is not there yet".into(),
-                    ));
-                }
                 let at_ms = pitr::parse_time(&at, target.tz)?;
-                let built = pitr::build(&target, &at, at_ms)?;
+                let built = pitr::build(&target, &at, at_ms, disk.as_deref())?;
                 report::warnings(&built.warnings);
                 report::point_verified(&target, &built, json);
                 return Ok(());
@@ -120,13 +116,8 @@ pub fn run(cli: Cli) -> Result<()> {
             let target = load_target(&app)?;
             let busy_timeout = Duration::from_secs(busy_timeout);
             if let Some(at) = at {
-                if disk.is_some() {
-                    return Err(Error::Unsupported(
-                        "--at reads the changes in the backups folder; --disk with --at is not there yet: copy the disk's changes/ folder and its backups into the backups folder first".into(),
-                    ));
-                }
                 let at_ms = pitr::parse_time(&at, target.tz)?;
-                let built = pitr::build(&target, &at, at_ms)?;
+                let built = pitr::build(&target, &at, at_ms, disk.as_deref())?;
                 report::warnings(&built.warnings);
                 report::point(&target, &built, at_ms);
                 if let Some(to) = to {

@@ -88,51 +88,113 @@ pub fn local_chains(target: &Target, warnings: &mut Vec<String>) -> Result<Vec<C
     pitr::chains(&files, &target.keys, warnings)
 }
 
-/// Builds the database as it was at `at_ms` from the backups folder and its changes.
-pub fn build(target: &Target, raw: &str, at_ms: i64) -> Result<Built> {
+/// A backup a point may start from: where it is, and how to get it as a local file.
+struct Candidate {
+    name: String,
+    taken_at: NaiveDateTime,
+    /// On a disk: the object to fetch (None: a file in the backups folder).
+    object: Option<crate::store::remote::Object>,
+}
+
+/// Builds the database as it was at `at_ms` from the backups folder and its changes, or from
+/// those on `disk`.
+pub fn build(target: &Target, raw: &str, at_ms: i64, disk: Option<&str>) -> Result<Built> {
     if !matches!(target.connection, Connection::Sqlite { .. }) {
         return Err(Error::Unsupported(
             "--at needs continuous backup, which covers SQLite databases (MySQL's binary log comes later)".into(),
         ));
     }
     let mut warnings = Vec::new();
-    let chains = local_chains(target, &mut warnings)?;
+    let opened = match disk {
+        Some(name) => Some(super::disks::open(target, name)?),
+        None => None,
+    };
+    // Segments fetched from a disk live in this private folder until the point is built.
+    let fetched_dir = match &opened {
+        Some(_) => {
+            publish::ensure_dir(&target.backups_dir)?;
+            Some(publish::fetch_dir(&target.backups_dir)?)
+        }
+        None => None,
+    };
+    let (chains, candidates, place) = match (&opened, &fetched_dir) {
+        (Some(d), Some(into)) => {
+            let files = fetch_segments(target, d.as_ref(), into.path())?;
+            let chains = pitr::chains(&files, &target.keys, &mut warnings)?;
+            let judge = super::disks::judge(target)?;
+            let candidates: Vec<Candidate> = d
+                .list()?
+                .objects
+                .into_iter()
+                .filter(|o| judge.trust(o) == crate::store::remote::Trust::Ours)
+                .filter(|o| o.backup.name.ends_with(".sqlite"))
+                .map(|o| Candidate {
+                    name: o.backup.name.clone(),
+                    taken_at: o.backup.taken_at,
+                    object: Some(o),
+                })
+                .collect();
+            (chains, candidates, format!("disk '{}'", d.name()))
+        }
+        _ => {
+            let chains = local_chains(target, &mut warnings)?;
+            let candidates: Vec<Candidate> = retention::scan(&target.backups_dir)?
+                .into_iter()
+                .filter(|b| b.name.ends_with(".sqlite"))
+                .map(|b| Candidate {
+                    name: b.name,
+                    taken_at: b.taken_at,
+                    object: None,
+                })
+                .collect();
+            (
+                chains,
+                candidates,
+                target.display_path(&changes::dir(&target.backups_dir)),
+            )
+        }
+    };
     let no_point = |why: String| Error::NoPoint {
         at: raw.to_string(),
         why,
     };
     if chains.is_empty() {
         return Err(no_point(format!(
-            "{} holds no continuous backup: run `db-backup replicate` (see the README's \"Continuous backup\")",
-            target.display_path(&changes::dir(&target.backups_dir))
+            "{place} holds no continuous backup: run `db-backup replicate` (see the README's \"Continuous backup\")"
         )));
     }
-    let mut backups: Vec<retention::Backup> = retention::scan(&target.backups_dir)?
+    let mut candidates: Vec<Candidate> = candidates
         .into_iter()
-        .filter(|b| b.name.ends_with(".sqlite"))
-        .filter(|b| wall_ms(target, b.taken_at).is_some_and(|t| t <= at_ms))
+        .filter(|c| wall_ms(target, c.taken_at).is_some_and(|t| t <= at_ms))
         .collect();
-    backups.sort_by(|a, b| (b.taken_at, &b.name).cmp(&(a.taken_at, &a.name)));
-    for b in &backups {
-        let path = target.backups_dir.join(&b.name);
+    candidates.sort_by(|a, b| (b.taken_at, &b.name).cmp(&(a.taken_at, &a.name)));
+    for c in &candidates {
+        let fetched = match (&c.object, &opened) {
+            (Some(o), Some(d)) => Some(super::disks::fetch(target, d.as_ref(), o)?),
+            _ => None,
+        };
+        let path = match &fetched {
+            Some(f) => f.path.clone(),
+            None => target.backups_dir.join(&c.name),
+        };
         let Ok((st, page_size, _)) = state::of_path(&path) else {
             warnings.push(format!(
                 "passed over {}: not a readable SQLite file",
-                b.name
+                c.name
             ));
             continue;
         };
         let found = chains
             .iter()
-            .filter(|c| c.page_size == page_size)
-            .find_map(|c| c.find(st, at_ms).map(|p| (c, p)));
+            .filter(|ch| ch.page_size == page_size)
+            .find_map(|ch| ch.find(st, at_ms).map(|p| (ch, p)));
         let Some((chain, from)) = found else { continue };
         // A later chain starting before the time means this one broke off before it, and no
         // backup of the later one comes early enough: the time falls in the break.
         if let Some(next) = chains
             .iter()
-            .filter(|c| c.start_ms() > chain.end_ms() && c.start_ms() <= at_ms)
-            .min_by_key(|c| c.start_ms())
+            .filter(|ch| ch.start_ms() > chain.end_ms() && ch.start_ms() <= at_ms)
+            .min_by_key(|ch| ch.start_ms())
         {
             return Err(no_point(format!(
                 "it falls in a break of continuous backup: chain {} ends at {} and chain {} starts at {}, from a backup made after the time asked",
@@ -143,7 +205,7 @@ pub fn build(target: &Target, raw: &str, at_ms: i64) -> Result<Built> {
             )));
         }
         let to = chain.at(at_ms).unwrap_or(from);
-        return make(target, chain, &path, &b.name, from, to, warnings);
+        return make(target, chain, &path, &c.name, from, to, warnings);
     }
     let oldest = chains.iter().map(|c| c.start_ms()).min().unwrap_or(0);
     Err(no_point(if at_ms < oldest {
@@ -151,6 +213,52 @@ pub fn build(target: &Target, raw: &str, at_ms: i64) -> Result<Built> {
     } else {
         "no backup at or before it is part of a chain of continuous backup (made with --exclude-data, or before replicate ran)".into()
     }))
+}
+
+/// How much a segment fetched from a disk may decompress to, per byte stored: pages compress
+/// well, a bomb stops there (its seal, checked next, would refuse it anyway).
+const SEGMENT_EXPANSION: u64 = 4096;
+
+/// Downloads every segment on `disk` into `into` (0700), undoing the copies' transforms.
+fn fetch_segments(
+    target: &Target,
+    disk: &dyn crate::store::remote::Disk,
+    into: &Path,
+) -> Result<Vec<PathBuf>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let create = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(p)
+            .map_err(Error::io("cannot create", p))
+    };
+    let t = target.settings.transforms()?;
+    let mut out = Vec::new();
+    for (name, size) in disk.list_changes()? {
+        let Some((chain, first, last, _)) = crate::store::remote::parse_segment(&name) else {
+            continue;
+        };
+        let base = changes::name(&chain, first, last);
+        let raw = into.join(format!("{base}.raw"));
+        let mut file = create(&raw)?;
+        disk.get(&name, &mut file, size)?;
+        drop(file);
+        let path = into.join(&base);
+        let undo = t.for_copy(&name)?;
+        let mut src = std::fs::File::open(&raw).map_err(Error::io("cannot open", &raw))?;
+        let mut dst = create(&path)?;
+        let mut bounded = crate::store::remote::HashingWriter::new(
+            &mut dst,
+            size.saturating_mul(SEGMENT_EXPANSION).max(1 << 20),
+        );
+        crate::store::transform::decode(&mut src, &mut bounded, &undo)?;
+        let _ = std::fs::remove_file(&raw);
+        out.push(path);
+    }
+    Ok(out)
 }
 
 fn wall_ms(target: &Target, at: NaiveDateTime) -> Option<i64> {

@@ -80,8 +80,31 @@ pub fn run(target: &Target, app: &AppArgs, opts: &Options) -> Result<()> {
     }
     report::warnings(&warnings);
     take_up_spool(target, &dir, db, &mut published)?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let disks = std::sync::Mutex::new(BTreeMap::new());
+    std::thread::scope(|scope| {
+        let shipper = scope.spawn(|| super::ship::run(target, &dir, opts.sync, &stop, &disks));
+        let ran = follow(target, app, db, &dir, opts, &mut published, &disks);
+        // The disks get what the last look shipped locally, then the shipper ends.
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = shipper.join();
+        ran
+    })
+}
+
+/// The local loop: look, publish, compact, forget, until a signal.
+fn follow(
+    target: &Target,
+    app: &AppArgs,
+    db: &Path,
+    dir: &Path,
+    opts: &Options,
+    published: &mut Published,
+    disks: &std::sync::Mutex<BTreeMap<String, super::ship::DiskState>>,
+) -> Result<()> {
+    let dir = dir.to_path_buf();
     let started = Instant::now();
-    let mut session = Session::start(target, db, &dir, opts, &mut published)?;
+    let mut session = Session::start(target, db, &dir, opts, published)?;
     let mut last_sync = Instant::now();
     let mut last_tidy = Instant::now();
     loop {
@@ -101,7 +124,7 @@ pub fn run(target: &Target, app: &AppArgs, opts: &Options) -> Result<()> {
             } else {
                 seen
             };
-            session.ship(&dir, &target.keys, &mut published)?;
+            session.ship(&dir, &target.keys, published)?;
             seen
         } else {
             session.follower.poll(&mut session.writer)?
@@ -110,9 +133,9 @@ pub fn run(target: &Target, app: &AppArgs, opts: &Options) -> Result<()> {
             report::event(&format!(
                 "the chain broke ({why}): starting a new one from a new backup"
             ));
-            session.ship(&dir, &target.keys, &mut published)?;
+            session.ship(&dir, &target.keys, published)?;
             drop(session);
-            session = Session::start(target, db, &dir, opts, &mut published)?;
+            session = Session::start(target, db, &dir, opts, published)?;
             continue;
         }
         if session.needs_snapshot {
@@ -120,16 +143,10 @@ pub fn run(target: &Target, app: &AppArgs, opts: &Options) -> Result<()> {
         }
         if last_tidy.elapsed() >= Duration::from_secs(10) || stopping {
             last_tidy = Instant::now();
-            compact(
-                &dir,
-                &target.keys,
-                &mut published,
-                now_ms(),
-                &session.chain.id,
-            )?;
-            forget(target, &dir, &mut published)?;
+            compact(&dir, &target.keys, published, now_ms(), &session.chain.id)?;
+            forget(target, &dir, published)?;
         }
-        write_status(&dir, &session, now_ms());
+        write_status(&dir, &session, now_ms(), disks);
         if stopping {
             report::event("stopped: everything seen was shipped");
             return Ok(());
@@ -453,8 +470,15 @@ fn forget(target: &Target, dir: &Path, published: &mut Published) -> Result<()> 
 }
 
 /// What `status` reads: who runs, and how far shipping is.
-fn write_status(dir: &Path, s: &Session, now: i64) {
+fn write_status(
+    dir: &Path,
+    s: &Session,
+    now: i64,
+    disks: &std::sync::Mutex<BTreeMap<String, super::ship::DiskState>>,
+) {
+    let disks = disks.lock().map(|d| d.clone()).unwrap_or_default();
     let json = serde_json::json!({
+        "disks": disks,
         "pid": std::process::id(),
         "updated_ms": now,
         "chain": s.chain.id,

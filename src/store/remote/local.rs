@@ -29,19 +29,26 @@ impl LocalDisk {
     }
 
     fn path(&self, name: &str) -> Result<PathBuf> {
-        match parse(name) {
-            Some(_) => Ok(self.root.join(name)),
-            None => Err(self.error(format!("'{name}' is not a backup name"))),
+        match super::is_ours(name) {
+            true => Ok(self.root.join(name)),
+            false => Err(self.error(format!("'{name}' is not a backup name"))),
         }
     }
 
     /// The file copied in under `name`: a private temporary file, fsync, a rename.
     fn copy_in(&self, src: &Path, name: &str) -> Result<PathBuf> {
-        let mut staged = publish::staging_file(&self.root)?;
+        let target = self.root.join(name);
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        let mut staged = publish::staging_file(&dir)?;
         let mut from = std::fs::File::open(src).map_err(Error::io("cannot open", src))?;
         std::io::copy(&mut from, staged.as_file_mut())
             .map_err(Error::io("cannot write", staged.path()))?;
-        publish::publish(staged, &self.root, || name.to_string())
+        let base = target
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        publish::publish(staged, &dir, || base.clone())
     }
 
     /// `<copy>.seal` beside the copy.
@@ -116,8 +123,11 @@ impl Disk for LocalDisk {
     }
 
     fn put(&self, src: &Path, name: &str, seal: &Seal) -> Result<Copied> {
-        self.path(name)?;
+        let path = self.path(name)?;
         publish::ensure_dir(&self.root)?;
+        if let Some(dir) = path.parent() {
+            publish::ensure_dir(dir)?;
+        }
         let _lock = publish::Lock::acquire(&self.root)?;
         publish::remove_stale(&self.root)?;
         // The seal first: a seal without its copy is harmless (nothing lists it), a copy
@@ -184,6 +194,32 @@ impl Disk for LocalDisk {
             _ => {}
         }
         publish::sync_dir(&self.root)
+    }
+
+    fn list_changes(&self) -> Result<Vec<(String, u64)>> {
+        let dir = crate::store::changes::dir(&self.root);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("cannot list", &dir)(e)),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(Error::io("cannot list", &dir))?;
+            let Some(base) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let name = format!("{}/{base}", crate::store::changes::DIR);
+            if super::parse_segment(&name).is_some() && entry.file_type().is_ok_and(|t| t.is_file())
+            {
+                let size = entry
+                    .metadata()
+                    .map_err(Error::io("cannot read", entry.path()))?
+                    .len();
+                found.push((name, size));
+            }
+        }
+        Ok(found)
     }
 
     fn abort_unfinished(&self) -> Result<usize> {

@@ -131,6 +131,12 @@ pub trait Disk {
     /// Deletes the copy called `name` (an exact backup name only: see [`parse`]), and its seal.
     fn delete(&self, name: &str) -> Result<()>;
 
+    /// The segments of continuous backup under `changes/` (names as [`parse_segment`] takes
+    /// them, sizes), without their seals: one listing, no request per object.
+    fn list_changes(&self) -> Result<Vec<(String, u64)>> {
+        Ok(Vec::new())
+    }
+
     /// Cleans up after interrupted runs (call it under the backups folder's lock only): uploads
     /// left unfinished under the root, and temporary files. Returns how many. A disk without
     /// such leftovers does nothing.
@@ -247,6 +253,24 @@ pub fn parse(name: &str) -> Option<(Backup, &'static str)> {
         let base = name.strip_suffix(suffix)?;
         retention::parse(base).map(|b| (b, *suffix))
     })
+}
+
+/// A segment of continuous backup on a disk, `changes/<segment name><suffix>`, split into its
+/// chain, first and last transaction and transform suffix; `None` for anything else.
+pub fn parse_segment(name: &str) -> Option<(String, u64, u64, &'static str)> {
+    let rest = name.strip_prefix(super::changes::DIR)?.strip_prefix('/')?;
+    let mut by_length = SUFFIXES;
+    by_length.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    by_length.iter().find_map(|suffix| {
+        let base = rest.strip_suffix(suffix)?;
+        let (chain, first, last) = super::changes::parse_name(base)?;
+        Some((chain, first, last, *suffix))
+    })
+}
+
+/// A name db-backup may write, read or delete on a disk: a backup's copy or a segment.
+pub fn is_ours(name: &str) -> bool {
+    parse(name).is_some() || parse_segment(name).is_some()
 }
 
 /// The copies of `backups` among `objects` that a keep-policy does not keep: judged by the

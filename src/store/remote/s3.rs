@@ -160,7 +160,7 @@ impl S3Disk {
     }
 
     fn key(&self, name: &str) -> Result<Key> {
-        if parse(name).is_none() {
+        if !super::is_ours(name) {
             return Err(self.error(format!("'{name}' is not a backup name")));
         }
         Ok(match self.spec.root.as_str() {
@@ -265,13 +265,12 @@ impl S3Disk {
     /// One page of ListObjectsV2 directly under the root (delimiter `/`): the keys and sizes
     /// as the server wrote them, and the token of the next page. Read from the XML ourselves,
     /// so no name, however odd, can make the listing fail.
-    async fn list_page(&self, token: Option<&str>) -> Result<(Vec<(String, u64)>, Option<String>)> {
-        let prefix = self.prefix();
-        let mut query = vec![
-            ("list-type", "2"),
-            ("prefix", prefix.as_str()),
-            ("delimiter", "/"),
-        ];
+    async fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<(String, u64)>, Option<String>)> {
+        let mut query = vec![("list-type", "2"), ("prefix", prefix), ("delimiter", "/")];
         if let Some(t) = token {
             query.push(("continuation-token", t));
         }
@@ -605,9 +604,12 @@ impl Disk for S3Disk {
             let mut named = Vec::new();
             let mut token: Option<String> = None;
             loop {
-                let page = tokio::time::timeout(SMALL_DEADLINE, self.list_page(token.as_deref()))
-                    .await
-                    .map_err(|_| self.timed_out("listing", SMALL_DEADLINE))??;
+                let page = tokio::time::timeout(
+                    SMALL_DEADLINE,
+                    self.list_page(&self.prefix(), token.as_deref()),
+                )
+                .await
+                .map_err(|_| self.timed_out("listing", SMALL_DEADLINE))??;
                 let prefix = self.prefix();
                 for (key, size) in page.0 {
                     let Some(name) = key.strip_prefix(&prefix) else {
@@ -704,6 +706,33 @@ impl Disk for S3Disk {
     fn get(&self, name: &str, dst: &mut dyn Write, max: u64) -> Result<Got> {
         let key = self.key(name)?;
         self.rt.block_on(self.fetch(&key, name, dst, max))
+    }
+
+    fn list_changes(&self) -> Result<Vec<(String, u64)>> {
+        self.rt.block_on(async {
+            let mut found = Vec::new();
+            let mut token: Option<String> = None;
+            let root = self.prefix();
+            let prefix = format!("{root}{}/", crate::store::changes::DIR);
+            loop {
+                let page =
+                    tokio::time::timeout(SMALL_DEADLINE, self.list_page(&prefix, token.as_deref()))
+                        .await
+                        .map_err(|_| self.timed_out("listing", SMALL_DEADLINE))??;
+                for (key, size) in page.0 {
+                    if let Some(name) = key.strip_prefix(&root) {
+                        if super::parse_segment(name).is_some() {
+                            found.push((name.to_string(), size));
+                        }
+                    }
+                }
+                match page.1 {
+                    Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+                    _ => break,
+                }
+            }
+            Ok(found)
+        })
     }
 
     fn abort_unfinished(&self) -> Result<usize> {

@@ -1,0 +1,251 @@
+//! Continuous backup's copies: the segments published in the changes folder, shipped to each
+//! disk of DB_BACKUP_DISKS by a thread of their own, so that a slow or absent disk never holds
+//! up the local chain. One listing per disk when it starts (and after a failure), then none:
+//! what was uploaded is remembered. Everything waiting for a disk goes up as one object (one
+//! PUT per sync at most), through the copies' transforms (zstd, age) and sealed as copies are.
+//! Where local compaction merged segments a disk holds in pieces, the merged one goes up and
+//! the pieces are deleted.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::engine::sqlite::replicate::segment::{self, Footer, Writer};
+use crate::error::{Error, Result};
+use crate::laravel::Target;
+use crate::report;
+use crate::store::remote::{self, seal, Disk};
+use crate::store::{changes, publish, transform};
+
+/// How far one disk is.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DiskState {
+    /// When the oldest transaction not yet on the disk was seen (None: nothing waits).
+    pub waiting_since_ms: Option<i64>,
+    pub last_upload_ms: Option<i64>,
+    pub error: Option<String>,
+    pub puts: u64,
+    pub lists: u64,
+}
+
+/// A segment on a disk: chain, first, last, the object's name.
+type Held = (String, u64, u64, String);
+
+struct Place {
+    name: String,
+    disk: Option<Box<dyn Disk>>,
+    held: Option<Vec<Held>>,
+    /// After a failure, the next try waits a little (a disk that is down is not hammered).
+    retry_at: Option<Instant>,
+}
+
+/// Ships until `stop`, then one last round. `status` is what `replicate.json` reports.
+pub fn run(
+    target: &Target,
+    dir: &Path,
+    every: Duration,
+    stop: &AtomicBool,
+    status: &Mutex<BTreeMap<String, DiskState>>,
+) {
+    let mut places: Vec<Place> = target
+        .settings
+        .disks()
+        .into_iter()
+        .map(|name| Place {
+            name,
+            disk: None,
+            held: None,
+            retry_at: None,
+        })
+        .collect();
+    loop {
+        let last = stop.load(Ordering::SeqCst);
+        for p in &mut places {
+            if !last && p.retry_at.is_some_and(|t| Instant::now() < t) {
+                continue;
+            }
+            let outcome = round(target, dir, p, status);
+            let mut st = status.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = st.entry(p.name.clone()).or_default();
+            match outcome {
+                Ok(()) => {
+                    if entry.error.take().is_some() {
+                        report::event(&format!("disk '{}' is reachable again", p.name));
+                    }
+                    entry.waiting_since_ms = None;
+                    p.retry_at = None;
+                }
+                Err(e) => {
+                    let why = super::disks::reason(&e);
+                    if entry.error.as_deref() != Some(why.as_str()) {
+                        report::warnings(&[format!(
+                            "disk '{}': changes not shipped, tried again in 10 s: {why}",
+                            p.name
+                        )]);
+                    }
+                    entry.error = Some(why);
+                    // Listed again once it answers: what it holds may have changed.
+                    p.held = None;
+                    p.retry_at = Some(Instant::now() + Duration::from_secs(10));
+                }
+            }
+        }
+        if last {
+            return;
+        }
+        let until = Instant::now() + every;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// One round for one disk: everything published locally goes up.
+fn round(
+    target: &Target,
+    dir: &Path,
+    p: &mut Place,
+    status: &Mutex<BTreeMap<String, DiskState>>,
+) -> Result<()> {
+    let count = |f: &dyn Fn(&mut DiskState)| {
+        let mut st = status.lock().unwrap_or_else(|e| e.into_inner());
+        f(st.entry(p.name.clone()).or_default());
+    };
+    if p.disk.is_none() {
+        p.disk = Some(super::disks::open(target, &p.name)?);
+    }
+    let disk = p.disk.as_deref().expect("opened above");
+    if p.held.is_none() {
+        let listed = disk.list_changes()?;
+        count(&|s| s.lists += 1);
+        p.held = Some(
+            listed
+                .into_iter()
+                .filter_map(|(name, _)| {
+                    let (chain, first, last, _) = remote::parse_segment(&name)?;
+                    Some((chain, first, last, name))
+                })
+                .collect(),
+        );
+    }
+    let held = p.held.as_mut().expect("listed above");
+    let local: Vec<(String, u64, u64)> = changes::scan(dir)
+        .map_err(Error::io("cannot list", dir))?
+        .iter()
+        .filter_map(|path| changes::parse_name(path.file_name()?.to_str()?))
+        .collect();
+    let covered = |held: &[Held], chain: &str, first: u64, last: u64| {
+        held.iter()
+            .any(|(c, f, l, _)| c == chain && *f <= first && last <= *l)
+    };
+    // What the disk lacks, as runs of consecutive segments of a chain.
+    let mut runs: Vec<Vec<(String, u64, u64)>> = Vec::new();
+    for s in local.iter().filter(|(c, f, l)| !covered(held, c, *f, *l)) {
+        match runs.last_mut() {
+            Some(run) if run.last().is_some_and(|r| r.0 == s.0 && r.2 + 1 == s.1) => {
+                run.push(s.clone())
+            }
+            _ => runs.push(vec![s.clone()]),
+        }
+    }
+    for run in runs {
+        let footers: Vec<Footer> = match run
+            .iter()
+            .map(|(c, f, l)| segment::verify(&dir.join(changes::name(c, *f, *l)), &target.keys))
+            .collect::<Result<Vec<_>>>()
+        {
+            Ok(f) => f,
+            // Merged or forgotten locally meanwhile: the next round sees the new names.
+            Err(_) => continue,
+        };
+        // Waiting since its first transaction was seen, until it is up (status's lag).
+        if let Some(oldest) = footers.iter().map(|f| f.start_ms).min() {
+            count(&|s| {
+                s.waiting_since_ms = Some(s.waiting_since_ms.map_or(oldest, |w| w.min(oldest)))
+            });
+        }
+        let name = upload(target, dir, disk, &footers)?;
+        count(&|s| {
+            s.puts += 1;
+            s.last_upload_ms = Some(chrono::Utc::now().timestamp_millis());
+        });
+        let first = &footers[0];
+        let last = footers.last().expect("a run is never empty");
+        held.push((first.chain.clone(), first.first, last.last, name));
+    }
+    // Pieces a merged local segment replaces: the merged one goes up, the pieces go.
+    for (c, f, l) in &local {
+        let pieces: Vec<Held> = held
+            .iter()
+            .filter(|(hc, hf, hl, _)| hc == c && f <= hf && hl <= l && (hf, hl) != (f, l))
+            .cloned()
+            .collect();
+        let partial = held
+            .iter()
+            .any(|(hc, hf, hl, _)| hc == c && hf <= l && hl >= f && (hf < f || hl > l));
+        if pieces.len() < 2 || partial || covered(held, c, *f, *l) {
+            continue;
+        }
+        let Ok(footer) = segment::verify(&dir.join(changes::name(c, *f, *l)), &target.keys) else {
+            continue;
+        };
+        let name = upload(target, dir, disk, &[footer])?;
+        count(&|s| s.puts += 1);
+        held.push((c.clone(), *f, *l, name));
+        for (_, _, _, piece) in pieces {
+            disk.delete(&piece)?;
+            held.retain(|h| h.3 != piece);
+        }
+    }
+    Ok(())
+}
+
+/// Uploads the segments `footers` (consecutive, of one chain) as one object, through the
+/// copies' transforms, sealed; returns its name on the disk.
+fn upload(target: &Target, dir: &Path, disk: &dyn Disk, footers: &[Footer]) -> Result<String> {
+    let t = target.settings.transforms()?;
+    if !target.keys.can_seal() {
+        return Err(Error::NoAppKey);
+    }
+    let merged;
+    let src = if footers.len() == 1 {
+        dir.join(footers[0].name())
+    } else {
+        let first = &footers[0];
+        let mut w = Writer::new(
+            dir,
+            None,
+            &first.chain,
+            first.first,
+            first.page_size,
+            first.base_state,
+            first.db_pages,
+            first.opened_ms,
+        )?;
+        for f in footers {
+            w.append(&dir.join(f.name()), f)?;
+        }
+        merged = w.finish(&target.keys)?.0;
+        merged.path().to_path_buf()
+    };
+    let base = match footers {
+        [one] => one.name(),
+        [first, .., last] => changes::name(&first.chain, first.first, last.last),
+        [] => unreachable!("a run is never empty"),
+    };
+    let name = format!("{}/{base}{}", changes::DIR, t.suffix());
+    let (sha256, plain_size) = seal::hash_file(&src)?;
+    let copied = if t.is_none() {
+        let s = target.keys.seal(&name, plain_size, sha256, plain_size)?;
+        disk.put(&src, &name, &s)?
+    } else {
+        let mut staged = publish::staging_file(dir)?;
+        transform::encode(&src, staged.as_file_mut(), &t)?;
+        let (sha256, size) = seal::hash_file(staged.path())?;
+        let s = target.keys.seal(&name, size, sha256, plain_size)?;
+        disk.put(staged.path(), &name, &s)?
+    };
+    Ok(copied.name)
+}
