@@ -477,3 +477,28 @@ fn an_s3_disk_down_for_a_while_is_caught_up() {
     std::fs::remove_dir_all(app.backups_dir()).unwrap();
     assert_eq!(rows_at_disk(&app, &rfc3339(t), "s3"), live);
 }
+
+#[test]
+fn status_reports_the_lag_and_a_stopped_replicate() {
+    let app = wal_app(4096, "");
+    let rep = Replicate::start(&app);
+    write(&app.db_path(), 50, 100, 0, 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let prom = app.root.path().join("db_backup.prom");
+    let out = app.run(&["status", "--prometheus", prom.to_str().unwrap()]);
+    assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("continuous backup is"), "{text}");
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    let lag: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("db_backup_replication_lag_seconds{place=\"local\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(lag < 2.0, "{metrics}");
+    rep.stop();
+    let out = app.run(&["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("continuous backup is not running"), "{text}");
+}

@@ -34,6 +34,9 @@ pub struct Place {
     pub checks: Vec<Check>,
     /// What was passed over: foreign copies, names dated in the future, odd names.
     pub warnings: Vec<String>,
+    /// With continuous backup: how long the oldest transaction not yet here has waited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_lag_seconds: Option<f64>,
 }
 
 /// The newest backup of a place, for the metrics.
@@ -103,10 +106,61 @@ pub fn run(target: &Target, req: &Request) -> Result<Status> {
     for name in target.settings.disks() {
         places.push(disk_place(target, &name, &thresholds));
     }
+    let max_lag = s.duration("max_lag")?.unwrap_or(chrono::Duration::seconds(60));
+    replication(target, &mut places, max_lag);
     Ok(Status {
         healthy: places.iter().all(|p| p.healthy),
         places,
     })
+}
+
+/// With continuous backup in use (replicate has run: its status file is there), whether it
+/// still runs and how far behind each place is; one more check per place.
+fn replication(target: &Target, places: &mut [Place], max_lag: chrono::Duration) {
+    let file = crate::store::changes::dir(&target.backups_dir).join(crate::store::changes::STATUS);
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return;
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let now = Utc::now().timestamp_millis();
+    let pid = json["pid"].as_u64().unwrap_or(0);
+    let updated = json["updated_ms"].as_i64().unwrap_or(0);
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.trim_end() == "db-backup");
+    // It rewrites the file at every look: older than this, it is stuck or gone.
+    let fresh = now - updated < 30_000;
+    let max = max_lag.num_milliseconds();
+    for p in places.iter_mut() {
+        let since = if p.name == "local" {
+            json["unshipped_since_ms"].as_i64()
+        } else {
+            json["disks"][&p.name]["waiting_since_ms"].as_i64()
+        };
+        let lag = since.map_or(0, |s| (now - s).max(0));
+        p.replication_lag_seconds = Some(lag as f64 / 1000.0);
+        let error = json["disks"][&p.name]["error"].as_str();
+        let (ok, message) = if !alive || !fresh {
+            (false, format!(
+                "continuous backup is not running (replicate last looked {}s ago): start it again (systemctl start db-backup-replicate, or your Supervisor program); changes made since are only in the live database",
+                (now - updated) / 1000
+            ))
+        } else if lag > max {
+            (false, format!(
+                "continuous backup is {}s behind here (DB_BACKUP_MAX_LAG is {}s){}",
+                lag / 1000,
+                max / 1000,
+                error.map_or(String::new(), |e| format!(": {e}"))
+            ))
+        } else {
+            (true, format!("continuous backup is {:.1}s behind here", lag as f64 / 1000.0))
+        };
+        p.checks.push(Check {
+            check: CheckKind::Replication,
+            ok,
+            message,
+        });
+        p.healthy = p.checks.iter().all(|c| c.ok);
+    }
 }
 
 /// The same checks on a disk's copies; a disk that cannot be read is one failed check.
@@ -131,6 +185,7 @@ fn disk_place(target: &Target, name: &str, t: &Thresholds) -> Place {
                     ),
                 }],
                 warnings: Vec::new(),
+                replication_lag_seconds: None,
             }
         }
     };
@@ -210,5 +265,6 @@ fn place(name: &str, location: String, samples: Vec<Sample>, t: &Thresholds) -> 
         location,
         checks,
         warnings: Vec::new(),
+        replication_lag_seconds: None,
     }
 }

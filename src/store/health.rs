@@ -48,6 +48,8 @@ pub enum CheckKind {
     Verified,
     /// A disk could be listed at all.
     Reachable,
+    /// Continuous backup runs, and its lag is under DB_BACKUP_MAX_LAG.
+    Replication,
 }
 
 /// One check's result: one line for the user.
