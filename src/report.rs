@@ -644,7 +644,11 @@ pub fn prometheus(st: &Status) -> String {
         "1 when every check of db-backup status passes, else 0.",
         &|p| Some(u8::from(p.healthy).to_string()),
     );
-    if st.places.iter().any(|p| p.replication_lag_seconds.is_some()) {
+    if st
+        .places
+        .iter()
+        .any(|p| p.replication_lag_seconds.is_some())
+    {
         metric(
             &mut text,
             "db_backup_replication_lag_seconds",

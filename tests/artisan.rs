@@ -541,3 +541,66 @@ fn artisan_with_db_host_localhost_reaches_a_socket_only_server(
     copy.load(&app.backups_dir().join(&app.backups()[0]));
     db.assert_same_as(&copy);
 }
+
+/// `php artisan db:replicate` becomes db-backup replicate (exec): Supervisor's or systemd's
+/// SIGTERM reaches it directly, and it ships what is left and exits 0.
+#[test]
+fn artisan_db_replicate_runs_until_sigterm() {
+    let app = LaravelApp::sqlite();
+    app.install_bridge();
+    let db = app.dir().join("database/database.sqlite");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA journal_mode=WAL")
+        .unwrap();
+    let log = app.root.path().join("replicate.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = app
+        .artisan_cmd(&["db:replicate"])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("has its backup")
+    {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id())).unwrap();
+    assert_eq!(comm.trim(), "db-backup", "php did not become db-backup");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("INSERT INTO products (code, name, unit, stock) SELECT code || '-2', name, unit, stock FROM products")
+        .unwrap();
+    let after = chrono::Utc::now() + chrono::Duration::milliseconds(300);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{status}: {text}");
+    assert!(
+        text.contains("stopped: everything seen was shipped"),
+        "{text}"
+    );
+    let point = app.root.path().join("point.sqlite");
+    let out = Command::new(BIN)
+        .args(["restore", "--at", &after.to_rfc3339(), "--to"])
+        .arg(&point)
+        .arg("--app-dir")
+        .arg(app.dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(products_in(&point), 10);
+}

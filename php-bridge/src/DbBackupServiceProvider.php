@@ -28,6 +28,7 @@ class DbBackupServiceProvider extends ServiceProvider
                 VerifyCommand::class,
                 RestoreCommand::class,
                 StatusCommand::class,
+                ReplicateCommand::class,
                 InstallCommand::class,
             ]);
         }

@@ -12,7 +12,7 @@ use crate::store::publish;
 
 /// The package's commands, the single source of the bridge's code: (source, class in the
 /// package, class in the drop-in). Laravel loads one class per file from app/Console/Commands.
-const COMMANDS: [(&str, &str, &str); 7] = [
+const COMMANDS: [(&str, &str, &str); 8] = [
     (
         include_str!("../../php-bridge/src/BackupCommand.php"),
         "BackupCommand",
@@ -37,6 +37,11 @@ const COMMANDS: [(&str, &str, &str); 7] = [
         include_str!("../../php-bridge/src/StatusCommand.php"),
         "StatusCommand",
         "BackupStatus",
+    ),
+    (
+        include_str!("../../php-bridge/src/ReplicateCommand.php"),
+        "ReplicateCommand",
+        "DbReplicate",
     ),
     (
         include_str!("../../php-bridge/src/InstallCommand.php"),
@@ -292,7 +297,7 @@ mod tests {
         assert!(!s.contains("DbBackup\\Laravel"));
         assert!(s.contains("use App\\Events\\DbBackup\\BackupSucceeded;"));
         let files = drop_in_files(None);
-        assert_eq!(files.len(), 11);
+        assert_eq!(files.len(), 12);
         let event = &files[0];
         assert_eq!(event.0, "app/Events/DbBackup/BackupSucceeded.php");
         assert!(event.1.contains("namespace App\\Events\\DbBackup;"));
@@ -307,7 +312,12 @@ mod tests {
         assert!(status
             .1
             .contains("class BackupStatus extends BackupDatabase"));
-        let install = &files[8];
+        let replicate = &files[8];
+        assert_eq!(replicate.0, "app/Console/Commands/DbReplicate.php");
+        assert!(replicate
+            .1
+            .contains("class DbReplicate extends BackupDatabase"));
+        let install = &files[9];
         assert_eq!(install.0, "app/Console/Commands/DbBackupInstall.php");
         assert!(install.1.contains("class DbBackupInstall extends Command"));
         // The drop-in's BackupDatabase names the install command by its drop-in class.

@@ -106,7 +106,9 @@ pub fn run(target: &Target, req: &Request) -> Result<Status> {
     for name in target.settings.disks() {
         places.push(disk_place(target, &name, &thresholds));
     }
-    let max_lag = s.duration("max_lag")?.unwrap_or(chrono::Duration::seconds(60));
+    let max_lag = s
+        .duration("max_lag")?
+        .unwrap_or(chrono::Duration::seconds(60));
     replication(target, &mut places, max_lag);
     Ok(Status {
         healthy: places.iter().all(|p| p.healthy),
@@ -145,14 +147,23 @@ fn replication(target: &Target, places: &mut [Place], max_lag: chrono::Duration)
                 (now - updated) / 1000
             ))
         } else if lag > max {
-            (false, format!(
-                "continuous backup is {}s behind here (DB_BACKUP_MAX_LAG is {}s){}",
-                lag / 1000,
-                max / 1000,
-                error.map_or(String::new(), |e| format!(": {e}"))
-            ))
+            (
+                false,
+                format!(
+                    "continuous backup is {}s behind here (DB_BACKUP_MAX_LAG is {}s){}",
+                    lag / 1000,
+                    max / 1000,
+                    error.map_or(String::new(), |e| format!(": {e}"))
+                ),
+            )
         } else {
-            (true, format!("continuous backup is {:.1}s behind here", lag as f64 / 1000.0))
+            (
+                true,
+                format!(
+                    "continuous backup is {:.1}s behind here",
+                    lag as f64 / 1000.0
+                ),
+            )
         };
         p.checks.push(Check {
             check: CheckKind::Replication,
