@@ -502,3 +502,147 @@ fn status_reports_the_lag_and_a_stopped_replicate() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("continuous backup is not running"), "{text}");
 }
+
+#[test]
+fn a_full_local_destination_stops_replicate_loudly_and_the_next_run_takes_up_what_was_seen() {
+    let app = wal_app(4096, "");
+    // First a run that ships normally.
+    let rep = Replicate::start(&app);
+    let mut commits = write(&app.db_path(), 100, 100, 0, 1);
+    std::thread::sleep(Duration::from_millis(1200));
+    rep.stop();
+    let before: Vec<(String, Vec<u8>)> = common::list(&app.backups_dir().join("changes"))
+        .into_iter()
+        .filter(|n| n.ends_with(".dbchanges"))
+        .map(|n| {
+            let bytes = std::fs::read(app.backups_dir().join("changes").join(&n)).unwrap();
+            (n, bytes)
+        })
+        .collect();
+    // Then one whose files may not grow past 200 KiB (EFBIG, as a full disk): its segment
+    // cannot be written.
+    let mut cmd = app.cmd(&["replicate"]);
+    limit_file_size(&mut cmd, 200 << 10);
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    commits.extend(write(&app.db_path(), 300, 150, 0, 101));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("db-backup: error: ") && last.contains("full"),
+        "{err}"
+    );
+    // What was shipped before is untouched.
+    for (n, bytes) in &before {
+        assert_eq!(
+            &std::fs::read(app.backups_dir().join("changes").join(n)).unwrap(),
+            bytes,
+            "{n}"
+        );
+    }
+    // A run with room again takes up what the stopped one had seen, and goes on.
+    let rep = Replicate::start(&app);
+    std::thread::sleep(Duration::from_millis(1200));
+    rep.stop();
+    let t1 = commits.last().unwrap().done;
+    assert_eq!(rows_at(&app, &rfc3339(t1 + 1.0)), rows(&app.db_path()));
+    assert_exact(&app, &commits, commits[50].done + 0.3);
+}
+
+#[test]
+fn vacuum_and_a_database_file_put_in_place_keep_every_point() {
+    let app = wal_app(4096, "");
+    let db = app.db_path();
+    let rep = Replicate::start(&app);
+    let mut commits = write(&db, 150, 150, 0, 1);
+    // VACUUM rewrites every page in one transaction: the chain goes on through it.
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM t WHERE x % 2 = 1 AND x < 0; VACUUM;")
+        .unwrap();
+    commits.extend(write(&db, 150, 150, 0, 151));
+    std::thread::sleep(Duration::from_millis(1200));
+    let t_before = commits.last().unwrap().done + 0.5;
+    let old_rows = rows(&db);
+    // Another file put in place (a rename, as deploy tools do): a new chain from a new backup.
+    let fresh = app.root.path().join("fresh.sqlite");
+    {
+        let c = Connection::open(&fresh).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t(x INTEGER PRIMARY KEY, v INTEGER NOT NULL, pad BLOB);
+             INSERT INTO t VALUES (1, 2, randomblob(301)), (2, 0, randomblob(302));",
+        )
+        .unwrap();
+    }
+    std::fs::rename(&fresh, &db).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    rep.wait_for("chain broke");
+    rep.wait_for("(?s)chain broke.*has its backup");
+    std::thread::sleep(Duration::from_millis(300));
+    let more = write(&db, 100, 150, 0, 3);
+    std::thread::sleep(Duration::from_millis(1200));
+    let log = rep.stop();
+    assert!(log.contains("was replaced by another file"), "{log}");
+    let (t0, t1) = (commits[0].began, commits.last().unwrap().done);
+    for i in 0..=4 {
+        assert_exact(&app, &commits, t0 + (t1 - t0) * f64::from(i) / 4.0);
+    }
+    assert_eq!(rows_at(&app, &rfc3339(t_before)), old_rows);
+    let end = more.last().unwrap().done + 1.0;
+    assert_eq!(rows_at(&app, &rfc3339(end)), rows(&db));
+}
+
+#[test]
+fn a_database_past_the_lock_byte_page_round_trips() {
+    // 64 KiB pages: the page holding the lock bytes at 1 GiB is page 16385.
+    let app = wal_app(65536, "");
+    let db = app.db_path();
+    {
+        let c = Connection::open(&db).unwrap();
+        // Written once, without a journal (set-up only), then back to WAL.
+        c.execute_batch(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 17000)
+             INSERT INTO t(x, v, pad) SELECT i, 0, zeroblob(65000) FROM n;
+             PRAGMA journal_mode=WAL;",
+        )
+        .unwrap();
+    }
+    assert!(std::fs::metadata(&db).unwrap().len() > 1 << 30);
+    let rep = Replicate::start(&app);
+    // Rows on both sides of the lock-byte page change.
+    let c = Connection::open(&db).unwrap();
+    let started = chrono::Utc::now();
+    for x in [10, 16300, 16400, 16990] {
+        c.execute(
+            "UPDATE t SET v = ?1, pad = randomblob(65000) WHERE x = ?1",
+            [x],
+        )
+        .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1300));
+    rep.stop();
+    let at = (started + chrono::Duration::seconds(5)).to_rfc3339();
+    let out = app.root.path().join("big.sqlite");
+    assert_success(&app.run(&["restore", "--at", &at, "--to", out.to_str().unwrap()]));
+    let sums = |p: &Path| -> Vec<(i64, i64, Vec<u8>)> {
+        let c = Connection::open(p).unwrap();
+        let mut s = c
+            .prepare("SELECT x, v, substr(pad, 1, 64) FROM t WHERE v > 0 ORDER BY x")
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    assert_eq!(sums(&out).len(), 4);
+    assert_eq!(sums(&out), sums(&db));
+}

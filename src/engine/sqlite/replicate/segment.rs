@@ -144,7 +144,10 @@ fn unhex8(text: &str) -> [u8; 8] {
 
 /// A segment being written: into a private temporary file, or into the spool.
 pub struct Writer {
-    out: BufWriter<NamedTempFile>,
+    /// Written through the file itself: NamedTempFile's own writes wrap errors with the path
+    /// and lose the OS code that tells a full disk.
+    out: BufWriter<File>,
+    staged: NamedTempFile,
     footer: Footer,
     /// Pages still expected in the transaction being written.
     open: u32,
@@ -188,8 +191,13 @@ impl Writer {
                 )
             }
         };
+        let file = staged
+            .as_file()
+            .try_clone()
+            .map_err(Error::io("cannot write", staged.path()))?;
         let mut w = Writer {
-            out: BufWriter::with_capacity(1 << 20, staged),
+            out: BufWriter::with_capacity(1 << 20, file),
+            staged,
             footer: Footer {
                 chain: chain.to_string(),
                 first,
@@ -224,7 +232,7 @@ impl Writer {
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        let path = self.out.get_ref().path().to_path_buf();
+        let path = self.staged.path();
         self.out
             .write_all(bytes)
             .map_err(Error::io("cannot write", path))
@@ -276,7 +284,7 @@ impl Writer {
         let hash = self.record.finish();
         self.put(&hash.to_le_bytes())?;
         // Whole records reach the file as they end: a killed run's spool holds them.
-        let path = self.out.get_ref().path().to_path_buf();
+        let path = self.staged.path();
         self.out.flush().map_err(Error::io("cannot write", path))
     }
 
@@ -342,8 +350,8 @@ impl Writer {
         let json = serde_json::to_vec(&self.footer).expect("a footer always serializes");
         self.put(&json)?;
         self.put(&(json.len() as u32).to_le_bytes())?;
-        let path = self.out.get_ref().path().to_path_buf();
-        let file = self
+        let path = self.staged.path().to_path_buf();
+        let mut file = self
             .out
             .into_inner()
             .map_err(|e| Error::io("cannot write", &path)(e.into_error()))?;
@@ -351,11 +359,10 @@ impl Writer {
         let seal = keys.seal(SEAL_NAME, len, sha, len)?;
         let mut trailer = sha.to_vec();
         trailer.extend_from_slice(seal.mac.as_bytes());
-        let mut f = file.as_file();
-        f.seek(SeekFrom::End(0))
-            .and_then(|_| f.write_all(&trailer))
+        file.seek(SeekFrom::End(0))
+            .and_then(|_| file.write_all(&trailer))
             .map_err(Error::io("cannot write", &path))?;
-        Ok((file, self.footer))
+        Ok((self.staged, self.footer))
     }
 }
 
