@@ -85,6 +85,14 @@ impl Replicate {
     }
 }
 
+/// A test that fails never leaves replicate running.
+impl Drop for Replicate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -645,4 +653,46 @@ fn a_database_past_the_lock_byte_page_round_trips() {
     };
     assert_eq!(sums(&out).len(), 4);
     assert_eq!(sums(&out), sums(&db));
+}
+
+#[test]
+fn segments_are_merged_by_window_and_every_point_stays_restorable() {
+    let nas = tempfile::tempdir().unwrap();
+    let app = wal_app(
+        4096,
+        &format!("DB_BACKUP_DISKS=nas\nNAS_ROOT={}\n", nas.path().display()),
+    );
+    common::disks::write_filesystems(&app.dir());
+    let rep = Replicate::start(&app);
+    // Past one 30-second window, plus the 10 s replicate waits before tidying.
+    let commits = write(&app.db_path(), 800, 20, 0, 1);
+    std::thread::sleep(Duration::from_secs(12));
+    wait_shipped(&app, "nas", Duration::from_secs(20));
+    rep.stop();
+    let local: Vec<String> = common::list(&app.backups_dir().join("changes"))
+        .into_iter()
+        .filter(|n| n.ends_with(".dbchanges"))
+        .collect();
+    // About 40 one-second segments without merging; a closed 30 s window is one.
+    assert!(local.len() < 30, "{local:?}");
+    let merged = local.iter().any(|n| {
+        let (f, l) = (&n[34..46], &n[47..59]);
+        l.parse::<u64>()
+            .unwrap()
+            .saturating_sub(f.parse::<u64>().unwrap())
+            > 300
+    });
+    assert!(merged, "{local:?}");
+    let remote: Vec<String> = common::list(&nas.path().join("changes"))
+        .into_iter()
+        .filter(|n| n.ends_with(".dbchanges"))
+        .collect();
+    assert!(remote.len() <= local.len() + 2, "{remote:?} vs {local:?}");
+    let (t0, t1) = (commits[0].began, commits.last().unwrap().done);
+    for i in 0..=8 {
+        assert_exact(&app, &commits, t0 + (t1 - t0) * f64::from(i) / 8.0);
+    }
+    let live = rows(&app.db_path());
+    std::fs::remove_dir_all(app.backups_dir()).unwrap();
+    assert_eq!(rows_at_disk(&app, &rfc3339(t1 + 1.0), "nas"), live);
 }

@@ -82,11 +82,21 @@ pub fn run(target: &Target, app: &AppArgs, opts: &Options) -> Result<()> {
     take_up_spool(target, &dir, db, &mut published)?;
     let stop = std::sync::atomic::AtomicBool::new(false);
     let disks = std::sync::Mutex::new(BTreeMap::new());
+    /// Tells the shipper to end however the local loop ends (an error, or a panic: the scope
+    /// would otherwise wait for the shipper for ever, and the process hang instead of dying).
+    struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
     std::thread::scope(|scope| {
         let shipper = scope.spawn(|| super::ship::run(target, &dir, opts.sync, &stop, &disks));
-        let ran = follow(target, app, db, &dir, opts, &mut published, &disks);
+        let ran = {
+            let _stop = Stop(&stop);
+            follow(target, app, db, &dir, opts, &mut published, &disks)
+        };
         // The disks get what the last look shipped locally, then the shipper ends.
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = shipper.join();
         ran
     })
@@ -107,6 +117,7 @@ fn follow(
     let mut session = Session::start(target, db, &dir, opts, published)?;
     let mut last_sync = Instant::now();
     let mut last_tidy = Instant::now();
+    let mut restart_after = Instant::now();
     loop {
         let stopping = crate::engine::mysql::guard::interrupted()
             || opts.stop_after.is_some_and(|d| started.elapsed() >= d);
@@ -115,10 +126,14 @@ fn follow(
             let seen = session.follower.rotate(&mut session.writer)?;
             let seen = if matches!(seen, Seen::Commits(_))
                 && session.follower.wal_len() > opts.wal_limit
+                && Instant::now() >= restart_after
             {
                 let (more, restarted) = session.follower.restart_wal(&mut session.writer)?;
                 if restarted {
                     report::event("the -wal was restarted (it had passed DB_BACKUP_WAL_LIMIT)");
+                } else {
+                    // The app was writing, or its readers held the -wal: again in a moment.
+                    restart_after = Instant::now() + Duration::from_secs(1);
                 }
                 more
             } else {
@@ -383,7 +398,9 @@ fn compact(
         let mine: Vec<Footer> = published
             .segments
             .values()
-            .filter(|f| f.chain == chain && f.end_ms < now - window / 10)
+            // An empty segment (a chain's opening) stays as it is: merged with the next one
+            // it would give that one's very name.
+            .filter(|f| f.chain == chain && f.end_ms < now - window / 10 && f.commits() > 0)
             .cloned()
             .collect();
         let mut runs: Vec<Vec<Footer>> = Vec::new();
@@ -395,7 +412,9 @@ fn compact(
                 Some(run)
                     if closed
                         && fits
-                        && run[0].start_ms.div_euclid(window) == slot
+                        && run
+                            .first()
+                            .is_some_and(|r| r.start_ms.div_euclid(window) == slot)
                         && run.last().is_some_and(|p| p.last + 1 == f.first) =>
                 {
                     run.push(f)

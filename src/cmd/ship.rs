@@ -175,7 +175,8 @@ fn round(
         let last = footers.last().expect("a run is never empty");
         held.push((first.chain.clone(), first.first, last.last, name));
     }
-    // Pieces a merged local segment replaces: the merged one goes up, the pieces go.
+    // Pieces a merged local segment replaces: the merged one goes up (above, as what the disk
+    // lacks, or here), then the pieces go.
     for (c, f, l) in &local {
         let pieces: Vec<Held> = held
             .iter()
@@ -185,15 +186,21 @@ fn round(
         let partial = held
             .iter()
             .any(|(hc, hf, hl, _)| hc == c && hf <= l && hl >= f && (hf < f || hl > l));
-        if pieces.len() < 2 || partial || covered(held, c, *f, *l) {
+        let whole = held
+            .iter()
+            .any(|(hc, hf, hl, _)| hc == c && (hf, hl) == (f, l));
+        if pieces.is_empty() || partial {
             continue;
         }
-        let Ok(footer) = segment::verify(&dir.join(changes::name(c, *f, *l)), &target.keys) else {
-            continue;
-        };
-        let name = upload(target, dir, disk, &[footer])?;
-        count(&|s| s.puts += 1);
-        held.push((c.clone(), *f, *l, name));
+        if !whole {
+            let Ok(footer) = segment::verify(&dir.join(changes::name(c, *f, *l)), &target.keys)
+            else {
+                continue;
+            };
+            let name = upload(target, dir, disk, &[footer])?;
+            count(&|s| s.puts += 1);
+            held.push((c.clone(), *f, *l, name));
+        }
         for (_, _, _, piece) in pieces {
             disk.delete(&piece)?;
             held.retain(|h| h.3 != piece);

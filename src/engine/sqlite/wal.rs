@@ -40,6 +40,12 @@ impl Header {
         self.seq
     }
 
+    /// Salt-1: SQLite adds one to it at each restart of the WAL (the checkpoint sequence number
+    /// is each connection's own count, so it does not tell restarts apart across processes).
+    pub fn salt1(&self) -> u32 {
+        be32(&self.salts[0..4])
+    }
+
     /// Salt-1 and salt-2, which name this generation of the WAL.
     pub fn salts(&self) -> [u8; 8] {
         self.salts

@@ -13,8 +13,9 @@
 //!   end before the previous turn ended), no frame can be checkpointed; a restart can only come
 //!   before any new frame, and loses nothing we have not read.
 //!
-//! So a new generation of the -wal (new salts) whose checkpoint sequence number is one more than
-//! the last one is the continuation; anything else (two restarts, another file put in place of
+//! So a new generation of the -wal whose salt-1 is one more than the last one's (SQLite adds one
+//! at each restart; the header's checkpoint number is each connection's own count) is the
+//! continuation; anything else (two restarts, another file put in place of
 //! the database) is a break, and the caller starts a new chain from a new snapshot.
 //!
 //! Holding a read mark keeps the app's checkpoints from restarting the -wal, which would grow
@@ -347,14 +348,14 @@ impl Follower {
         let pos = match self.pos.take() {
             None => Position::start(header.clone()),
             Some(p) if p.header.salts() == header.salts() => p,
-            Some(p) if header.seq() == p.header.seq().wrapping_add(1) => {
+            Some(p) if header.salt1() == p.header.salt1().wrapping_add(1) => {
                 Position::start(header.clone())
             }
             Some(p) => {
                 return Ok(Seen::Broken(format!(
-                    "the -wal went from checkpoint {} to {} between two looks",
-                    p.header.seq(),
-                    header.seq()
+                    "the -wal was restarted more than once between two looks (salt-1 went from {} to {})",
+                    p.header.salt1(),
+                    header.salt1()
                 )))
             }
         };
@@ -434,13 +435,14 @@ impl Follower {
             }
         };
         self.end(held);
+        let wal_end = self.pos.clone();
         let done = self.checkpoint(held);
         let began = self.begin(held);
         let _ = self.conns[free].execute_batch("ROLLBACK");
         began?;
         let whole = matches!(done, Ok((log, copied)) if log == copied && log > 0);
         let mut restarted = false;
-        if whole && self.try_write_lock(free)? {
+        if whole && self.try_write_lock(free)? && !self.grew_since(&wal_end)? {
             let before = self.open_wal()?.map(|(_, h)| h.salts());
             let rewrite = self.conns[free]
                 .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
@@ -459,6 +461,22 @@ impl Follower {
             (_, broken) => broken,
         };
         Ok((seen, restarted))
+    }
+
+    /// Whether anything was committed to the -wal since `pos`: then a writer's read would not be
+    /// at mark 0, and rewriting `user_version` would only add a transaction.
+    fn grew_since(&self, pos: &Option<Position>) -> Result<bool> {
+        let Some(pos) = pos else { return Ok(true) };
+        let Some((wal, header)) = self.open_wal()? else {
+            return Ok(true);
+        };
+        if header.salts() != pos.header.salts() {
+            return Ok(true);
+        }
+        let mut probe = pos.clone();
+        let txns =
+            wal::follow(&wal, &mut probe).map_err(Error::io("cannot read", &self.wal_path))?;
+        Ok(!txns.is_empty())
     }
 
     /// BEGIN IMMEDIATE on connection `i`, waiting 100 ms at most for the app's writer.

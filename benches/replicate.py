@@ -1,0 +1,145 @@
+# Driver of benches/replicate.sh (a benchmark, not a test): the app's commit latency with and
+# without `db-backup replicate`, the RPO to the backups folder and to S3, the -wal's bound, and
+# the S3 requests per hour (counted by the server, Garage's own metrics), idle and under writes.
+import json, os, re, signal, sqlite3, statistics, subprocess, sys, threading, time, urllib.request
+
+app, binary, rate, secs, idle, metrics_url, bucket_env = sys.argv[1:8]
+rate, secs, idle = int(rate), float(secs), float(idle)
+db = os.path.join(app, "database/database.sqlite")
+changes = os.path.join(app, "storage/app/backups/changes")
+env = dict(os.environ, **json.loads(bucket_env))
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+
+
+def writer(seconds, latencies, done):
+    """500 tx/s (or RATE) of the stock kind: insert a movement, update a product's stock."""
+    c = sqlite3.connect(db, isolation_level=None, timeout=30)
+    c.execute("PRAGMA busy_timeout=30000")
+    gap, start, k = 1.0 / rate, time.time(), 0
+    while time.time() - start < seconds:
+        k += 1
+        t0 = time.time()
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO mouvements(product_id, quantity, pad) VALUES (?, ?, randomblob(200))", (k % 500 + 1, k % 7 + 1))
+        c.execute("UPDATE stocks SET stock = stock + 1 WHERE product_id = ?", (k % 500 + 1,))
+        c.execute("COMMIT")
+        t1 = time.time()
+        latencies.append(t1 - t0)
+        done.append(t1)
+        wait = start + k * gap - time.time()
+        if wait > 0:
+            time.sleep(wait)
+    c.close()
+
+
+def s3_counts():
+    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    counts = {}
+    for line in text.splitlines():
+        m = re.match(r'api_s3_request_counter\{api_endpoint="(\w+)"[^}]*\}\s+(\d+)', line)
+        if m:
+            counts[m.group(1)] = counts.get(m.group(1), 0) + int(m.group(2))
+    return counts
+
+
+def diff(a, b):
+    return {k: b.get(k, 0) - a.get(k, 0) for k in set(a) | set(b) if b.get(k, 0) != a.get(k, 0)}
+
+
+def seg_range(name):
+    m = re.search(r"_(\d{12})_(\d{12})\.dbchanges", name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+stop = threading.Event()
+local_seen, remote_seen, wal_max = {}, {}, [0]
+
+
+def watch_local():
+    while not stop.is_set():
+        for n in os.listdir(changes):
+            if n.endswith(".dbchanges") and n not in local_seen:
+                local_seen[n] = time.time()
+        try:
+            wal_max[0] = max(wal_max[0], os.path.getsize(db + "-wal"))
+        except OSError:
+            pass
+        time.sleep(0.01)
+
+
+def watch_remote():
+    while not stop.is_set():
+        out = subprocess.run(["rclone", "lsf", "s3:bench/db/changes/"], env=env, capture_output=True, text=True)
+        now = time.time()
+        for n in out.stdout.split():
+            if n not in remote_seen:
+                remote_seen[n] = now
+        time.sleep(0.1)
+
+
+# --- without replicate --------------------------------------------------------------------
+base_lat, base_done = [], []
+writer(secs, base_lat, base_done)
+
+# --- with replicate -----------------------------------------------------------------------
+rep = subprocess.Popen([binary, "replicate"], cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+for line in rep.stdout:
+    if "has its backup" in line or "going on with chain" in line:
+        break
+threading.Thread(target=lambda: [None for _ in rep.stdout], daemon=True).start()
+time.sleep(2)
+names = [n for n in os.listdir(changes) if n.endswith(".dbchanges")]
+s0 = max(seg_range(n)[1] for n in names)
+for t in (threading.Thread(target=watch_local, daemon=True), threading.Thread(target=watch_remote, daemon=True)):
+    t.start()
+before = s3_counts()
+lat, done = [], []
+t_start = time.time()
+writer(secs, lat, done)
+t_end = time.time()
+time.sleep(8)
+during = diff(before, s3_counts())
+busy_secs = time.time() - t_start
+
+# --- idle ---------------------------------------------------------------------------------
+before = s3_counts()
+time.sleep(idle)
+idle_counts = diff(before, s3_counts())
+stop.set()
+rep.send_signal(signal.SIGTERM)
+rep.wait(timeout=60)
+
+
+def rpo(seen):
+    ranges = [(seg_range(n), t) for n, t in seen.items() if seg_range(n)]
+    out = []
+    for k, d in enumerate(done, start=1):
+        seq = s0 + k
+        ts = [t for (f, l), t in ranges if f <= seq <= l]
+        if ts:
+            out.append(min(ts) - d)
+    return out
+
+
+rl, rr = rpo(local_seen), rpo(remote_seen)
+per_hour = lambda c, s: {k: round(v * 3600 / s) for k, v in sorted(c.items())}
+print(json.dumps({
+    "rate_tx_per_s": rate,
+    "commits": len(done),
+    "latency_p50_ms_without": round(pct(base_lat, 50) * 1000, 3),
+    "latency_p99_ms_without": round(pct(base_lat, 99) * 1000, 3),
+    "latency_p50_ms_with": round(pct(lat, 50) * 1000, 3),
+    "latency_p99_ms_with": round(pct(lat, 99) * 1000, 3),
+    "latency_p99_ratio": round(pct(lat, 99) / pct(base_lat, 99), 3),
+    "rpo_local_p50_s": round(pct(rl, 50), 3), "rpo_local_p99_s": round(pct(rl, 99), 3),
+    "rpo_local_measured": len(rl),
+    "rpo_s3_p50_s": round(pct(rr, 50), 3), "rpo_s3_p99_s": round(pct(rr, 99), 3),
+    "rpo_s3_measured": len(rr),
+    "wal_max_bytes": wal_max[0],
+    "s3_requests_per_hour_writing": per_hour(during, busy_secs),
+    "s3_requests_per_hour_idle": per_hour(idle_counts, idle),
+}, indent=1))
