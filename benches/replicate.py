@@ -8,6 +8,8 @@ rate, secs, idle = int(rate), float(secs), float(idle)
 db = os.path.join(app, "database/database.sqlite")
 changes = os.path.join(app, "storage/app/backups/changes")
 env = dict(os.environ, **json.loads(bucket_env))
+# rclone 1.60 refuses to start with AWS_CA_BUNDLE set and a plain-http endpoint.
+env.pop("AWS_CA_BUNDLE", None)
 
 
 def pct(xs, p):
@@ -68,7 +70,7 @@ def watch_local():
             wal_max[0] = max(wal_max[0], os.path.getsize(db + "-wal"))
         except OSError:
             pass
-        time.sleep(0.01)
+        time.sleep(0.02)
 
 
 def watch_remote():
@@ -78,7 +80,7 @@ def watch_remote():
         for n in out.stdout.split():
             if n not in remote_seen:
                 remote_seen[n] = now
-        time.sleep(0.1)
+        time.sleep(0.25)
 
 
 # --- without replicate --------------------------------------------------------------------

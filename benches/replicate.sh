@@ -32,7 +32,9 @@ build_bin
 # --- a Garage of our own, with its metrics (the request counts are the server's) ----------
 rm -rf "$BENCH_DIR"
 mkdir -p "$BENCH_DIR"
-G=$BENCH_DIR/garage
+# The S3 server keeps its data in memory (/dev/shm): a real S3 is another machine, and a
+# Garage writing to this disk would slow the app's commits, not db-backup.
+G=$(mktemp -d /dev/shm/db-backup-bench-garage.XXXXXX)
 mkdir -p "$G"
 chmod 700 "$G"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -63,6 +65,7 @@ GARAGE_PID=$!
 cleanup() {
     kill "$GARAGE_PID" 2>/dev/null || true
     wait "$GARAGE_PID" 2>/dev/null || true
+    rm -rf "$G"
 }
 trap cleanup EXIT
 for _ in $(seq 100); do garage status >/dev/null 2>&1 && break; sleep 0.2; done

@@ -166,7 +166,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     .duration("sync_interval")?
                     .and_then(|d| d.to_std().ok())
                     .unwrap_or(Duration::from_secs(1)),
-                wal_limit: s.size("wal_limit")?.unwrap_or(16 << 20),
+                wal_limit: s.size("wal_limit")?.unwrap_or(64 << 20),
                 busy_timeout: Duration::from_secs(busy_timeout),
                 stop_after: stop_after.map(Duration::from_secs),
             };

@@ -301,7 +301,13 @@ fn make(
         .and_then(|_| file.sync_all())
         .map_err(Error::io("cannot write", &path))?;
     drop(file);
-    let (st, _, _) = state::of_path(&path)?;
+    // The state checksum and integrity_check both read the whole file: side by side.
+    let reading = path.clone();
+    let summing = std::thread::spawn(move || state::of_path(&reading));
+    let checked = sqlite::check::integrity(&path);
+    let (st, _, _) = summing
+        .join()
+        .unwrap_or_else(|_| Err(Error::CheckFailed("the checksum thread panicked".into())))?;
     if st != to.state {
         return Err(Error::CheckFailed(format!(
             "the database rebuilt for {} does not match the state checksum recorded there ({st:016x}, expected {:016x}): nothing was restored",
@@ -309,7 +315,7 @@ fn make(
             to.state
         )));
     }
-    sqlite::check::integrity(&path)?;
+    checked?;
     Ok(Built {
         path,
         _dir: dir,
