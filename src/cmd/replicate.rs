@@ -424,21 +424,7 @@ fn compact(
             }
         }
         for run in runs.into_iter().filter(|r| r.len() > 1) {
-            let first = &run[0];
-            let mut w = Writer::new(
-                dir,
-                None,
-                &first.chain,
-                first.first,
-                first.page_size,
-                first.base_state,
-                first.db_pages,
-                first.opened_ms,
-            )?;
-            for f in &run {
-                w.append(&dir.join(f.name()), f)?;
-            }
-            let (staged, footer) = w.finish(keys)?;
+            let (staged, footer) = segment::merge(dir, &run, keys)?;
             let name = footer.name();
             publish::publish(staged, dir, || name.clone())?;
             published.segments.insert(name, footer);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::engine::sqlite::replicate::segment::{self, Footer, Writer};
+use crate::engine::sqlite::replicate::segment::{self, Footer};
 use crate::error::{Error, Result};
 use crate::laravel::Target;
 use crate::report;
@@ -220,21 +220,7 @@ fn upload(target: &Target, dir: &Path, disk: &dyn Disk, footers: &[Footer]) -> R
     let src = if footers.len() == 1 {
         dir.join(footers[0].name())
     } else {
-        let first = &footers[0];
-        let mut w = Writer::new(
-            dir,
-            None,
-            &first.chain,
-            first.first,
-            first.page_size,
-            first.base_state,
-            first.db_pages,
-            first.opened_ms,
-        )?;
-        for f in footers {
-            w.append(&dir.join(f.name()), f)?;
-        }
-        merged = w.finish(&target.keys)?.0;
+        merged = segment::merge(dir, footers, &target.keys)?.0;
         merged.path().to_path_buf()
     };
     let base = match footers {

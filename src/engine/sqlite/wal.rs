@@ -111,38 +111,12 @@ pub struct Committed {
 /// an unbroken checksum chain; frames after the last commit frame are an unfinished (or rolled
 /// back) transaction and are ignored.
 pub fn committed(wal: &File, header: &Header) -> std::io::Result<Committed> {
-    let page_size = header.page_size as usize;
-    let mut reader = BufReader::with_capacity(1 << 18, wal);
-    reader.seek(SeekFrom::Start(HEADER))?;
-    let mut frame = vec![0u8; FRAME_HEADER + page_size];
-    let mut chain = header.checksum;
+    let mut pos = Position::start(header.clone());
+    let txns = follow(wal, &mut pos)?;
+    let db_pages = txns.last().map_or(0, |t| t.db_pages);
     let mut latest: HashMap<u32, u64> = HashMap::new();
-    let mut pending: Vec<(u32, u64)> = Vec::new();
-    let mut db_pages = 0;
-    let mut offset = HEADER;
-    loop {
-        match reader.read_exact(&mut frame) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(e),
-        }
-        let pgno = be32(&frame[0..4]);
-        if pgno == 0 || frame[8..16] != header.salts {
-            break;
-        }
-        let sum = checksum(header.big_endian, &frame[..8], chain);
-        let sum = checksum(header.big_endian, &frame[FRAME_HEADER..], sum);
-        if sum != (be32(&frame[16..20]), be32(&frame[20..24])) {
-            break;
-        }
-        chain = sum;
-        pending.push((pgno, offset));
-        let commit = be32(&frame[4..8]);
-        if commit != 0 {
-            latest.extend(pending.drain(..));
-            db_pages = commit;
-        }
-        offset += frame.len() as u64;
+    for t in &txns {
+        latest.extend(t.frames.iter().copied());
     }
     let mut frames: Vec<(u32, u64)> = latest.into_iter().filter(|&(p, _)| p <= db_pages).collect();
     frames.sort_unstable_by_key(|&(_, offset)| offset);

@@ -366,6 +366,26 @@ impl Writer {
     }
 }
 
+/// One segment holding the transactions of `parts` (consecutive segments of one chain, each
+/// [`verify`]-ed), every transaction kept: compaction, and what waited for a disk.
+pub fn merge(dir: &Path, parts: &[Footer], keys: &Keys) -> Result<(NamedTempFile, Footer)> {
+    let first = parts.first().expect("something to merge");
+    let mut w = Writer::new(
+        dir,
+        None,
+        &first.chain,
+        first.first,
+        first.page_size,
+        first.base_state,
+        first.db_pages,
+        first.opened_ms,
+    )?;
+    for f in parts {
+        w.append(&dir.join(f.name()), f)?;
+    }
+    w.finish(keys)
+}
+
 /// Where a segment's records lie: after the magic and the preamble, before the footer.
 fn records_span(path: &Path, footer: &Footer) -> Result<(u64, u64)> {
     let mut file = File::open(path).map_err(Error::io("cannot open", path))?;
