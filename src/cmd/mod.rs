@@ -126,7 +126,13 @@ pub fn run(cli: Cli) -> Result<()> {
                     return Ok(());
                 }
                 let path = built.path.clone();
-                return restore_file(&target, path, yes, clean, busy_timeout, None);
+                let shown = PathBuf::from(format!(
+                    "{} + {} transaction(s), as at {}",
+                    built.base,
+                    built.applied,
+                    pitr::show(built.point_ms, target.tz)
+                ));
+                return restore_file(&target, path, yes, clean, busy_timeout, Some(shown));
             }
             let file = file.expect("clap requires FILE without --at");
             // A copy from a disk is downloaded (and checked against the disk's checksum) into a
