@@ -44,7 +44,7 @@ return [
 
     // Continuous backup (`php artisan db:replicate`, SQLite in WAL mode): how often what was
     // committed is shipped ('1s'), the lag past which `status` is unhealthy ('60s'), and the
-    // -wal size past which replicate restarts it ('64M').
+    // -wal size past which replicate restarts it ('4M').
     'sync_interval' => env('DB_BACKUP_SYNC_INTERVAL'),
     'max_lag' => env('DB_BACKUP_MAX_LAG'),
     'wal_limit' => env('DB_BACKUP_WAL_LIMIT'),
