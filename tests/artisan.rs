@@ -590,17 +590,12 @@ fn artisan_db_replicate_runs_until_sigterm() {
         "{text}"
     );
     let point = app.root.path().join("point.sqlite");
-    let out = Command::new(BIN)
-        .args(["restore", "--at", &after.to_rfc3339(), "--to"])
-        .arg(&point)
-        .arg("--app-dir")
-        .arg(app.dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    app.db_backup_ok(&[
+        "restore",
+        "--at",
+        &after.to_rfc3339(),
+        "--to",
+        point.to_str().unwrap(),
+    ]);
     assert_eq!(products_in(&point), 10);
 }

@@ -102,10 +102,11 @@ impl LaravelApp {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// The bridge as a drop-in, written by `db-backup install-artisan`.
-    pub fn install_bridge(&self) {
+    /// `db-backup ARGS --app-dir <app>` run directly (not through Artisan); asserts success.
+    pub fn db_backup_ok(&self, args: &[&str]) -> Output {
         let out = Command::new(BIN)
-            .args(["install-artisan", "--app-dir"])
+            .args(args)
+            .arg("--app-dir")
             .arg(self.dir())
             .output()
             .unwrap();
@@ -114,6 +115,12 @@ impl LaravelApp {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        out
+    }
+
+    /// The bridge as a drop-in, written by `db-backup install-artisan`.
+    pub fn install_bridge(&self) {
+        self.db_backup_ok(&["install-artisan"]);
     }
 
     /// What `composer require` with a path repository leaves: the package under vendor/, its PSR-4
