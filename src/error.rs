@@ -127,6 +127,53 @@ pub enum Error {
     #[error("MySQL server {server} stopped answering: no reply to a ping within {seconds} s while a statement ran (the server is hung or the network is down)")]
     MysqlUnresponsive { server: String, seconds: u64 },
 
+    #[error(
+        "PostgreSQL server {server} refused user '{user}': {detail} (DB_USERNAME/DB_PASSWORD)"
+    )]
+    PgAccess {
+        server: String,
+        user: String,
+        detail: String,
+    },
+
+    #[error("PostgreSQL server {server} has no database '{db}'; check DB_DATABASE")]
+    PgUnknownDb { server: String, db: String },
+
+    #[error("cannot reach PostgreSQL server {server}: {detail}; check DB_HOST, DB_PORT and that the server runs")]
+    PgUnreachable { server: String, detail: String },
+
+    #[error("PostgreSQL user '{user}' lacks a privilege on '{db}': {detail}")]
+    PgPrivilege {
+        user: String,
+        db: String,
+        detail: String,
+    },
+
+    #[error("lost the connection to PostgreSQL server {server} ({detail})")]
+    PgLost { server: String, detail: String },
+
+    #[error("PostgreSQL server {server}: {detail}")]
+    Pg { server: String, detail: String },
+
+    #[error("PostgreSQL server {server} refused line {line} of {}: {detail}", .file.display())]
+    PgLoadRefused {
+        server: String,
+        file: PathBuf,
+        line: usize,
+        detail: String,
+    },
+
+    #[error("the database holds a {0}, which db-backup cannot reproduce exactly yet; stopped rather than write a backup without it")]
+    PgUnsupported(String),
+
+    #[error(
+        "PostgreSQL TLS settings: {detail}; check sslmode and the ssl keys in config/database.php"
+    )]
+    PgTls { detail: String },
+
+    #[error("the database has tables the backup does not hold ({0}); nothing was changed; restore with --clean to drop them (the safety backup keeps them)")]
+    PgCleanNeeded(String),
+
     #[error("the database driver '{0}' is not supported for backups; db-backup handles sqlite, mysql and mariadb")]
     UnsupportedDriver(String),
 

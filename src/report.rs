@@ -256,6 +256,7 @@ fn file_name(p: &Path) -> String {
 fn artisan(outcome: &Outcome) {
     let kind = match outcome.kind {
         Kind::MysqlDump => "MySQL",
+        Kind::PgDump => "PostgreSQL",
         Kind::Sqlite => "SQLite",
     };
     let dry = if outcome.dry_run { "[dry-run] " } else { "" };

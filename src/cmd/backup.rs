@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::engine::{mysql, sqlite, Connection};
+use crate::engine::{mysql, postgres, sqlite, Connection};
 use crate::error::{Error, Result};
 use crate::laravel::Target;
 use crate::store::publish::{self, Lock};
@@ -190,6 +190,24 @@ fn stage(
             })?;
             Ok(("dump", CHECK_MYSQL))
         }
+        Connection::Postgres(params) => {
+            let mut out = BufWriter::with_capacity(1 << 20, staged.as_file());
+            let stats = postgres::dump(
+                params,
+                &mut out,
+                staged.path(),
+                &plan.exclude_data,
+                progress,
+            )?;
+            out.flush()
+                .map_err(Error::io("cannot write", staged.path()))?;
+            drop(out);
+            phases.snapshot = copy_started.elapsed();
+            flush_and_check(staged, phases, || {
+                postgres::check::dump_file(staged.path(), &stats.streamed)
+            })?;
+            Ok(("dump", CHECK_MYSQL))
+        }
     }
 }
 
@@ -267,6 +285,10 @@ fn dry_run(target: &Target, plan: &Plan) -> Result<Outcome> {
         Connection::Mysql(params) => {
             // Connecting proves the settings work; the dump's size is unknown until written.
             mysql::probe(params)?;
+            0
+        }
+        Connection::Postgres(params) => {
+            postgres::probe(params)?;
             0
         }
     };

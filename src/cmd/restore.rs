@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::backup::{self, Plan, Progress};
-use crate::engine::{mysql, sqlite, Connection, Meter};
+use crate::engine::{mysql, postgres, sqlite, Connection, Meter};
 use crate::error::{Error, Result};
 use crate::laravel::Target;
 use crate::store::retention::Policy;
@@ -52,18 +52,20 @@ pub fn run(
     let file = req.file.as_path();
     let kind = Kind::of_path(file);
     let expected = target.connection.kind();
-    if kind != expected {
+    if !kind.same_extension(expected) {
         return Err(Error::WrongKind {
             file: file.to_path_buf(),
             file_kind: kind.label(),
             driver: match expected {
                 Kind::Sqlite => "SQLite",
                 Kind::MysqlDump => "MySQL/MariaDB",
+                Kind::PgDump => "PostgreSQL",
             },
         });
     }
     // Refuse a bad backup before the live database is touched.
     let mut dump = None;
+    let mut pg_dump = None;
     let mut early = Vec::new();
     let tables = match &target.connection {
         // The file must be whole (its header's page count fills it) before anything happens;
@@ -78,6 +80,14 @@ pub fn run(
                 return Err(e);
             }
             dump = Some(mysql::inventory::read_backup(file)?);
+            Vec::new()
+        }
+        Connection::Postgres(params) => {
+            // The whole file under the whitelist, before the live database is touched.
+            pg_dump = Some(postgres::check::scan(
+                file,
+                &postgres::load::app_schemas(params),
+            )?);
             Vec::new()
         }
     };
@@ -113,7 +123,7 @@ pub fn run(
                 sqlite::check::quick_contents(&path)
             }))
         }
-        Connection::Mysql(_) => None,
+        Connection::Mysql(_) | Connection::Postgres(_) => None,
     };
     let safety = backup::run_locked(target, &plan, &lock, progress);
     let checked = checking.map(|t| {
@@ -157,6 +167,18 @@ pub fn run(
                 r.tables
             })
         }
+        Connection::Postgres(params) => postgres::load::restore(
+            params,
+            file,
+            &pg_dump.take().unwrap_or_default(),
+            req.clean,
+            req.busy_timeout,
+            meter.clone(),
+        )
+        .map(|r| {
+            dropped = r.dropped;
+            r.tables
+        }),
     };
     drop(lock);
     match restored {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::engine::{mysql, sqlite, Connection};
+use crate::engine::{mysql, postgres, sqlite, Connection};
 use crate::error::{Error, Result};
 use crate::laravel::Target;
 use crate::store::Kind;
@@ -29,10 +29,16 @@ pub struct Verified {
 /// `failed_warnings` when it returns an error.
 pub fn run(target: &Target, path: &Path, failed_warnings: &mut Vec<String>) -> Result<Verified> {
     let kind = Kind::of_path(path);
+    // A `.sql` file is a dump of the app's own driver.
+    let kind = if kind.same_extension(target.connection.kind()) {
+        target.connection.kind()
+    } else {
+        kind
+    };
     let mut warnings = Vec::new();
     let contents = match (kind, &target.connection) {
         (Kind::Sqlite, _) => sqlite::integrity(path)?,
-        (Kind::MysqlDump, Connection::Mysql(params)) => {
+        (Kind::MysqlDump | Kind::PgDump, Connection::Mysql(params)) => {
             match mysql::load::verify(params, path, &mut |w| warnings.push(w)) {
                 Ok(contents) => contents,
                 Err(e) => {
@@ -41,7 +47,16 @@ pub fn run(target: &Target, path: &Path, failed_warnings: &mut Vec<String>) -> R
                 }
             }
         }
-        (Kind::MysqlDump, Connection::Sqlite { .. }) => {
+        (Kind::MysqlDump | Kind::PgDump, Connection::Postgres(params)) => {
+            match postgres::load::verify(params, path, &mut |w| warnings.push(w)) {
+                Ok(contents) => contents,
+                Err(e) => {
+                    *failed_warnings = warnings;
+                    return Err(e);
+                }
+            }
+        }
+        (Kind::MysqlDump | Kind::PgDump, Connection::Sqlite { .. }) => {
             return Err(Error::WrongKind {
                 file: path.to_path_buf(),
                 file_kind: kind.label(),

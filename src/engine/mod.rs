@@ -2,11 +2,13 @@
 //! nothing of the terminal or of Laravel; warnings and progress leave them through callbacks.
 
 pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 
 use std::path::PathBuf;
 
 pub use mysql::MysqlParams;
+pub use postgres::PgParams;
 
 use crate::store::Kind;
 
@@ -17,6 +19,8 @@ pub enum Connection {
     Sqlite { path: PathBuf },
     /// A MySQL or MariaDB database.
     Mysql(MysqlParams),
+    /// A PostgreSQL database (the app's schemas in it).
+    Postgres(PgParams),
 }
 
 impl Connection {
@@ -25,6 +29,7 @@ impl Connection {
         match self {
             Connection::Sqlite { .. } => Kind::Sqlite,
             Connection::Mysql(_) => Kind::MysqlDump,
+            Connection::Postgres(_) => Kind::PgDump,
         }
     }
 
@@ -33,6 +38,7 @@ impl Connection {
         match self {
             Connection::Sqlite { path } => path.display().to_string(),
             Connection::Mysql(p) => format!("database '{}' on {}", p.database, p.server()),
+            Connection::Postgres(p) => format!("database '{}' on {}", p.database, p.server()),
         }
     }
 }
@@ -59,4 +65,17 @@ impl Meter {
     pub fn set_done(&self, bytes: u64) {
         self.done.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Where a dump is, for a progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// Starting table `index` (0-based) of `total`.
+    Table {
+        name: &'a str,
+        index: usize,
+        total: usize,
+    },
+    /// Rows and bytes written so far in the whole dump.
+    Written { rows: u64, bytes: u64 },
 }

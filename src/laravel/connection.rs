@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{config, App};
-use crate::engine::{Connection, MysqlParams};
+use crate::engine::{Connection, MysqlParams, PgParams};
 use crate::error::{Error, Result};
 
 /// A MySQL connection's settings as Laravel's config holds them, before PDO's rules apply.
@@ -85,7 +85,12 @@ pub fn resolve(app: &App) -> Result<Connection> {
             &name,
             url.as_ref(),
         )))),
-        "pgsql" | "sqlsrv" => Err(Error::UnsupportedDriver(driver)),
+        "pgsql" => Ok(Connection::Postgres(pgsql_params(pgsql(
+            app,
+            &name,
+            url.as_ref(),
+        )))),
+        "sqlsrv" => Err(Error::UnsupportedDriver(driver)),
         _ => Err(Error::UnknownConnection(name)),
     }
 }
@@ -126,6 +131,118 @@ fn redact(raw: &str) -> String {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &raw[..s], &raw[at + 1..]),
         _ => "***".to_string(),
     }
+}
+
+/// A PostgreSQL connection's settings as Laravel's config holds them.
+#[derive(Default)]
+pub struct PgsqlSettings {
+    pub host: String,
+    pub port: String,
+    pub database: String,
+    pub username: String,
+    pub password: String,
+    /// `search_path` (Laravel 9+) or `schema` (8), as written: a list of names.
+    pub search_path: String,
+    pub sslmode: String,
+    /// `sslrootcert`, `sslcert`, `sslkey`, already resolved against the app folder.
+    pub sslrootcert: Option<PathBuf>,
+    pub sslcert: Option<PathBuf>,
+    pub sslkey: Option<PathBuf>,
+}
+
+/// The one place PostgreSQL parameters are built, for `.env` and Artisan handovers alike, with
+/// the defaults Laravel's PostgresConnector and libpq apply.
+pub fn pgsql_params(s: PgsqlSettings) -> PgParams {
+    PgParams {
+        host: if s.host.is_empty() {
+            "127.0.0.1".into()
+        } else {
+            s.host
+        },
+        port: s.port.trim().parse().unwrap_or(5432),
+        database: s.database,
+        user: s.username,
+        password: s.password,
+        search_path: crate::engine::postgres::parse_search_path(&s.search_path),
+        sslmode: if s.sslmode.is_empty() {
+            "prefer".into()
+        } else {
+            s.sslmode
+        },
+        sslrootcert: s.sslrootcert,
+        sslcert: s.sslcert,
+        sslkey: s.sslkey,
+    }
+}
+
+/// The PostgreSQL settings: the separate keys with the defaults written in the app's config,
+/// the URL's parts laid over them; `search_path`, `sslmode` and the SSL files from the config
+/// (hard-coded there, or `env()` of a key with a default).
+fn pgsql(app: &App, name: &str, url: Option<&url::Url>) -> PgsqlSettings {
+    let php = app.dir.join("config/database.php");
+    let text = config::read(&php).unwrap_or_default();
+    let block = config::block(&text, name).unwrap_or("");
+    let env = |k: &str| app.env.get(k).filter(|v| !v.is_empty());
+    let setting = |key: &str, laravel_default: &str| -> String {
+        app.env
+            .get(key)
+            .or_else(|| config::connection_default(&php, name, key))
+            .unwrap_or_else(|| laravel_default.to_string())
+    };
+    // A key of the connection's block: a literal, or env('KEY', default).
+    let keyed = |key: &str, default: &str| -> String {
+        config::setting(block, key)
+            .and_then(|s| s.resolve(env))
+            .unwrap_or_else(|| default.to_string())
+    };
+    let file = |key: &str| {
+        Some(keyed(key, ""))
+            .filter(|v| !v.is_empty())
+            .map(|v| app.dir.join(v))
+    };
+    let search_path = match config::setting(block, "search_path") {
+        Some(s) => s.resolve(env).unwrap_or_default(),
+        None => keyed("schema", "public"),
+    };
+    let mut s = PgsqlSettings {
+        host: setting("DB_HOST", "127.0.0.1"),
+        port: setting("DB_PORT", "5432"),
+        database: setting("DB_DATABASE", "laravel"),
+        username: setting("DB_USERNAME", "root"),
+        password: setting("DB_PASSWORD", ""),
+        search_path,
+        sslmode: keyed("sslmode", "prefer"),
+        sslrootcert: file("sslrootcert"),
+        sslcert: file("sslcert"),
+        sslkey: file("sslkey"),
+    };
+    if let Some(u) = url {
+        if let Some(h) = u.host_str().filter(|h| !h.is_empty()) {
+            s.host = h.trim_matches(['[', ']']).to_string();
+        }
+        if let Some(port) = u.port() {
+            s.port = port.to_string();
+        }
+        if !u.username().is_empty() {
+            s.username = decode(u.username());
+        }
+        if let Some(pw) = u.password() {
+            s.password = decode(pw);
+        }
+        let db = u.path().trim_start_matches('/');
+        if !db.is_empty() {
+            s.database = decode(db);
+        }
+        for (k, v) in u.query_pairs() {
+            match k.as_ref() {
+                "sslmode" => s.sslmode = v.into_owned(),
+                "search_path" | "schema" => s.search_path = v.into_owned(),
+                "host" if v.starts_with('/') => s.host = v.into_owned(),
+                _ => {}
+            }
+        }
+    }
+    s
 }
 
 /// The MySQL settings: the separate keys (with the defaults written in the app's config), with
@@ -281,14 +398,84 @@ mod tests {
         assert_eq!(p.server(), "unix:/run/m.sock");
         let (_t, a) = app(&[
             ("DB_CONNECTION", "mysql"),
-            ("DB_URL", "postgres://u:secret@h/d"),
+            ("DB_URL", "sqlsrv://u:secret@h/d"),
         ]);
-        assert!(matches!(resolve(&a), Err(Error::UnsupportedDriver(d)) if d == "pgsql"));
+        assert!(matches!(resolve(&a), Err(Error::UnsupportedDriver(d)) if d == "sqlsrv"));
         let (_t, a) = app(&[
             ("DB_CONNECTION", "mysql"),
             ("DB_URL", "mysql://u:secret@[bad"),
         ]);
         let msg = resolve(&a).unwrap_err().to_string();
         assert!(!msg.contains("secret"), "{msg}");
+    }
+
+    fn pg(env: &[(&str, &str)], php: Option<&str>) -> PgParams {
+        let (t, app) = app(env);
+        if let Some(php) = php {
+            std::fs::create_dir_all(t.path().join("config")).unwrap();
+            std::fs::write(t.path().join("config/database.php"), php).unwrap();
+        }
+        match resolve(&app).unwrap() {
+            Connection::Postgres(p) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pgsql_keys_url_socket_and_config() {
+        let p = pg(&[("DB_CONNECTION", "pgsql"), ("DB_PASSWORD", "p'w")], None);
+        assert_eq!((p.host.as_str(), p.port), ("127.0.0.1", 5432));
+        assert_eq!((p.user.as_str(), p.database.as_str()), ("root", "laravel"));
+        assert_eq!(
+            (p.search_path.clone(), p.sslmode.as_str()),
+            (vec!["public".to_string()], "prefer")
+        );
+        assert!(!format!("{p:?}").contains("p'w"));
+        let p = pg(
+            &[("DB_CONNECTION", "pgsql"), ("DB_HOST", "/run/postgresql")],
+            None,
+        );
+        assert!(p.is_socket());
+        assert_eq!(p.server(), "unix:/run/postgresql/.s.PGSQL.5432");
+        let p = pg(
+            &[
+                ("DB_CONNECTION", "mysql"),
+                (
+                    "DB_URL",
+                    "postgresql://u:s%40c@db:6543/stock?sslmode=require",
+                ),
+            ],
+            None,
+        );
+        assert_eq!(
+            (
+                p.host.as_str(),
+                p.port,
+                p.user.as_str(),
+                p.password.as_str(),
+                p.database.as_str(),
+                p.sslmode.as_str()
+            ),
+            ("db", 6543, "u", "s@c", "stock", "require")
+        );
+        // Laravel 8's `schema`, and a hard-coded search_path with an env() default.
+        let l8 = "<?php\nreturn [\n    'connections' => [\n        'pgsql' => [\n            'database' => env('DB_DATABASE', 'forge'),\n            'username' => env('DB_USERNAME', 'forge'),\n            'schema' => 'app',\n            'sslmode' => 'disable',\n        ],\n    ],\n];\n";
+        let p = pg(&[("DB_CONNECTION", "pgsql")], Some(l8));
+        assert_eq!((p.database.as_str(), p.user.as_str()), ("forge", "forge"));
+        assert_eq!(
+            (p.search_path.clone(), p.sslmode.as_str()),
+            (vec!["app".to_string()], "disable")
+        );
+        let l11 = "<?php\nreturn [\n    'connections' => [\n        'pgsql' => [\n            'search_path' => env('DB_SEARCH_PATH', 'public'),\n            'sslrootcert' => env('PG_CA'),\n        ],\n    ],\n];\n";
+        let p = pg(
+            &[
+                ("DB_CONNECTION", "pgsql"),
+                ("DB_SEARCH_PATH", "app, public"),
+                ("PG_CA", "ca.pem"),
+            ],
+            Some(l11),
+        );
+        assert_eq!(p.search_path, ["app", "public"]);
+        assert!(p.sslrootcert.unwrap().ends_with("ca.pem"));
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::connection::{mysql_params, MysqlSettings};
+use super::connection::{mysql_params, pgsql_params, MysqlSettings, PgsqlSettings};
 use super::Target;
 use crate::engine::Connection;
 use crate::error::{Error, Result};
@@ -56,7 +56,25 @@ pub fn from_env(real: &HashMap<String, String>) -> Result<Option<Target>> {
                 .filter(|s| !s.is_empty())
                 .map(|s| in_app(PathBuf::from(s))),
         })),
-        "pgsql" | "sqlsrv" => return Err(Error::UnsupportedDriver(driver.clone())),
+        "pgsql" => Connection::Postgres(pgsql_params(PgsqlSettings {
+            host: get("HOST"),
+            port: get("PORT"),
+            database: get("DATABASE"),
+            username: get("USERNAME"),
+            password: get("PASSWORD"),
+            search_path: get("SEARCH_PATH"),
+            sslmode: get("SSLMODE"),
+            sslrootcert: Some(get("SSLROOTCERT"))
+                .filter(|s| !s.is_empty())
+                .map(|s| in_app(PathBuf::from(s))),
+            sslcert: Some(get("SSLCERT"))
+                .filter(|s| !s.is_empty())
+                .map(|s| in_app(PathBuf::from(s))),
+            sslkey: Some(get("SSLKEY"))
+                .filter(|s| !s.is_empty())
+                .map(|s| in_app(PathBuf::from(s))),
+        })),
+        "sqlsrv" => return Err(Error::UnsupportedDriver(driver.clone())),
         other => return Err(Error::UnsupportedDriver(other.to_string())),
     };
     let zone = Some(get("TIMEZONE"))
@@ -142,8 +160,26 @@ mod tests {
             ("stock", "s3cret", "unix:/run/mysqld/mysqld.sock")
         );
         let mut e = env(&base);
-        e.insert(CONNECTION.into(), "pgsql".into());
-        assert!(matches!(from_env(&e), Err(Error::UnsupportedDriver(d)) if d == "pgsql"));
+        e.insert(CONNECTION.into(), "sqlsrv".into());
+        assert!(matches!(from_env(&e), Err(Error::UnsupportedDriver(d)) if d == "sqlsrv"));
+        let mut e = env(&base);
+        e.extend(env(&[
+            (CONNECTION, "pgsql"),
+            ("DB_BACKUP_DATABASE", "stock"),
+            ("DB_BACKUP_HOST", "/run/postgresql"),
+            ("DB_BACKUP_SEARCH_PATH", "app,public"),
+            ("DB_BACKUP_SSLROOTCERT", "certs/ca.pem"),
+        ]));
+        let Connection::Postgres(p) = from_env(&e).unwrap().unwrap().connection else {
+            panic!("not pgsql")
+        };
+        assert_eq!((p.port, p.sslmode.as_str()), (5432, "prefer"));
+        assert_eq!(p.search_path, ["app", "public"]);
+        assert_eq!(p.server(), "unix:/run/postgresql/.s.PGSQL.5432");
+        assert_eq!(
+            p.sslrootcert.unwrap(),
+            std::path::Path::new("/srv/api/certs/ca.pem")
+        );
         assert!(matches!(
             from_env(&env(&[(CONNECTION, "sqlite")])),
             Err(Error::Handover(_))

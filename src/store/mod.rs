@@ -23,6 +23,10 @@ pub enum Kind {
     /// A MySQL/MariaDB SQL dump (`.sql`).
     #[serde(rename = "sql")]
     MysqlDump,
+    /// A PostgreSQL SQL dump (`.sql`, too: which one a `.sql` file is depends on the app's
+    /// driver; [`Kind::of_path`] says MysqlDump and [`Kind::same_extension`] compares).
+    #[serde(rename = "sql")]
+    PgDump,
 }
 
 impl Kind {
@@ -30,7 +34,7 @@ impl Kind {
     pub fn extension(self) -> &'static str {
         match self {
             Kind::Sqlite => "sqlite",
-            Kind::MysqlDump => "sql",
+            Kind::MysqlDump | Kind::PgDump => "sql",
         }
     }
 
@@ -48,6 +52,12 @@ impl Kind {
         match self {
             Kind::Sqlite => "SQLite",
             Kind::MysqlDump => "MySQL (.sql)",
+            Kind::PgDump => "PostgreSQL (.sql)",
         }
+    }
+
+    /// Whether files of the two kinds are named alike (a `.sql` dump is either driver's).
+    pub fn same_extension(self, other: Kind) -> bool {
+        self.extension() == other.extension()
     }
 }

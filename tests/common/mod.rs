@@ -13,6 +13,7 @@ pub mod disks;
 pub mod garage;
 pub mod moto;
 pub mod mysql;
+pub mod postgres;
 
 /// Makes each `fn name(s3: S3)` two tests, `name::garage` and `name::moto`: the same
 /// assertions on two independent S3 implementations (tests/common/garage.rs, moto.rs).

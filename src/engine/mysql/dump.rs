@@ -18,18 +18,7 @@ const STATEMENT_CAP: usize = 1024 * 1024;
 /// framing, so that every statement we write is one the server accepts.
 const PACKET_MARGIN: usize = 1024;
 
-/// Where the dump is, for a progress display.
-#[derive(Debug, Clone, Copy)]
-pub enum Progress<'a> {
-    /// Starting table `index` (0-based) of `total`.
-    Table {
-        name: &'a str,
-        index: usize,
-        total: usize,
-    },
-    /// Rows and bytes written so far in the whole dump.
-    Written { rows: u64, bytes: u64 },
-}
+pub use crate::engine::Progress;
 
 /// Counts bytes on their way to the file.
 struct Counting<'w, W: Write> {

@@ -1,0 +1,568 @@
+//! The whitelist a script's statements pass before they reach the server: what our dumps and
+//! pg_dump's plain format write (`--no-owner --no-acl`), each statement's target in one of the
+//! app's schemas. Everything else is refused with its line — shell and file access (`\!`,
+//! `\copy`, `COPY … PROGRAM`), `DO` blocks, roles and grants, `ALTER SYSTEM`, settings other
+//! than a dump's own — before the load changes anything it would not roll back.
+
+/// What to do with an accepted statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send it as it is.
+    Run,
+    /// A session setting the load makes itself (timeouts): not sent.
+    Skip,
+    /// `CREATE SCHEMA name` of one of the app's schemas: sent only if it does not exist.
+    Schema(String),
+    /// `CREATE EXTENSION`: the server must already allow it to the app's user.
+    Extension(String),
+    /// `COPY table (…) FROM stdin`: its rows follow.
+    Copy(String),
+    /// `CREATE TABLE schema.name`: sent; named for the inventory.
+    Table(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    /// A bare word, upper-cased for keywords, with its text as written.
+    Word(String, String),
+    /// A double-quoted identifier, unquoted.
+    Quoted(String),
+    /// A string literal, unquoted.
+    Str(String),
+    Num(String),
+    Sym(char),
+}
+
+impl Tok {
+    fn is(&self, kw: &str) -> bool {
+        matches!(self, Tok::Word(w, _) if w == kw)
+    }
+    /// The identifier it names (a bare word folds to lower case, as the server folds it).
+    fn ident(&self) -> Option<String> {
+        match self {
+            Tok::Word(_, raw) => Some(raw.to_lowercase()),
+            Tok::Quoted(q) => Some(q.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The first tokens of a statement: enough to judge it (bodies are not looked into).
+fn tokens(sql: &str, limit: usize) -> Vec<Tok> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() && out.len() < limit {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if sql[i..].starts_with("--") {
+            i = sql[i..].find('\n').map_or(b.len(), |n| i + n);
+        } else if sql[i..].starts_with("/*") {
+            let mut depth = 0;
+            while i < b.len() {
+                if sql[i..].starts_with("/*") {
+                    depth += 1;
+                    i += 2;
+                } else if sql[i..].starts_with("*/") {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if c == b'"' {
+            let mut s = String::new();
+            i += 1;
+            while i < b.len() {
+                if b[i] == b'"' {
+                    if b.get(i + 1) == Some(&b'"') {
+                        s.push('"');
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                let ch = sql[i..].chars().next().unwrap_or('\0');
+                s.push(ch);
+                i += ch.len_utf8();
+            }
+            out.push(Tok::Quoted(s));
+        } else if c == b'\'' {
+            let mut s = String::new();
+            i += 1;
+            while i < b.len() {
+                if b[i] == b'\'' {
+                    if b.get(i + 1) == Some(&b'\'') {
+                        s.push('\'');
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                let ch = sql[i..].chars().next().unwrap_or('\0');
+                s.push(ch);
+                i += ch.len_utf8();
+            }
+            out.push(Tok::Str(s));
+        } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+            let start = i;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+            {
+                i += 1;
+            }
+            let raw = &sql[start..i];
+            out.push(Tok::Word(raw.to_ascii_uppercase(), raw.to_string()));
+        } else if c.is_ascii_digit() || (c == b'-' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            let start = i;
+            i += 1;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
+                i += 1;
+            }
+            out.push(Tok::Num(sql[start..i].to_string()));
+        } else {
+            let ch = sql[i..].chars().next().unwrap_or('\0');
+            out.push(Tok::Sym(ch));
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// Settings a dump may set, with the values it may set them to (None: any).
+const SETTINGS: &[(&str, Option<&[&str]>)] = &[
+    ("STATEMENT_TIMEOUT", None),
+    ("LOCK_TIMEOUT", None),
+    ("IDLE_IN_TRANSACTION_SESSION_TIMEOUT", None),
+    ("TRANSACTION_TIMEOUT", None),
+    ("CLIENT_ENCODING", Some(&["UTF8", "UTF-8"])),
+    ("STANDARD_CONFORMING_STRINGS", Some(&["ON"])),
+    (
+        "CHECK_FUNCTION_BODIES",
+        Some(&["FALSE", "OFF", "TRUE", "ON"]),
+    ),
+    ("XMLOPTION", Some(&["CONTENT", "DOCUMENT"])),
+    ("CLIENT_MIN_MESSAGES", Some(&["WARNING", "NOTICE", "ERROR"])),
+    ("ROW_SECURITY", Some(&["OFF", "ON"])),
+    ("DEFAULT_TABLESPACE", Some(&[""])),
+    ("DEFAULT_TABLE_ACCESS_METHOD", Some(&["HEAP"])),
+    ("DEFAULT_WITH_OIDS", Some(&["FALSE", "OFF"])),
+];
+
+/// Judges one statement: what to do with it, or why it is refused. `schemas` are the app's.
+pub fn judge(sql: &str, schemas: &[String]) -> Result<Action, String> {
+    let t = tokens(sql, 64);
+    let word = |i: usize| match t.get(i) {
+        Some(Tok::Word(w, _)) => w.as_str(),
+        _ => "",
+    };
+    match word(0) {
+        "SET" => setting(&t),
+        "SELECT" => select(&t, schemas),
+        "CREATE" => create(&t, schemas),
+        "ALTER" => alter(&t, schemas),
+        "COMMENT" => comment(&t, schemas),
+        "COPY" => copy(&t, schemas),
+        "REFRESH" if word(1) == "MATERIALIZED" && word(2) == "VIEW" => {
+            name_at(&t, 3, schemas).map(|_| Action::Run)
+        }
+        "GRANT" | "REVOKE" => Err("grants are not restored (dump with --no-acl)".into()),
+        "DO" => Err("DO blocks run code at load time; they are not part of a dump".into()),
+        "" => Err("not a statement".into()),
+        w => Err(format!("{w} statements are not part of a plain dump")),
+    }
+}
+
+fn setting(t: &[Tok]) -> Result<Action, String> {
+    let mut i = 1;
+    if t.get(i).is_some_and(|x| x.is("SESSION")) {
+        i += 1;
+    }
+    let Some(Tok::Word(name, _)) = t.get(i) else {
+        return Err("SET without a setting name".into());
+    };
+    let Some((_, values)) = SETTINGS.iter().find(|(n, _)| n == name) else {
+        return Err(format!(
+            "SET {} is not one of the session settings a dump writes",
+            name.to_lowercase()
+        ));
+    };
+    if !(t.get(i + 1).is_some_and(|x| x.is("TO")) || t.get(i + 1) == Some(&Tok::Sym('='))) {
+        return Err(format!("SET {} without = or TO", name.to_lowercase()));
+    }
+    let value = t[i + 2..].iter().map(|x| match x {
+        Tok::Word(w, _) => w.clone(),
+        Tok::Str(s) => s.to_ascii_uppercase(),
+        Tok::Num(n) => n.clone(),
+        Tok::Quoted(q) => q.to_ascii_uppercase(),
+        Tok::Sym(c) => c.to_string(),
+    });
+    let value: Vec<String> = value.collect();
+    if let Some(allowed) = values {
+        if value.len() != 1 || !allowed.contains(&value[0].as_str()) {
+            return Err(format!(
+                "SET {} = {} is not a value a dump writes",
+                name.to_lowercase(),
+                value.join(" ")
+            ));
+        }
+    } else if value.len() != 1 || !matches!(t.get(i + 2), Some(Tok::Num(_) | Tok::Str(_))) {
+        return Err(format!("SET {} to an expression", name.to_lowercase()));
+    }
+    if name.ends_with("TIMEOUT") {
+        // The load bounds its own waits (--busy-timeout).
+        return Ok(Action::Skip);
+    }
+    Ok(Action::Run)
+}
+
+/// `SELECT pg_catalog.set_config('search_path', '', false)` and
+/// `SELECT pg_catalog.setval('schema.seq', N, true|false)`: nothing else.
+fn select(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
+    let call = |f: &str| {
+        t.len() >= 6
+            && t[1].is("PG_CATALOG")
+            && t[2] == Tok::Sym('.')
+            && t[3].is(f)
+            && t[4] == Tok::Sym('(')
+    };
+    if call("SET_CONFIG")
+        && t[5..]
+            == [
+                Tok::Str("search_path".into()),
+                Tok::Sym(','),
+                Tok::Str(String::new()),
+                Tok::Sym(','),
+                Tok::Word("FALSE".into(), "false".into()),
+                Tok::Sym(')'),
+            ]
+    {
+        return Ok(Action::Run);
+    }
+    if call("SETVAL") && t.len() == 11 {
+        if let (
+            Tok::Str(seq),
+            Tok::Sym(','),
+            Tok::Num(_),
+            Tok::Sym(','),
+            Tok::Word(b, _),
+            Tok::Sym(')'),
+        ) = (&t[5], &t[6], &t[7], &t[8], &t[9], &t[10])
+        {
+            if b == "TRUE" || b == "FALSE" {
+                let inner = tokens(seq, 8);
+                name_at(&inner, 0, schemas)?;
+                return Ok(Action::Run);
+            }
+        }
+    }
+    Err("only the SELECTs a dump writes (set_config of search_path, setval) are loaded".into())
+}
+
+/// A schema-qualified name starting at token `i`, whose schema is one of the app's; returns
+/// the index after it.
+fn name_at(t: &[Tok], i: usize, schemas: &[String]) -> Result<usize, String> {
+    name_of(t, i, schemas, false)
+}
+
+/// As [`name_at`]; `column`: a column's `schema.table.column`.
+fn name_of(t: &[Tok], i: usize, schemas: &[String], column: bool) -> Result<usize, String> {
+    let mut i = i;
+    if t.get(i).is_some_and(|x| x.is("ONLY")) {
+        i += 1;
+    }
+    let first = t.get(i).and_then(Tok::ident).ok_or("a name was expected")?;
+    if t.get(i + 1) != Some(&Tok::Sym('.')) {
+        return Err(format!(
+            "{first} is not qualified with its schema (a dump names every object with it)"
+        ));
+    }
+    let second = t
+        .get(i + 2)
+        .and_then(Tok::ident)
+        .ok_or("a name was expected")?;
+    let has_third = t.get(i + 3) == Some(&Tok::Sym('.'));
+    if column != has_third {
+        return Err(if column {
+            format!("{first}.{second} is not a column's schema.table.column")
+        } else {
+            format!("{first}.{second}.… names another database's object")
+        });
+    }
+    if !schemas.contains(&first) {
+        return Err(format!(
+            "{first}.{second} is in schema {first}, not in the app's ({})",
+            schemas.join(", ")
+        ));
+    }
+    Ok(if column { i + 5 } else { i + 3 })
+}
+
+/// `schema.name` (unquoted) of a name [`name_at`] accepted at `i`.
+fn two_part(t: &[Tok], i: usize) -> String {
+    format!(
+        "{}.{}",
+        t[i].ident().unwrap_or_default(),
+        t[i + 2].ident().unwrap_or_default()
+    )
+}
+
+fn skip_words(t: &[Tok], mut i: usize, words: &[&str]) -> usize {
+    while t.get(i).is_some_and(|x| words.iter().any(|w| x.is(w))) {
+        i += 1;
+    }
+    i
+}
+
+fn create(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
+    let mut i = skip_words(t, 1, &["OR", "REPLACE", "UNIQUE", "UNLOGGED", "CONSTRAINT"]);
+    if t.get(i).is_some_and(|x| x.is("MATERIALIZED")) {
+        i += 1;
+    }
+    let kind = match t.get(i) {
+        Some(Tok::Word(w, _)) => w.clone(),
+        _ => return Err("CREATE of nothing".into()),
+    };
+    let after_kind = skip_words(t, i + 1, &["IF", "NOT", "EXISTS"]);
+    match kind.as_str() {
+        "SCHEMA" => {
+            let name = t
+                .get(after_kind)
+                .and_then(Tok::ident)
+                .ok_or("CREATE SCHEMA without a name")?;
+            if t.len() > after_kind + 1 {
+                return Err("CREATE SCHEMA with more than a name".into());
+            }
+            if !schemas.contains(&name) {
+                return Err(format!(
+                    "schema {name} is not one of the app's ({})",
+                    schemas.join(", ")
+                ));
+            }
+            Ok(Action::Schema(name))
+        }
+        "EXTENSION" => {
+            let name = t
+                .get(after_kind)
+                .and_then(Tok::ident)
+                .ok_or("CREATE EXTENSION without a name")?;
+            if t.iter().any(|x| x.is("CASCADE")) {
+                return Err(format!("CREATE EXTENSION {name} CASCADE"));
+            }
+            if let Some(s) = t.iter().position(|x| x.is("SCHEMA")) {
+                let schema = t.get(s + 1).and_then(Tok::ident).unwrap_or_default();
+                if !schemas.contains(&schema) {
+                    return Err(format!(
+                        "extension {name} in schema {schema}, not one of the app's"
+                    ));
+                }
+            }
+            Ok(Action::Extension(name))
+        }
+        "TABLE" | "SEQUENCE" | "VIEW" | "TYPE" | "DOMAIN" | "FUNCTION" | "PROCEDURE" => {
+            if t.get(i - 1).is_some_and(|x| x.is("CONSTRAINT")) {
+                return Err("CREATE CONSTRAINT outside a trigger".into());
+            }
+            name_at(t, after_kind, schemas)?;
+            if kind == "TABLE" && !t.iter().any(|x| x.is("PARTITION")) {
+                return Ok(Action::Table(two_part(t, after_kind)));
+            }
+            Ok(Action::Run)
+        }
+        "INDEX" => {
+            let on = t
+                .iter()
+                .position(|x| x.is("ON"))
+                .ok_or("CREATE INDEX without ON")?;
+            if t.iter().take(on).any(|x| x.is("CONCURRENTLY")) {
+                return Err(
+                    "CREATE INDEX CONCURRENTLY cannot run in the load's transaction".into(),
+                );
+            }
+            name_at(t, on + 1, schemas).map(|_| Action::Run)
+        }
+        "TRIGGER" | "POLICY" => {
+            let on = t
+                .iter()
+                .position(|x| x.is("ON"))
+                .ok_or(format!("CREATE {kind} without ON"))?;
+            name_at(t, on + 1, schemas).map(|_| Action::Run)
+        }
+        "ROLE" | "USER" | "GROUP" => Err("roles are not restored".into()),
+        other => Err(format!(
+            "CREATE {other} is not part of a plain dump we load"
+        )),
+    }
+}
+
+fn alter(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
+    if t.iter().any(|x| x.is("OWNER")) {
+        return Err("ownership is not restored (dump with --no-owner)".into());
+    }
+    let kind = match t.get(1) {
+        Some(Tok::Word(w, _)) => w.as_str(),
+        _ => "",
+    };
+    let allowed: &[&str] = match kind {
+        "TABLE" => &[
+            "ADD", "ALTER", "ENABLE", "DISABLE", "FORCE", "ATTACH", "CLUSTER", "REPLICA",
+        ],
+        "SEQUENCE" => &["OWNED"],
+        "INDEX" => &["ATTACH"],
+        "SYSTEM" => return Err("ALTER SYSTEM changes the server, not the database".into()),
+        "ROLE" | "USER" | "GROUP" => return Err("roles are not restored".into()),
+        other => return Err(format!("ALTER {other} is not part of a plain dump we load")),
+    };
+    let i = skip_words(t, 2, &["IF", "EXISTS"]);
+    let next = name_at(t, i, schemas)?;
+    match t.get(next) {
+        Some(Tok::Word(w, _)) if allowed.contains(&w.as_str()) => Ok(Action::Run),
+        _ => Err(format!("ALTER {kind} … of a kind a dump does not write")),
+    }
+}
+
+fn comment(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
+    if !t.get(1).is_some_and(|x| x.is("ON")) {
+        return Err("COMMENT without ON".into());
+    }
+    let i = skip_words(t, 2, &["MATERIALIZED"]);
+    match t.get(i) {
+        Some(x) if x.is("EXTENSION") => Ok(Action::Run),
+        Some(x) if x.is("SCHEMA") => match t.get(i + 1).and_then(Tok::ident) {
+            Some(s) if schemas.contains(&s) => Ok(Action::Run),
+            _ => Err("a comment on another schema".into()),
+        },
+        Some(x) if x.is("CONSTRAINT") || x.is("TRIGGER") || x.is("POLICY") => {
+            let on = t
+                .iter()
+                .position(|x| x.is("ON"))
+                .filter(|&p| p > i)
+                .ok_or("COMMENT ON … without ON")?;
+            let on = skip_words(t, on + 1, &["DOMAIN"]);
+            name_at(t, on, schemas).map(|_| Action::Run)
+        }
+        Some(x) if x.is("COLUMN") => name_of(t, i + 1, schemas, true).map(|_| Action::Run),
+        Some(x)
+            if [
+                "TABLE",
+                "VIEW",
+                "SEQUENCE",
+                "INDEX",
+                "FUNCTION",
+                "PROCEDURE",
+                "TYPE",
+                "DOMAIN",
+            ]
+            .iter()
+            .any(|k| x.is(k)) =>
+        {
+            name_at(t, i + 1, schemas).map(|_| Action::Run)
+        }
+        _ => Err("a comment on something a dump does not comment".into()),
+    }
+}
+
+/// `COPY schema.table [(columns)] FROM stdin`, nothing else: no file, no program, no options.
+fn copy(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
+    let mut i = name_at(t, 1, schemas)?;
+    let table = two_part(t, 1);
+    if t.get(i) == Some(&Tok::Sym('(')) {
+        i += 1;
+        loop {
+            match (t.get(i), t.get(i + 1)) {
+                (Some(c), Some(Tok::Sym(','))) if c.ident().is_some() => i += 2,
+                (Some(c), Some(Tok::Sym(')'))) if c.ident().is_some() => {
+                    i += 2;
+                    break;
+                }
+                _ => return Err("COPY with a column list that is not plain names".into()),
+            }
+        }
+    }
+    if t.len() == i + 2 && t[i].is("FROM") && t[i + 1].is("STDIN") {
+        Ok(Action::Copy(table))
+    } else {
+        Err("only COPY … FROM stdin is loaded (no file, no program, no options)".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s() -> Vec<String> {
+        vec!["public".into(), "app".into()]
+    }
+
+    #[test]
+    fn what_a_dump_writes_is_accepted() {
+        for sql in [
+            "SET statement_timeout = 0",
+            "SET client_encoding = 'UTF8'",
+            "SET standard_conforming_strings = on",
+            "SELECT pg_catalog.set_config('search_path', '', false)",
+            "SET check_function_bodies = false",
+            "CREATE TABLE public.t (\n a integer\n)",
+            "CREATE UNIQUE INDEX t_a ON public.t USING btree (a)",
+            "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (a)",
+            "CREATE TRIGGER tr BEFORE INSERT ON public.t FOR EACH ROW EXECUTE FUNCTION public.f()",
+            "COMMENT ON COLUMN public.t.a IS 'x'",
+            "SELECT pg_catalog.setval('public.t_a_seq', 42, true)",
+            "SELECT pg_catalog.setval('\"app\".\"s\"', 1, false)",
+            "CREATE OR REPLACE FUNCTION app.f() RETURNS trigger LANGUAGE plpgsql AS $$ begin return new; end $$",
+            "REFRESH MATERIALIZED VIEW public.mv",
+            "ALTER SEQUENCE public.s OWNED BY public.t.a",
+        ] {
+            assert!(judge(sql, &s()).is_ok(), "{sql}: {:?}", judge(sql, &s()));
+        }
+        assert_eq!(
+            judge("COPY public.t (a, \"B\") FROM stdin", &s()),
+            Ok(Action::Copy("public.t".into()))
+        );
+        assert_eq!(judge("SET lock_timeout = 0", &s()), Ok(Action::Skip));
+        assert_eq!(
+            judge("CREATE SCHEMA app", &s()),
+            Ok(Action::Schema("app".into()))
+        );
+    }
+
+    #[test]
+    fn what_reaches_past_the_database_is_refused() {
+        for sql in [
+            "COPY public.t FROM PROGRAM 'id'",
+            "COPY public.t TO '/tmp/x'",
+            "COPY public.t FROM '/etc/passwd'",
+            "DO $$ begin perform 1; end $$",
+            "ALTER SYSTEM SET archive_command = 'x'",
+            "CREATE ROLE x SUPERUSER",
+            "GRANT ALL ON public.t TO x",
+            "ALTER TABLE public.t OWNER TO postgres",
+            "SET session_authorization = 'postgres'",
+            "SET role postgres",
+            "SET standard_conforming_strings = off",
+            "SET search_path = evil",
+            "SELECT pg_read_file('/etc/passwd')",
+            "SELECT pg_catalog.set_config('search_path', 'evil', false)",
+            "CREATE TABLE other.t (a int)",
+            "CREATE TABLE t (a int)",
+            "CREATE TABLE db.public.t (a int)",
+            "CREATE SCHEMA evil",
+            "CREATE EXTENSION x CASCADE",
+            "CREATE INDEX CONCURRENTLY i ON public.t (a)",
+            "CREATE SERVER s FOREIGN DATA WRAPPER f",
+            "CREATE RULE r AS ON INSERT TO public.t DO INSTEAD NOTHING",
+            "SELECT pg_catalog.setval('other.s', 1, true)",
+            "LOAD 'x'",
+            "CHECKPOINT",
+        ] {
+            assert!(judge(sql, &s()).is_err(), "accepted: {sql}");
+        }
+    }
+}

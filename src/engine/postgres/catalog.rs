@@ -1,0 +1,886 @@
+//! What the app's schemas hold, read from the system catalogs inside the dump's snapshot, as
+//! the statements that recreate it. The server writes the definitions itself (`format_type`,
+//! `pg_get_constraintdef`, `pg_get_indexdef`, `pg_get_viewdef`, `pg_get_functiondef`,
+//! `pg_get_triggerdef`, `pg_get_expr`) with `search_path` empty, so every name comes out
+//! schema-qualified, as pg_dump does.
+//!
+//! A whitelist: what is listed in [`unsupported`] stops the dump with its name rather than
+//! being left out of the file.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use postgres::Client;
+
+use super::{ident, literal, qualified, Fail};
+
+/// One statement of the file, with what it creates (for the read-back check and messages).
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub what: &'static str,
+    pub name: String,
+    pub sql: String,
+}
+
+/// A table whose rows the dump copies.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// `"schema"."name"`.
+    pub name: String,
+    /// `schema.name`, unquoted (as messages and the read-back check name it).
+    pub plain: String,
+    /// The columns the rows are copied with: every column but generated ones, in order.
+    pub columns: Vec<String>,
+    /// Left out with `--exclude-data`: created, no rows.
+    pub excluded: bool,
+}
+
+/// Everything the dump writes besides the rows.
+#[derive(Debug, Default)]
+pub struct Schema {
+    /// The schemas dumped, as named in the catalog.
+    pub schemas: Vec<String>,
+    /// Statements before the rows: schemas, extensions, types, functions, sequences, tables,
+    /// views.
+    pub before: Vec<Item>,
+    pub tables: Vec<Table>,
+    /// Statements after the rows: sequence values, constraints, indexes, triggers, foreign
+    /// keys, policies, materialized views' data, comments.
+    pub after: Vec<Item>,
+}
+
+fn item(what: &'static str, name: impl Into<String>, sql: impl Into<String>) -> Item {
+    let mut sql = sql.into();
+    let trimmed = sql.trim_end().len();
+    sql.truncate(trimmed);
+    if !sql.ends_with(';') {
+        sql.push(';');
+    }
+    Item {
+        what,
+        name: name.into(),
+        sql,
+    }
+}
+
+/// The schemas of `search_path` that exist, `$user` standing for the session's user; never
+/// the system's own.
+pub fn schemas(client: &mut Client, search_path: &[String]) -> Result<Vec<(u32, String)>, Fail> {
+    let path: Vec<String> = if search_path.is_empty() {
+        vec!["public".into()]
+    } else {
+        search_path.to_vec()
+    };
+    let mut out = Vec::new();
+    for name in path {
+        let row = client.query_opt(
+            "SELECT oid, nspname::text FROM pg_catalog.pg_namespace
+             WHERE nspname = CASE WHEN $1 = '$user' THEN current_user::text ELSE $1 END
+               AND nspname NOT IN ('pg_catalog', 'information_schema')
+               AND nspname NOT LIKE 'pg\\_%'",
+            &[&name],
+        )?;
+        if let Some(r) = row {
+            let entry: (u32, String) = (r.get(0), r.get(1));
+            if !out.contains(&entry) {
+                out.push(entry);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the whole schema. `exclude` names tables (`name` or `schema.name`) whose rows are
+/// left out.
+pub fn read(
+    client: &mut Client,
+    search_path: &[String],
+    exclude: &[String],
+) -> Result<Schema, Fail> {
+    let spaces = schemas(client, search_path)?;
+    let oids: Vec<u32> = spaces.iter().map(|(o, _)| *o).collect();
+    let mut s = Schema {
+        schemas: spaces.iter().map(|(_, n)| n.clone()).collect(),
+        ..Default::default()
+    };
+    if let Some(what) = unsupported(client, &oids)? {
+        return Err(Fail::Unsupported(what));
+    }
+    for (_, name) in &spaces {
+        if name != "public" {
+            s.before.push(item(
+                "schema",
+                name.clone(),
+                format!("CREATE SCHEMA IF NOT EXISTS {}", ident(name)),
+            ));
+        }
+    }
+    extensions(client, &oids, &mut s)?;
+    types(client, &oids, &mut s)?;
+    functions(client, &oids, &mut s, false)?;
+    let owned = sequences(client, &oids, &mut s)?;
+    tables(client, &oids, &mut s, exclude)?;
+    s.before.extend(owned);
+    views(client, &oids, &mut s)?;
+    functions(client, &oids, &mut s, true)?;
+    sequence_values(client, &oids, &mut s)?;
+    constraints(client, &oids, &mut s)?;
+    indexes(client, &oids, &mut s)?;
+    triggers(client, &oids, &mut s)?;
+    policies(client, &oids, &mut s)?;
+    refreshes(client, &oids, &mut s)?;
+    comments(client, &oids, &mut s)?;
+    Ok(s)
+}
+
+/// Objects are part of an extension when pg_depend says so ('e'): the extension recreates them.
+const NOT_EXTENSION_MEMBER: &str = "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+    WHERE d.classid = {class}::regclass AND d.objid = o.oid AND d.deptype = 'e')";
+
+fn not_member(class: &str) -> String {
+    NOT_EXTENSION_MEMBER.replace("{class}", &literal(class))
+}
+
+/// The first object of a kind the dump cannot yet reproduce exactly, as "what name".
+fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> {
+    let checks: Vec<(&str, String)> = vec![
+        (
+            "foreign table",
+            format!("SELECT o.relname::text FROM pg_catalog.pg_class o WHERE o.relnamespace = ANY($1) AND o.relkind = 'f' AND {}", not_member("pg_class")),
+        ),
+        (
+            "partitioned table or partition (not yet supported)",
+            format!("SELECT o.relname::text FROM pg_catalog.pg_class o WHERE o.relnamespace = ANY($1) AND (o.relkind IN ('p', 'I') OR o.relispartition) AND {}", not_member("pg_class")),
+        ),
+        (
+            "table inheriting from another (not yet supported)",
+            "SELECT c.relname::text FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid WHERE c.relnamespace = ANY($1) AND c.relkind IN ('r', 'p', 'f')".into(),
+        ),
+        (
+            "type (range, base or multirange)",
+            format!("SELECT o.typname::text FROM pg_catalog.pg_type o WHERE o.typnamespace = ANY($1) AND o.typtype IN ('r', 'm', 'b') AND o.typelem = 0 AND {}", not_member("pg_type")),
+        ),
+        (
+            "aggregate or window function",
+            format!("SELECT o.proname::text FROM pg_catalog.pg_proc o WHERE o.pronamespace = ANY($1) AND o.prokind IN ('a', 'w') AND {}", not_member("pg_proc")),
+        ),
+        (
+            "rule",
+            "SELECT r.rulename::text FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class WHERE c.relnamespace = ANY($1) AND r.rulename <> '_RETURN'".into(),
+        ),
+        (
+            "operator",
+            format!("SELECT o.oprname::text FROM pg_catalog.pg_operator o WHERE o.oprnamespace = ANY($1) AND {}", not_member("pg_operator")),
+        ),
+        (
+            "operator class",
+            format!("SELECT o.opcname::text FROM pg_catalog.pg_opclass o WHERE o.opcnamespace = ANY($1) AND {}", not_member("pg_opclass")),
+        ),
+        (
+            "collation",
+            format!("SELECT o.collname::text FROM pg_catalog.pg_collation o WHERE o.collnamespace = ANY($1) AND {}", not_member("pg_collation")),
+        ),
+        (
+            "conversion",
+            format!("SELECT o.conname::text FROM pg_catalog.pg_conversion o WHERE o.connamespace = ANY($1) AND {}", not_member("pg_conversion")),
+        ),
+        (
+            "text search configuration",
+            format!("SELECT o.cfgname::text FROM pg_catalog.pg_ts_config o WHERE o.cfgnamespace = ANY($1) AND {}", not_member("pg_ts_config")),
+        ),
+        (
+            "text search dictionary",
+            format!("SELECT o.dictname::text FROM pg_catalog.pg_ts_dict o WHERE o.dictnamespace = ANY($1) AND {}", not_member("pg_ts_dict")),
+        ),
+        (
+            "extended statistics object",
+            "SELECT o.stxname::text FROM pg_catalog.pg_statistic_ext o WHERE o.stxnamespace = ANY($1)".into(),
+        ),
+        (
+            "event trigger",
+            "SELECT o.evtname::text FROM pg_catalog.pg_event_trigger o WHERE $1::oid[] IS NOT NULL".into(),
+        ),
+        (
+            "column with non-default storage or statistics settings",
+            "SELECT c.relname::text || '.' || a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+             WHERE c.relnamespace = ANY($1) AND c.relkind IN ('r', 'm') AND a.attnum > 0 AND NOT a.attisdropped
+               AND (a.attstorage <> t.typstorage OR a.attfdwoptions IS NOT NULL
+                    -- Options named pg_… are the server's own (Debian's 15.20 stamps pg_attver on
+                    -- every column; pg_dump does not write it): only the user's count.
+                    OR EXISTS (SELECT 1 FROM unnest(a.attoptions) o WHERE o NOT LIKE 'pg\\_%'))".into(),
+        ),
+    ];
+    for (what, sql) in checks {
+        let rows = client.query(sql.as_str(), &[&ns])?;
+        if let Some(r) = rows.first() {
+            let name: String = r.get(0);
+            return Ok(Some(format!("{what} {name}")));
+        }
+    }
+    Ok(None)
+}
+
+fn extensions(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT e.extname::text, n.nspname::text FROM pg_catalog.pg_extension e
+         JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+         WHERE e.extnamespace = ANY($1) ORDER BY e.oid",
+        &[&ns],
+    )? {
+        let (name, schema): (String, String) = (r.get(0), r.get(1));
+        s.before.push(item(
+            "extension",
+            name.clone(),
+            format!(
+                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}",
+                ident(&name),
+                ident(&schema)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Enums, then domains, then composite types, each in creation order.
+fn types(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    let member = not_member("pg_type");
+    for r in client.query(
+        format!(
+            "SELECT n.nspname::text, o.typname::text,
+                    (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = o.oid)
+             FROM pg_catalog.pg_type o JOIN pg_catalog.pg_namespace n ON n.oid = o.typnamespace
+             WHERE o.typnamespace = ANY($1) AND o.typtype = 'e' AND {member} ORDER BY o.oid"
+        )
+        .as_str(),
+        &[&ns],
+    )? {
+        let name = qualified(r.get(0), r.get(1));
+        let labels: Vec<String> = r.get::<_, Option<Vec<String>>>(2).unwrap_or_default();
+        let labels: Vec<String> = labels.iter().map(|l| literal(l)).collect();
+        s.before.push(item(
+            "type",
+            name.clone(),
+            format!("CREATE TYPE {name} AS ENUM (\n    {}\n)", labels.join(",\n    ")),
+        ));
+    }
+    for r in client.query(
+        format!(
+            "SELECT n.nspname::text, o.typname::text, pg_catalog.format_type(o.typbasetype, o.typtypmod),
+                    CASE WHEN o.typcollation <> 0 AND o.typcollation <> bt.typcollation
+                         THEN (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(c.collname)
+                               FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace
+                               WHERE c.oid = o.typcollation) END,
+                    o.typdefault, o.typnotnull,
+                    (SELECT array_agg('CONSTRAINT ' || pg_catalog.quote_ident(c.conname) || ' ' || pg_catalog.pg_get_constraintdef(c.oid) ORDER BY c.conname)
+                     FROM pg_catalog.pg_constraint c WHERE c.contypid = o.oid AND c.contype = 'c')
+             FROM pg_catalog.pg_type o JOIN pg_catalog.pg_namespace n ON n.oid = o.typnamespace
+             JOIN pg_catalog.pg_type bt ON bt.oid = o.typbasetype
+             WHERE o.typnamespace = ANY($1) AND o.typtype = 'd' AND {member} ORDER BY o.oid"
+        )
+        .as_str(),
+        &[&ns],
+    )? {
+        let name = qualified(r.get(0), r.get(1));
+        let mut sql = format!("CREATE DOMAIN {name} AS {}", r.get::<_, String>(2));
+        if let Some(c) = r.get::<_, Option<String>>(3) {
+            sql += &format!(" COLLATE {c}");
+        }
+        if let Some(d) = r.get::<_, Option<String>>(4) {
+            sql += &format!(" DEFAULT {d}");
+        }
+        if r.get::<_, bool>(5) {
+            sql += " NOT NULL";
+        }
+        for c in r.get::<_, Option<Vec<String>>>(6).unwrap_or_default() {
+            sql += &format!("\n    {c}");
+        }
+        s.before.push(item("domain", name, sql));
+    }
+    for r in client.query(
+        format!(
+            "SELECT n.nspname::text, o.typname::text,
+                    (SELECT array_agg(pg_catalog.quote_ident(a.attname) || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+                            || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+                                    THEN ' COLLATE ' || (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(c.collname)
+                                        FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace WHERE c.oid = a.attcollation)
+                                    ELSE '' END
+                            ORDER BY a.attnum)
+                     FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                     WHERE a.attrelid = o.typrelid AND a.attnum > 0 AND NOT a.attisdropped)
+             FROM pg_catalog.pg_type o JOIN pg_catalog.pg_namespace n ON n.oid = o.typnamespace
+             JOIN pg_catalog.pg_class c ON c.oid = o.typrelid
+             WHERE o.typnamespace = ANY($1) AND o.typtype = 'c' AND c.relkind = 'c' AND {member} ORDER BY o.oid"
+        )
+        .as_str(),
+        &[&ns],
+    )? {
+        let name = qualified(r.get(0), r.get(1));
+        let cols = r.get::<_, Option<Vec<String>>>(2).unwrap_or_default();
+        s.before.push(item(
+            "type",
+            name.clone(),
+            format!("CREATE TYPE {name} AS (\n    {}\n)", cols.join(",\n    ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Functions and procedures. Those with a SQL-standard body (`BEGIN ATOMIC`, `RETURN`) are
+/// checked when created, so they come after the tables and views (`late`); the others are not
+/// (`check_function_bodies = false`) and come first, for defaults and checks that call them.
+fn functions(client: &mut Client, ns: &[u32], s: &mut Schema, late: bool) -> Result<(), Fail> {
+    let member = not_member("pg_proc");
+    for r in client.query(
+        format!(
+            "SELECT n.nspname::text || '.' || o.proname::text || '(' || pg_catalog.pg_get_function_identity_arguments(o.oid) || ')',
+                    pg_catalog.pg_get_functiondef(o.oid), o.prokind = 'p'
+             FROM pg_catalog.pg_proc o JOIN pg_catalog.pg_namespace n ON n.oid = o.pronamespace
+             WHERE o.pronamespace = ANY($1) AND o.prokind IN ('f', 'p') AND {member}
+               AND (o.prosqlbody IS NOT NULL) = $2
+             ORDER BY o.oid"
+        )
+        .as_str(),
+        &[&ns, &late],
+    )? {
+        let what = if r.get::<_, bool>(2) {
+            "procedure"
+        } else {
+            "function"
+        };
+        s.before.push(item(what, r.get::<_, String>(0), r.get::<_, String>(1)));
+    }
+    Ok(())
+}
+
+/// Sequences not made by an identity column, and the `OWNED BY` of serial columns (returned:
+/// they go after the tables).
+fn sequences(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<Vec<Item>, Fail> {
+    let member = not_member("pg_class");
+    let mut owned = Vec::new();
+    for r in client.query(
+        format!(
+            "SELECT n.nspname::text, o.relname::text, pg_catalog.format_type(q.seqtypid, NULL),
+                    q.seqstart, q.seqincrement, q.seqmin, q.seqmax, q.seqcache, q.seqcycle,
+                    (SELECT pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.relname) || '.' || pg_catalog.quote_ident(a.attname)
+                     FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+                     JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+                     WHERE d.classid = 'pg_class'::regclass AND d.objid = o.oid AND d.deptype = 'a'
+                       AND d.refclassid = 'pg_class'::regclass),
+                    o.relpersistence = 'u'
+             FROM pg_catalog.pg_class o JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace
+             JOIN pg_catalog.pg_sequence q ON q.seqrelid = o.oid
+             WHERE o.relnamespace = ANY($1) AND o.relkind = 'S' AND {member}
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::regclass
+                               AND d.objid = o.oid AND d.deptype = 'i')
+             ORDER BY o.oid"
+        )
+        .as_str(),
+        &[&ns],
+    )? {
+        let name = qualified(r.get(0), r.get(1));
+        let unlogged = if r.get::<_, bool>(10) { "UNLOGGED " } else { "" };
+        let sql = format!(
+            "CREATE {unlogged}SEQUENCE {name}\n    AS {}\n    {}",
+            r.get::<_, String>(2),
+            sequence_options(&r, 3)
+        );
+        s.before.push(item("sequence", name.clone(), sql));
+        if let Some(col) = r.get::<_, Option<String>>(9) {
+            owned.push(item(
+                "sequence owner",
+                name.clone(),
+                format!("ALTER SEQUENCE {name} OWNED BY {col}"),
+            ));
+        }
+    }
+    Ok(owned)
+}
+
+/// START … CYCLE from columns `at`..`at + 5` of a row: start, increment, min, max, cache, cycle.
+fn sequence_options(r: &postgres::Row, at: usize) -> String {
+    let cycle = if r.get::<_, bool>(at + 5) {
+        "CYCLE"
+    } else {
+        "NO CYCLE"
+    };
+    format!(
+        "START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {} {cycle}",
+        r.get::<_, i64>(at),
+        r.get::<_, i64>(at + 1),
+        r.get::<_, i64>(at + 2),
+        r.get::<_, i64>(at + 3),
+        r.get::<_, i64>(at + 4),
+    )
+}
+
+/// A table name as `--exclude-data` may give it: `name`, or `schema.name`.
+fn excluded(exclude: &[String], schema: &str, name: &str) -> bool {
+    exclude
+        .iter()
+        .any(|e| e == name || *e == format!("{schema}.{name}"))
+}
+
+fn tables(client: &mut Client, ns: &[u32], s: &mut Schema, exclude: &[String]) -> Result<(), Fail> {
+    let member = not_member("pg_class");
+    let rows = client.query(
+        format!(
+            "SELECT o.oid, n.nspname::text, o.relname::text, o.relpersistence = 'u',
+                    o.relrowsecurity, o.relforcerowsecurity,
+                    pg_catalog.array_to_string(o.reloptions, ', ')
+             FROM pg_catalog.pg_class o JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace
+             WHERE o.relnamespace = ANY($1) AND o.relkind = 'r' AND {member} ORDER BY o.oid"
+        )
+        .as_str(),
+        &[&ns],
+    )?;
+    let mut unknown: Vec<&String> = exclude.iter().collect();
+    for r in rows {
+        let (oid, schema, rel): (u32, String, String) = (r.get(0), r.get(1), r.get(2));
+        let name = qualified(&schema, &rel);
+        let (defs, copied) = columns(client, oid)?;
+        let unlogged = if r.get::<_, bool>(3) { "UNLOGGED " } else { "" };
+        let mut sql = format!(
+            "CREATE {unlogged}TABLE {name} (\n    {}\n)",
+            defs.join(",\n    ")
+        );
+        if let Some(opts) = r.get::<_, Option<String>>(6).filter(|o| !o.is_empty()) {
+            sql += &format!("\nWITH ({opts})");
+        }
+        s.before.push(item("table", name.clone(), sql));
+        if r.get::<_, bool>(4) {
+            s.after.push(item(
+                "row security",
+                name.clone(),
+                format!("ALTER TABLE {name} ENABLE ROW LEVEL SECURITY"),
+            ));
+        }
+        if r.get::<_, bool>(5) {
+            s.after.push(item(
+                "row security",
+                name.clone(),
+                format!("ALTER TABLE {name} FORCE ROW LEVEL SECURITY"),
+            ));
+        }
+        let is_excluded = excluded(exclude, &schema, &rel);
+        unknown.retain(|e| **e != rel && **e != format!("{schema}.{rel}"));
+        s.tables.push(Table {
+            plain: format!("{schema}.{rel}"),
+            name,
+            columns: copied,
+            excluded: is_excluded,
+        });
+    }
+    if let Some(e) = unknown.first() {
+        return Err(Fail::Excluded((*e).clone()));
+    }
+    Ok(())
+}
+
+/// A table's column definitions, and the columns its rows are copied with.
+fn columns(client: &mut Client, table: u32) -> Result<(Vec<String>, Vec<String>), Fail> {
+    let (mut defs, mut copied) = (Vec::new(), Vec::new());
+    for r in client.query(
+        "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod),
+                CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+                     THEN (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(c.collname)
+                           FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace
+                           WHERE c.oid = a.attcollation) END,
+                a.attnotnull, a.attgenerated::text, a.attidentity::text,
+                pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+                (SELECT pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(sc.relname)
+                 FROM pg_catalog.pg_depend dep JOIN pg_catalog.pg_class sc ON sc.oid = dep.objid
+                 JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
+                 WHERE dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'
+                   AND dep.classid = 'pg_class'::regclass AND sc.relkind = 'S'),
+                q.seqstart, q.seqincrement, q.seqmin, q.seqmax, q.seqcache, q.seqcycle
+         FROM pg_catalog.pg_attribute a
+         JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+         LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         LEFT JOIN pg_catalog.pg_depend sd ON sd.refobjid = a.attrelid AND sd.refobjsubid = a.attnum
+              AND sd.deptype = 'i' AND sd.classid = 'pg_class'::regclass
+         LEFT JOIN pg_catalog.pg_sequence q ON q.seqrelid = sd.objid
+         WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+         ORDER BY a.attnum",
+        &[&table],
+    )? {
+        let name: String = r.get(0);
+        let mut def = format!("{} {}", ident(&name), r.get::<_, String>(1));
+        if let Some(c) = r.get::<_, Option<String>>(2) {
+            def += &format!(" COLLATE {c}");
+        }
+        let generated: String = r.get(4);
+        let identity: String = r.get(5);
+        let default: Option<String> = r.get(6);
+        match (generated.as_str(), default) {
+            ("s", Some(expr)) => def += &format!(" GENERATED ALWAYS AS ({expr}) STORED"),
+            ("v", Some(expr)) => def += &format!(" GENERATED ALWAYS AS ({expr}) VIRTUAL"),
+            ("", Some(expr)) => def += &format!(" DEFAULT {expr}"),
+            (g, _) if !g.is_empty() => {
+                return Err(Fail::Unsupported(format!(
+                    "generated column {name} without an expression"
+                )))
+            }
+            _ => {}
+        }
+        if r.get::<_, bool>(3) {
+            def += " NOT NULL";
+        }
+        if !identity.is_empty() {
+            let Some(seq) = r.get::<_, Option<String>>(7) else {
+                return Err(Fail::Unsupported(format!(
+                    "identity column {name} without its sequence"
+                )));
+            };
+            let how = if identity == "a" {
+                "ALWAYS"
+            } else {
+                "BY DEFAULT"
+            };
+            // The sequence's type is the column's (no AS here: the server refuses it).
+            def += &format!(
+                " GENERATED {how} AS IDENTITY (\n        SEQUENCE NAME {seq}\n        {}\n    )",
+                sequence_options(&r, 8)
+            );
+        }
+        if generated.is_empty() {
+            copied.push(ident(&name));
+        }
+        defs.push(def);
+    }
+    Ok((defs, copied))
+}
+
+/// Views and materialized views (created empty), each after the views it reads.
+fn views(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    let member = not_member("pg_class");
+    let rows = client.query(
+        format!(
+            "SELECT o.oid, n.nspname::text, o.relname::text, o.relkind = 'm',
+                    pg_catalog.pg_get_viewdef(o.oid, false), pg_catalog.array_to_string(o.reloptions, ', ')
+             FROM pg_catalog.pg_class o JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace
+             WHERE o.relnamespace = ANY($1) AND o.relkind IN ('v', 'm') AND {member} ORDER BY o.oid"
+        )
+        .as_str(),
+        &[&ns],
+    )?;
+    // Which view reads which: the view's rule depends on the relations it names.
+    let mut reads: HashMap<u32, HashSet<u32>> = HashMap::new();
+    for r in client.query(
+        "SELECT DISTINCT rw.ev_class, d.refobjid FROM pg_catalog.pg_depend d
+         JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid
+         WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+           AND d.refobjid <> rw.ev_class",
+        &[],
+    )? {
+        reads.entry(r.get(0)).or_default().insert(r.get(1));
+    }
+    let mut pending: BTreeMap<u32, Item> = BTreeMap::new();
+    for r in rows {
+        let oid: u32 = r.get(0);
+        let name = qualified(r.get(1), r.get(2));
+        let def: String = r.get(4);
+        let with = r
+            .get::<_, Option<String>>(5)
+            .filter(|o| !o.is_empty())
+            .map(|o| format!(" WITH ({o})"))
+            .unwrap_or_default();
+        let def = def.trim_end().trim_end_matches(';').to_string();
+        let it = if r.get::<_, bool>(3) {
+            item(
+                "materialized view",
+                name.clone(),
+                format!("CREATE MATERIALIZED VIEW {name}{with} AS\n{def}\nWITH NO DATA"),
+            )
+        } else {
+            item(
+                "view",
+                name.clone(),
+                format!("CREATE VIEW {name}{with} AS\n{def}"),
+            )
+        };
+        pending.insert(oid, it);
+    }
+    // Kahn's order: a view is written once every view it reads is.
+    while !pending.is_empty() {
+        let ready: Vec<u32> = pending
+            .keys()
+            .copied()
+            .filter(|v| {
+                reads
+                    .get(v)
+                    .is_none_or(|deps| deps.iter().all(|d| !pending.contains_key(d)))
+            })
+            .collect();
+        if ready.is_empty() {
+            let names: Vec<String> = pending.values().map(|i| i.name.clone()).collect();
+            return Err(Fail::Unsupported(format!(
+                "views that read each other in a circle: {}",
+                names.join(", ")
+            )));
+        }
+        for v in ready {
+            if let Some(it) = pending.remove(&v) {
+                s.before.push(it);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sequence_values(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    let member = not_member("pg_class");
+    let seqs = client.query(
+        format!(
+            "SELECT n.nspname::text, o.relname::text FROM pg_catalog.pg_class o
+             JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace
+             WHERE o.relnamespace = ANY($1) AND o.relkind = 'S' AND {member} ORDER BY o.oid"
+        )
+        .as_str(),
+        &[&ns],
+    )?;
+    for r in seqs {
+        let name = qualified(r.get(0), r.get(1));
+        let v = client.query_one(
+            format!("SELECT last_value, is_called FROM {name}").as_str(),
+            &[],
+        )?;
+        let (last, called): (i64, bool) = (v.get(0), v.get(1));
+        s.after.push(item(
+            "sequence value",
+            name.clone(),
+            format!(
+                "SELECT pg_catalog.setval({}, {last}, {called})",
+                literal(&name)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Table constraints after the rows (cheaper, and NOT VALID ones must not see them): primary
+/// keys, unique, check and exclusion constraints, then foreign keys.
+fn constraints(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for foreign in [false, true] {
+        for r in client.query(
+            "SELECT n.nspname::text, t.relname::text, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid)
+             FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+             WHERE t.relnamespace = ANY($1) AND t.relkind IN ('r', 'm')
+               AND c.contype IN ('p', 'u', 'c', 'x', 'f') AND (c.contype = 'f') = $2
+               AND c.conislocal
+             ORDER BY t.oid, c.contype, c.conname",
+            &[&ns, &foreign],
+        )? {
+            let table = qualified(r.get(0), r.get(1));
+            let name: String = r.get(2);
+            s.after.push(item(
+                if foreign { "foreign key" } else { "constraint" },
+                format!("{name} on {table}"),
+                format!(
+                    "ALTER TABLE ONLY {table}\n    ADD CONSTRAINT {} {}",
+                    ident(&name),
+                    r.get::<_, String>(3)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Indexes that no constraint made.
+fn indexes(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT n.nspname::text || '.' || ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid)
+         FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+         JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
+         WHERE t.relnamespace = ANY($1) AND t.relkind IN ('r', 'm')
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid
+                           AND c.contype IN ('p', 'u', 'x'))
+         ORDER BY ic.oid",
+        &[&ns],
+    )? {
+        s.after.push(item(
+            "index",
+            r.get::<_, String>(0),
+            r.get::<_, String>(1),
+        ));
+    }
+    Ok(())
+}
+
+fn triggers(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT g.tgname::text || ' on ' || n.nspname::text || '.' || t.relname::text,
+                pg_catalog.pg_get_triggerdef(g.oid, false), g.tgenabled::text,
+                pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(t.relname),
+                pg_catalog.quote_ident(g.tgname)
+         FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class t ON t.oid = g.tgrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+         WHERE t.relnamespace = ANY($1) AND NOT g.tgisinternal ORDER BY g.oid",
+        &[&ns],
+    )? {
+        let name: String = r.get(0);
+        s.after
+            .push(item("trigger", name.clone(), r.get::<_, String>(1)));
+        let (table, trigger): (String, String) = (r.get(3), r.get(4));
+        let state = match r.get::<_, String>(2).as_str() {
+            "O" => None,
+            "D" => Some("DISABLE TRIGGER"),
+            "R" => Some("ENABLE REPLICA TRIGGER"),
+            "A" => Some("ENABLE ALWAYS TRIGGER"),
+            other => {
+                return Err(Fail::Unsupported(format!(
+                    "trigger {name} in state '{other}'"
+                )))
+            }
+        };
+        if let Some(state) = state {
+            s.after.push(item(
+                "trigger state",
+                name,
+                format!("ALTER TABLE {table} {state} {trigger}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn policies(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT p.polname::text, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(t.relname),
+                p.polpermissive, p.polcmd::text,
+                (SELECT array_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r)) END ORDER BY r)
+                 FROM unnest(p.polroles) AS r),
+                pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
+         FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class t ON t.oid = p.polrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+         WHERE t.relnamespace = ANY($1) ORDER BY p.oid",
+        &[&ns],
+    )? {
+        let (name, table): (String, String) = (r.get(0), r.get(1));
+        let kind = if r.get::<_, bool>(2) {
+            "PERMISSIVE"
+        } else {
+            "RESTRICTIVE"
+        };
+        let cmd = match r.get::<_, String>(3).as_str() {
+            "r" => "SELECT",
+            "a" => "INSERT",
+            "w" => "UPDATE",
+            "d" => "DELETE",
+            _ => "ALL",
+        };
+        let roles = r.get::<_, Option<Vec<String>>>(4).unwrap_or_default();
+        let mut sql = format!(
+            "CREATE POLICY {} ON {table} AS {kind} FOR {cmd} TO {}",
+            ident(&name),
+            if roles.is_empty() {
+                "PUBLIC".to_string()
+            } else {
+                roles.join(", ")
+            }
+        );
+        if let Some(q) = r.get::<_, Option<String>>(5) {
+            sql += &format!(" USING ({q})");
+        }
+        if let Some(q) = r.get::<_, Option<String>>(6) {
+            sql += &format!(" WITH CHECK ({q})");
+        }
+        s.after
+            .push(item("policy", format!("{name} on {table}"), sql));
+    }
+    Ok(())
+}
+
+fn refreshes(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT n.nspname::text, o.relname::text FROM pg_catalog.pg_class o
+         JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace
+         WHERE o.relnamespace = ANY($1) AND o.relkind = 'm' AND o.relispopulated ORDER BY o.oid",
+        &[&ns],
+    )? {
+        let name = qualified(r.get(0), r.get(1));
+        s.after.push(item(
+            "materialized view data",
+            name.clone(),
+            format!("REFRESH MATERIALIZED VIEW {name}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Comments on what the dump writes; a comment on anything else in the schemas stops it.
+fn comments(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    let rows = client.query(
+        "SELECT CASE
+            WHEN d.classoid = 'pg_class'::regclass AND d.objsubid > 0 THEN
+                'COLUMN ' || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || '.'
+                || (SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = d.objsubid)
+            WHEN d.classoid = 'pg_class'::regclass THEN
+                CASE c.relkind WHEN 'r' THEN 'TABLE ' WHEN 'v' THEN 'VIEW ' WHEN 'm' THEN 'MATERIALIZED VIEW '
+                     WHEN 'S' THEN 'SEQUENCE ' WHEN 'i' THEN 'INDEX ' END
+                || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+            WHEN d.classoid = 'pg_proc'::regclass THEN
+                (SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE ' ELSE 'FUNCTION ' END || pg_catalog.quote_ident(pn.nspname) || '.'
+                        || pg_catalog.quote_ident(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')'
+                 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+                 WHERE p.oid = d.objoid AND p.pronamespace = ANY($1))
+            WHEN d.classoid = 'pg_type'::regclass THEN
+                (SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN ' ELSE 'TYPE ' END || pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname)
+                 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+                 WHERE t.oid = d.objoid AND t.typnamespace = ANY($1))
+            WHEN d.classoid = 'pg_namespace'::regclass THEN
+                (SELECT 'SCHEMA ' || pg_catalog.quote_ident(x.nspname) FROM pg_catalog.pg_namespace x
+                 WHERE x.oid = d.objoid AND x.oid = ANY($1) AND x.nspname <> 'public')
+            WHEN d.classoid = 'pg_constraint'::regclass THEN
+                (SELECT 'CONSTRAINT ' || pg_catalog.quote_ident(k.conname) || ' ON '
+                        || CASE WHEN k.contypid <> 0 THEN 'DOMAIN ' || pg_catalog.quote_ident(kn.nspname) || '.' || pg_catalog.quote_ident(kt.typname)
+                           ELSE pg_catalog.quote_ident(kn2.nspname) || '.' || pg_catalog.quote_ident(kc.relname) END
+                 FROM pg_catalog.pg_constraint k
+                 LEFT JOIN pg_catalog.pg_type kt ON kt.oid = k.contypid LEFT JOIN pg_catalog.pg_namespace kn ON kn.oid = kt.typnamespace
+                 LEFT JOIN pg_catalog.pg_class kc ON kc.oid = k.conrelid LEFT JOIN pg_catalog.pg_namespace kn2 ON kn2.oid = kc.relnamespace
+                 WHERE k.oid = d.objoid AND k.connamespace = ANY($1))
+            WHEN d.classoid = 'pg_trigger'::regclass THEN
+                (SELECT 'TRIGGER ' || pg_catalog.quote_ident(g.tgname) || ' ON ' || pg_catalog.quote_ident(gn.nspname) || '.' || pg_catalog.quote_ident(gc.relname)
+                 FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class gc ON gc.oid = g.tgrelid JOIN pg_catalog.pg_namespace gn ON gn.oid = gc.relnamespace
+                 WHERE g.oid = d.objoid AND gc.relnamespace = ANY($1))
+            WHEN d.classoid = 'pg_policy'::regclass THEN
+                (SELECT 'POLICY ' || pg_catalog.quote_ident(p.polname) || ' ON ' || pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pc.relname)
+                 FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class pc ON pc.oid = p.polrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+                 WHERE p.oid = d.objoid AND pc.relnamespace = ANY($1))
+            END,
+            d.description, d.classoid::regclass::text, (c.oid IS NOT NULL)
+         FROM pg_catalog.pg_description d
+         LEFT JOIN pg_catalog.pg_class c ON d.classoid = 'pg_class'::regclass AND c.oid = d.objoid
+         LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE (c.oid IS NULL OR c.relnamespace = ANY($1))
+           -- An extension comments itself and its members (CREATE EXTENSION writes them).
+           AND d.classoid <> 'pg_extension'::regclass
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid = d.classoid
+                           AND x.objid = d.objoid AND x.deptype = 'e')
+         ORDER BY d.classoid, d.objoid, d.objsubid",
+        &[&ns],
+    )?;
+    for r in rows {
+        let target: Option<String> = r.get(0);
+        let text: String = r.get(1);
+        match target {
+            Some(t) => s.after.push(item(
+                "comment",
+                t.clone(),
+                format!("COMMENT ON {t} IS {}", literal(&text)),
+            )),
+            // A comment on a relation of ours whose kind we do not name.
+            None if r.get::<_, bool>(3) => {
+                return Err(Fail::Unsupported(format!(
+                    "comment on an object of kind {}",
+                    r.get::<_, String>(2)
+                )))
+            }
+            // Comments on what lives outside the app's schemas (the system's, other schemas').
+            None => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! The dump: one consistent snapshot of the app's schemas, written as a plain SQL file that
+//! the stock `psql -v ON_ERROR_STOP=1 -f FILE` loads, of the server's version and older ones.
+//! Rows go as COPY text, streamed from the server to the file in constant memory; the only
+//! psql meta-command in the file is the `\.` that ends each COPY's rows.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use postgres::Client;
+
+use super::catalog::{self, Item, Schema};
+use super::check::Streamed;
+use super::{connect, explain, Fail, PgParams};
+use crate::engine::Progress;
+use crate::error::Error;
+
+/// The last line of every complete dump, as pg_dump ends its own; the read-back check
+/// requires it.
+pub const COMPLETE: &str = "-- PostgreSQL database dump complete";
+
+/// The session settings at the top of the file: the ones pg_dump writes, so that a load
+/// reads values as they were written and names only as qualified.
+pub const PREAMBLE: &[&str] = &[
+    "SET statement_timeout = 0;",
+    "SET lock_timeout = 0;",
+    "SET idle_in_transaction_session_timeout = 0;",
+    "SET client_encoding = 'UTF8';",
+    "SET standard_conforming_strings = on;",
+    "SELECT pg_catalog.set_config('search_path', '', false);",
+    "SET check_function_bodies = false;",
+    "SET xmloption = content;",
+    "SET client_min_messages = warning;",
+    "SET row_security = off;",
+];
+
+/// Counts for the report, and what was written for the read-back check.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub tables: usize,
+    pub rows: u64,
+    pub streamed: Streamed,
+}
+
+/// Dumps the app's schemas into `out`.
+pub fn dump(
+    params: &PgParams,
+    out: &mut impl Write,
+    dest: &Path,
+    exclude_data: &[String],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Stats, Error> {
+    let mut connected = false;
+    run(params, out, exclude_data, progress, &mut connected)
+        .map_err(|f| explain(f, params, dest, connected))
+}
+
+fn run(
+    params: &PgParams,
+    out: &mut impl Write,
+    exclude_data: &[String],
+    progress: &mut dyn FnMut(Progress),
+    connected: &mut bool,
+) -> Result<Stats, Fail> {
+    let mut client = connect(params, &params.database)?;
+    *connected = true;
+    // Values are written as the server's exact text: every float digit, ISO dates, UTC.
+    client.batch_execute(
+        "SET client_encoding = 'UTF8';
+         SET extra_float_digits = 3;
+         SET DateStyle = ISO;
+         SET IntervalStyle = postgres;
+         SET TimeZone = 'UTC';
+         SET bytea_output = hex;
+         SET statement_timeout = 0;
+         SET lock_timeout = 0;
+         SET idle_in_transaction_session_timeout = 0;
+         SET row_security = off;
+         SELECT pg_catalog.set_config('search_path', '', false);",
+    )?;
+    // One snapshot for every query that follows (a batch of its own: the SETs above ran in
+    // an implicit transaction of their own).
+    client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY, DEFERRABLE")?;
+    let version: String = client.query_one("SHOW server_version", &[])?.get(0);
+    let schema = catalog::read(&mut client, &params.search_path, exclude_data)?;
+    // What we read must not be dropped or altered under us until we are done (pg_dump does
+    // the same); writers go on.
+    for t in &schema.tables {
+        client.batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", t.name))?;
+    }
+    let mut stats = Stats {
+        streamed: Streamed::of(&schema),
+        ..Default::default()
+    };
+    let mut bytes = 0u64;
+    let w = |out: &mut dyn Write, s: &str, bytes: &mut u64| -> std::io::Result<()> {
+        *bytes += s.len() as u64;
+        out.write_all(s.as_bytes())
+    };
+    w(
+        out,
+        &header(&params.database, &version, &schema),
+        &mut bytes,
+    )?;
+    write_items(out, &schema.before, &mut bytes)?;
+    let total = schema.tables.len();
+    for (index, table) in schema.tables.iter().enumerate() {
+        progress(Progress::Table {
+            name: &table.plain,
+            index,
+            total,
+        });
+        let rows = if table.excluded {
+            0
+        } else {
+            copy(&mut client, table, out, &mut bytes)?
+        };
+        stats.tables += 1;
+        stats.rows += rows;
+        stats.streamed.table(&table.plain, rows);
+        progress(Progress::Written {
+            rows: stats.rows,
+            bytes,
+        });
+    }
+    write_items(out, &schema.after, &mut bytes)?;
+    w(out, &format!("\n--\n{COMPLETE}\n--\n\n"), &mut bytes)?;
+    client.batch_execute("COMMIT")?;
+    Ok(stats)
+}
+
+fn header(database: &str, version: &str, schema: &Schema) -> String {
+    let mut h = String::from("--\n-- PostgreSQL database dump (db-backup)\n--\n\n");
+    h += &format!(
+        "-- Database: {}\n-- Dumped from database version {}\n-- Schemas: {}\n\n",
+        one_line(database),
+        one_line(version),
+        one_line(&schema.schemas.join(", "))
+    );
+    for line in PREAMBLE {
+        h += line;
+        h.push('\n');
+    }
+    h.push('\n');
+    h
+}
+
+/// A name in a `--` comment: a newline would end the comment and make the rest a statement.
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+fn write_items(out: &mut dyn Write, items: &[Item], bytes: &mut u64) -> std::io::Result<()> {
+    for it in items {
+        let text = format!(
+            "--\n-- {}: {}\n--\n\n{}\n\n",
+            it.what,
+            one_line(&it.name),
+            it.sql
+        );
+        *bytes += text.len() as u64;
+        out.write_all(text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Streams one table's rows as COPY text; returns how many rows (one per line: COPY's text
+/// format escapes newlines inside values).
+fn copy(
+    client: &mut Client,
+    table: &catalog::Table,
+    out: &mut dyn Write,
+    bytes: &mut u64,
+) -> Result<u64, Fail> {
+    if table.columns.is_empty() {
+        // No column to copy (none, or all generated): COPY cannot name them, so no rows may
+        // be there to lose.
+        let n: i64 = client
+            .query_one(format!("SELECT count(*) FROM {}", table.name).as_str(), &[])?
+            .get(0);
+        if n > 0 {
+            return Err(Fail::Unsupported(format!(
+                "table {} has rows but no column to copy them with",
+                table.name
+            )));
+        }
+        return Ok(0);
+    }
+    let cols = table.columns.join(", ");
+    let head = format!(
+        "--\n-- data: {}\n--\n\nCOPY {} ({cols}) FROM stdin;\n",
+        table.name, table.name
+    );
+    out.write_all(head.as_bytes())?;
+    *bytes += head.len() as u64;
+    let mut rows = 0u64;
+    let mut last = b'\n';
+    let mut reader = client.copy_out(format!("COPY {} ({cols}) TO STDOUT", table.name).as_str())?;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        rows += memchr::memchr_iter(b'\n', chunk).count() as u64;
+        last = chunk[chunk.len() - 1];
+        out.write_all(chunk)?;
+        *bytes += chunk.len() as u64;
+        let n = chunk.len();
+        reader.consume(n);
+    }
+    if last != b'\n' {
+        return Err(Fail::Io(std::io::Error::other(format!(
+            "the rows of {} did not end with a newline",
+            table.name
+        ))));
+    }
+    out.write_all(b"\\.\n\n")?;
+    *bytes += 4;
+    Ok(rows)
+}

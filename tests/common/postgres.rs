@@ -1,0 +1,397 @@
+//! Our own PostgreSQL test servers: a throwaway cluster (`initdb` + `pg_ctl`) per server
+//! version, on a free 127.0.0.1 port with its socket in its folder (`<target>/test-postgres/
+//! <version>/`), password authentication (scram-sha-256) for every user. nextest runs each test
+//! in its own process, so the cluster is shared: a file lock makes the first process start it,
+//! the next ones find it through its `port` file, and `scripts/test` stops it at the end.
+//!
+//! PostgreSQL 15 comes from this Debian release (`apt-get install postgresql`, which
+//! scripts/test does). `initdb` refuses to run as root: as root the cluster belongs to the
+//! `postgres` user the package creates, and its programs run as that user (`runuser`).
+//!
+//! Each test gets a database of its own, owned by a user of its own (no CREATEDB unless asked),
+//! so tests never see one another's objects.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use super::App;
+
+const SUPER_PASSWORD: &str = "harness-Pg-super-7";
+const MISSING: &str = "PostgreSQL 15 server binaries not found at /usr/lib/postgresql/15/bin: apt-get install postgresql (scripts/test does it)";
+
+/// A running cluster.
+pub struct Server {
+    pub bin: PathBuf,
+    pub port: u16,
+    pub socket_dir: PathBuf,
+    pub version: &'static str,
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR has a parent (the target dir)")
+        .to_path_buf()
+}
+
+fn is_root() -> bool {
+    std::env::var("USER").map(|u| u == "root").unwrap_or(false)
+        || Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false)
+}
+
+/// A command of the server's own programs, as the cluster's owner.
+fn as_owner(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The shared PostgreSQL 15 server.
+pub fn pg15() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| start("15", Path::new("/usr/lib/postgresql/15/bin")))
+}
+
+fn start(version: &'static str, bin: &Path) -> Server {
+    assert!(bin.join("postgres").exists(), "{MISSING}");
+    let dir = target_dir().join("test-postgres").join(version);
+    fs::create_dir_all(&dir).unwrap();
+    let lock = File::create(dir.join("lock")).unwrap();
+    lock.lock().expect("lock the test server's folder");
+    let server = |port| Server {
+        bin: bin.to_path_buf(),
+        port,
+        socket_dir: dir.clone(),
+        version,
+    };
+    if let Some(port) = fs::read_to_string(dir.join("port"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+    {
+        let s = server(port);
+        if s.psql_super("postgres", "SELECT 1").status.success() {
+            return s;
+        }
+    }
+    // A fresh cluster: stop what may be left of an old one, then initdb.
+    let data = dir.join("data");
+    if data.exists() {
+        let _ = as_owner(&bin.join("pg_ctl"))
+            .args(["-D"])
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+        fs::remove_dir_all(&data).unwrap();
+    }
+    let pw = dir.join("pwfile");
+    fs::write(&pw, SUPER_PASSWORD).unwrap();
+    if is_root() {
+        chown_postgres(&dir);
+        chown_postgres(&pw);
+    }
+    let out = as_owner(&bin.join("initdb"))
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ])
+        .arg(format!("--pwfile={}", pw.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "initdb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let out = as_owner(&bin.join("pg_ctl"))
+        .arg("-D")
+        .arg(&data)
+        .arg("-l")
+        .arg(dir.join("log"))
+        .arg("-o")
+        .arg(format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            dir.display()
+        ))
+        .args(["-w", "-t", "60", "start"])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_ctl start: {} {}",
+        String::from_utf8_lossy(&out.stderr),
+        fs::read_to_string(dir.join("log")).unwrap_or_default()
+    );
+    fs::write(dir.join("port"), format!("{port}\n")).unwrap();
+    server(port)
+}
+
+fn chown_postgres(p: &Path) {
+    let ok = Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(p)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chown postgres {}", p.display());
+}
+
+impl Server {
+    /// A client program of the server's version (psql, pg_dump, pg_restore).
+    pub fn program(&self, name: &str, user: &str, password: &str) -> Command {
+        let mut c = Command::new(self.bin.join(name));
+        c.env("PGPASSWORD", password)
+            .env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", user)
+            .env_remove("PGDATABASE")
+            .env("PGCONNECT_TIMEOUT", "10");
+        c
+    }
+
+    fn psql_super(&self, db: &str, sql: &str) -> Output {
+        self.program("psql", "postgres", SUPER_PASSWORD)
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
+            .output()
+            .unwrap()
+    }
+
+    /// Runs SQL as the superuser; panics on failure.
+    pub fn admin_sql(&self, db: &str, sql: &str) -> String {
+        let out = self.psql_super(db, sql);
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// A database of one test, owned by a user of its own.
+pub struct PgDb {
+    pub server: &'static Server,
+    pub name: String,
+    pub user: String,
+    pub password: String,
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            % 100_000
+    )
+}
+
+impl PgDb {
+    /// A new empty database owned by a new user; `createdb`: the user may create databases
+    /// (verify needs it).
+    pub fn new(server: &'static Server, createdb: bool) -> PgDb {
+        let user = unique("u");
+        let name = unique("db");
+        let password = "p@ss:w/rd\"$ ;x".to_string();
+        server.admin_sql(
+            "postgres",
+            &format!(
+                "CREATE ROLE {user} LOGIN PASSWORD '{}' {}",
+                password.replace('\'', "''"),
+                if createdb { "CREATEDB" } else { "NOCREATEDB" }
+            ),
+        );
+        server.admin_sql(
+            "postgres",
+            &format!("CREATE DATABASE {name} OWNER {user} TEMPLATE template0"),
+        );
+        // PostgreSQL 15: the public schema belongs to the database owner already.
+        PgDb {
+            server,
+            name,
+            user,
+            password,
+        }
+    }
+
+    /// Another database for the same user (a restore target).
+    pub fn sibling(&self) -> PgDb {
+        let name = unique("db");
+        self.server.admin_sql(
+            "postgres",
+            &format!(
+                "CREATE DATABASE {name} OWNER {} TEMPLATE template0",
+                self.user
+            ),
+        );
+        PgDb {
+            server: self.server,
+            name,
+            user: self.user.clone(),
+            password: self.password.clone(),
+        }
+    }
+
+    pub fn psql(&self) -> Command {
+        let mut c = self.server.program("psql", &self.user, &self.password);
+        c.args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &self.name,
+        ]);
+        c
+    }
+
+    /// Runs SQL as the database's owner; panics on failure.
+    pub fn sql(&self, sql: &str) -> String {
+        let out = self.psql().args(["-c", sql]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a script file as the database's owner; panics on failure.
+    pub fn sql_file(&self, file: &Path) {
+        let out = self.psql().arg("-f").arg(file).output().unwrap();
+        assert!(
+            out.status.success(),
+            "psql -f {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The stock client's load of a file (`psql -v ON_ERROR_STOP=1 -f FILE`).
+    pub fn psql_load(&self, file: &Path) -> Output {
+        self.psql().arg("-f").arg(file).output().unwrap()
+    }
+
+    /// The `.env` of an app on this database.
+    pub fn env_text(&self) -> String {
+        format!(
+            "DB_CONNECTION=pgsql\nDB_HOST=127.0.0.1\nDB_PORT={}\nDB_DATABASE={}\nDB_USERNAME={}\nDB_PASSWORD='{}'\n",
+            self.server.port, self.name, self.user, self.password
+        )
+    }
+
+    pub fn app(&self) -> App {
+        App::bare(&self.env_text())
+    }
+
+    /// `pg_dump --schema-only --no-owner --no-acl`, without the lines that differ from run to
+    /// run (`\restrict` keys, the version comment).
+    pub fn schema(&self) -> Vec<String> {
+        let out = self
+            .server
+            .program("pg_dump", &self.user, &self.password)
+            .args(["--schema-only", "--no-owner", "--no-acl", "-d", &self.name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .filter(|l| !l.starts_with("-- Dumped "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every table's rows (md5 of the ordered rows) and every sequence's state.
+    pub fn data(&self) -> Vec<String> {
+        let tables = self.sql(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+               AND c.relkind IN ('r', 'm') AND c.relispopulated ORDER BY 1",
+        );
+        let mut out = Vec::new();
+        for t in tables.lines().filter(|l| !l.is_empty()) {
+            let sum = self.sql(&format!(
+                "SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '-') FROM {t} x"
+            ));
+            out.push(format!("{t}: {}", sum.trim()));
+        }
+        let seqs = self.sql(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' ORDER BY 1",
+        );
+        for s in seqs.lines().filter(|l| !l.is_empty()) {
+            let v = self.sql(&format!("SELECT last_value || ' ' || is_called FROM {s}"));
+            out.push(format!("{s}: {}", v.trim()));
+        }
+        out
+    }
+
+    /// Asserts that `copy` holds the same schema (text for text) and the same rows.
+    pub fn assert_same_as(&self, copy: &PgDb) {
+        let (a, b) = (self.schema(), copy.schema());
+        if a != b {
+            let first = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            panic!(
+                "schemas differ at line {first}:\n  source: {:?}\n  copy:   {:?}\n(source {} lines, copy {})",
+                a.get(first),
+                b.get(first),
+                a.len(),
+                b.len()
+            );
+        }
+        assert_eq!(self.data(), copy.data(), "rows or sequences differ");
+    }
+}
