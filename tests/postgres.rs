@@ -85,3 +85,213 @@ fn the_type_matrix_round_trips_through_psql_and_restore() {
     assert_eq!(db.schema(), before.0, "schema after restore");
     assert_eq!(db.data(), before.1, "rows after restore");
 }
+
+/// A plain `pg_dump --no-owner --no-acl` file (with the `\restrict` line of 15.14+) restores
+/// and verifies: other people's dumps load under the same whitelist.
+#[test]
+fn a_plain_pg_dump_file_verifies_and_restores() {
+    let db = matrix_db(pg15());
+    let app = db.app();
+    let file = app.dir().join("theirs.sql");
+    let out = db
+        .server
+        .program("pg_dump", &db.user, &db.password)
+        .args(["--no-owner", "--no-acl", "-d", &db.name, "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let out = app.run(&["verify", file.to_str().unwrap()]);
+    assert_success(&out);
+    let target = db.sibling();
+    let app2 = target.app();
+    target.server.admin_sql(
+        &target.name,
+        "CREATE EXTENSION pgcrypto; CREATE EXTENSION btree_gist;",
+    );
+    let out = app2.run(&["restore", file.to_str().unwrap(), "--yes"]);
+    assert_success(&out);
+    db.assert_same_as(&target);
+}
+
+/// What reaches past the app's database is refused with its line, and nothing changes: no
+/// shell command runs, the live database is as it was.
+#[test]
+fn hostile_dumps_are_refused_with_their_line_and_change_nothing() {
+    let db = PgDb::new(pg15(), true);
+    db.sql("CREATE TABLE public.keep (id integer); INSERT INTO public.keep VALUES (1), (2);");
+    let app = db.app();
+    let before = (db.schema(), db.data());
+    let marker = app.dir().join("pwned");
+    let head = "SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.keep (id integer);\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("\\! touch {}\n", marker.display()),
+            "meta-command \\!",
+        ),
+        (
+            format!("SELECT 1 \\! touch {}\n;\n", marker.display()),
+            "meta-command \\!",
+        ),
+        (
+            "\\copy public.keep from '/etc/hostname'\n".into(),
+            "meta-command \\copy",
+        ),
+        ("\\i /etc/passwd\n".into(), "meta-command \\i"),
+        ("\\connect postgres\n".into(), "meta-command \\connect"),
+        (
+            format!(
+                "COPY public.keep FROM PROGRAM 'touch {}';\n",
+                marker.display()
+            ),
+            "COPY",
+        ),
+        ("COPY public.keep TO '/tmp/out';\n".into(), "COPY"),
+        ("DO $$ BEGIN PERFORM 1; END $$;\n".into(), "DO blocks"),
+        (
+            "ALTER SYSTEM SET work_mem = '1GB';\n".into(),
+            "ALTER SYSTEM",
+        ),
+        ("CREATE ROLE evil SUPERUSER;\n".into(), "roles"),
+        ("GRANT ALL ON public.keep TO PUBLIC;\n".into(), "grants"),
+        (
+            "ALTER TABLE public.keep OWNER TO postgres;\n".into(),
+            "--no-owner",
+        ),
+        ("SET role = 'postgres';\n".into(), "SET role"),
+        (
+            "CREATE TABLE other.t (id integer);\n".into(),
+            "schema other",
+        ),
+        (
+            "SELECT pg_catalog.pg_read_file('/etc/passwd');\n".into(),
+            "SELECT",
+        ),
+        (
+            "CREATE EXTENSION IF NOT EXISTS plpython3u WITH SCHEMA public;\n".into(),
+            "plpython3u",
+        ),
+    ];
+    for (i, (bad, needle)) in cases.iter().enumerate() {
+        let file = app.dir().join(format!("hostile{i}.sql"));
+        std::fs::write(
+            &file,
+            format!("{head}{bad}COPY public.keep (id) FROM stdin;\n9\n\\.\n"),
+        )
+        .unwrap();
+        for cmd in ["verify", "restore"] {
+            let mut args = vec![cmd, file.to_str().unwrap()];
+            if cmd == "restore" {
+                args.extend(["--yes", "--clean"]);
+            }
+            let out = app.run(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{cmd} accepted {bad:?}");
+            let err: String = err
+                .lines()
+                .filter(|l| !l.starts_with("db-backup: note:"))
+                .collect();
+            assert!(
+                err.starts_with("db-backup: error: ") && !err.contains("\n"),
+                "{err}"
+            );
+            assert!(err.contains("line 5"), "{cmd} {bad:?}: {err}");
+            assert!(
+                err.contains(needle),
+                "{cmd} {bad:?}: {err} should say {needle}"
+            );
+            assert!(!marker.exists(), "a shell command ran: {bad:?}");
+        }
+        assert_eq!((db.schema(), db.data()), before, "changed by {bad:?}");
+    }
+}
+
+#[test]
+fn bad_settings_and_servers_give_one_line_and_no_file() {
+    let server = pg15();
+    let db = PgDb::new(server, false);
+    db.sql(
+        "CREATE TABLE public.t (id integer); INSERT INTO public.t SELECT generate_series(1, 10);",
+    );
+    let app = db.app();
+    let old = app.plant_old_backup();
+    let env = db.env_text();
+    let cases = [
+        (
+            env.replace(
+                &format!("DB_PASSWORD='{}'", db.password),
+                "DB_PASSWORD=wrong",
+            ),
+            "refused user",
+        ),
+        (
+            env.replace(
+                &format!("DB_DATABASE={}", db.name),
+                "DB_DATABASE=no_such_db",
+            ),
+            "has no database 'no_such_db'",
+        ),
+        (
+            env.replace(&format!("DB_PORT={}", server.port), "DB_PORT=1"),
+            "cannot reach PostgreSQL server 127.0.0.1:1",
+        ),
+    ];
+    for (text, needle) in cases {
+        app.write_env(&text);
+        let out = app.run(&["backup"]);
+        assert_clean_failure(&app, &out, 1, needle, &old);
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(&db.password));
+    }
+    app.write_env(&env);
+
+    // Something the dump cannot reproduce stops it, named.
+    db.sql("CREATE AGGREGATE public.total(integer) (SFUNC = int4pl, STYPE = integer);");
+    let out = app.run(&["backup"]);
+    assert_clean_failure(&app, &out, 1, "aggregate or window function total", &old);
+    db.sql("DROP AGGREGATE public.total(integer);");
+
+    // verify without the right to create a database says so.
+    let out = app.run(&["backup"]);
+    assert_success(&out);
+    let file = app.backups_dir().join(
+        app.backups()
+            .into_iter()
+            .find(|b| b.ends_with(".sql") && !old.0.ends_with(b))
+            .unwrap(),
+    );
+    let out = app.run(&["verify", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("CREATEDB"), "{err}");
+}
+
+/// The server going away in the middle of a dump: one line, nothing published.
+#[test]
+fn a_server_going_away_mid_dump_publishes_nothing() {
+    let db = PgDb::new(pg15(), false);
+    db.sql("CREATE TABLE public.big (id integer, pad text); INSERT INTO public.big SELECT i, repeat('x', 500) FROM generate_series(1, 400000) i;");
+    let app = db.app();
+    let old = app.plant_old_backup();
+    let mut child = app
+        .cmd(&["backup"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the dump's session as soon as it streams.
+    let server = db.server;
+    let mut killed = false;
+    for _ in 0..200 {
+        let n = server.admin_sql(
+            "postgres",
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'db-backup' AND query LIKE 'COPY%'",
+        );
+        if n.trim() != "0" {
+            killed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(killed, "the dump ended before it could be killed");
+    assert_clean_failure(&app, &out, 1, "PostgreSQL server", &old);
+}

@@ -167,6 +167,12 @@ class BackupCommand extends Command
             'DB_BACKUP_USERNAME' => (string) (isset($config['username']) ? $config['username'] : ''),
             'DB_BACKUP_PASSWORD' => (string) (isset($config['password']) ? $config['password'] : ''),
             'DB_BACKUP_SSL_CA' => (string) $sslCa,
+            // PostgreSQL: the schemas (Laravel 9+ 'search_path', 8 'schema') and libpq's TLS keys.
+            'DB_BACKUP_SEARCH_PATH' => $this->searchPath($config),
+            'DB_BACKUP_SSLMODE' => (string) (isset($config['sslmode']) ? $config['sslmode'] : ''),
+            'DB_BACKUP_SSLROOTCERT' => (string) (isset($config['sslrootcert']) ? $config['sslrootcert'] : ''),
+            'DB_BACKUP_SSLCERT' => (string) (isset($config['sslcert']) ? $config['sslcert'] : ''),
+            'DB_BACKUP_SSLKEY' => (string) (isset($config['sslkey']) ? $config['sslkey'] : ''),
             'DB_BACKUP_DIR' => storage_path('app/backups'),
             'DB_BACKUP_TIMEZONE' => (string) config('app.timezone', 'UTC'),
             'DB_BACKUP_APP_DIR' => base_path(),
@@ -180,6 +186,14 @@ class BackupCommand extends Command
             // The disks copies go to (DB_BACKUP_DISKS, --disk), as Laravel resolved them.
             'DB_BACKUP_DISKS_CONFIG' => (string) json_encode((object) $this->disks()),
         ];
+    }
+
+    /** A pgsql connection's schemas as one comma-separated string (it may be an array). */
+    protected function searchPath(array $config)
+    {
+        $path = isset($config['search_path']) ? $config['search_path'] : (isset($config['schema']) ? $config['schema'] : '');
+
+        return is_array($path) ? implode(',', $path) : (string) $path;
     }
 
     /**

@@ -434,7 +434,9 @@ fn comment(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
     }
     let i = skip_words(t, 2, &["MATERIALIZED"]);
     match t.get(i) {
-        Some(x) if x.is("EXTENSION") => Ok(Action::Run),
+        // An extension's comment is its own (CREATE EXTENSION writes it), and only its owner
+        // may change it.
+        Some(x) if x.is("EXTENSION") => Ok(Action::Skip),
         Some(x) if x.is("SCHEMA") => match t.get(i + 1).and_then(Tok::ident) {
             Some(s) if schemas.contains(&s) => Ok(Action::Run),
             _ => Err("a comment on another schema".into()),

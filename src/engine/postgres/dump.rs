@@ -196,7 +196,7 @@ fn copy(
     let mut last = b'\n';
     let mut reader = client.copy_out(format!("COPY {} ({cols}) TO STDOUT", table.name).as_str())?;
     loop {
-        let chunk = reader.fill_buf()?;
+        let chunk = reader.fill_buf().map_err(Fail::Read)?;
         if chunk.is_empty() {
             break;
         }

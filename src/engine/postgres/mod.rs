@@ -44,6 +44,8 @@ pub enum Fail {
     Interrupted,
     /// The TLS settings cannot be used (which, why).
     Tls(String),
+    /// Reading rows from the server failed (the connection, mostly).
+    Read(std::io::Error),
     /// A restore without `--clean` would drop these tables.
     CleanNeeded(String),
 }
@@ -152,6 +154,10 @@ pub(crate) fn explain(f: Fail, p: &PgParams, file: &std::path::Path, connected: 
         Fail::Unsupported(what) => Error::PgUnsupported(what),
         Fail::Excluded(name) => Error::ExcludedUnknown(name),
         Fail::Tls(detail) => Error::PgTls { detail },
+        Fail::Read(e) => Error::PgLost {
+            server,
+            detail: format!("while reading rows: {}", e.to_string().replace('\n', " ")),
+        },
         Fail::CleanNeeded(tables) => Error::PgCleanNeeded(tables),
         Fail::Refused(line, detail) => Error::Refused {
             file: file.to_path_buf(),
