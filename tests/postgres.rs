@@ -272,7 +272,7 @@ fn a_server_going_away_mid_dump_publishes_nothing() {
     db.sql("CREATE TABLE public.big (id integer, pad text); INSERT INTO public.big SELECT i, repeat('x', 500) FROM generate_series(1, 400000) i;");
     let app = db.app();
     let old = app.plant_old_backup();
-    let mut child = app
+    let child = app
         .cmd(&["backup"])
         .stderr(std::process::Stdio::piped())
         .spawn()
