@@ -599,3 +599,38 @@ fn artisan_db_replicate_runs_until_sigterm() {
     ]);
     assert_eq!(products_in(&point), 10);
 }
+
+/// PostgreSQL through Artisan: Laravel's own pgsql connection (its PDO driver migrates and
+/// seeds), handed over to the binary; the file loads with the stock psql; db:restore --clean.
+#[test]
+fn artisan_backup_and_restore_on_postgresql() {
+    use common::postgres::{pg15, PgDb};
+    let db = PgDb::new(pg15(), false);
+    let app = LaravelApp::sqlite();
+    app.edit_env(|e| e.replace("DB_CONNECTION=sqlite\n", "") + &db.env_text());
+    app.artisan_ok(&["migrate", "--seed", "--force"]);
+    app.install_bridge();
+    let outs: Vec<String> = (0..3)
+        .map(|_| app.artisan_ok(&["db:backup", "--keep=2"]))
+        .collect();
+    let names = app.backups();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        outs[0].starts_with("Backup PostgreSQL créé: database_backup_") && outs[0].contains(".sql"),
+        "{}",
+        outs[0]
+    );
+    assert!(outs[2].contains("Ancien backup supprimé: "), "{}", outs[2]);
+    let copy = db.sibling();
+    common::assert_success(&copy.psql_load(&app.backups_dir().join(names.last().unwrap())));
+    db.assert_same_as(&copy);
+
+    db.sql("CREATE TABLE public.extra (id integer PRIMARY KEY)");
+    app.artisan_ok(&["db:restore", names.last().unwrap(), "--force", "--clean"]);
+    assert_eq!(
+        db.sql("SELECT count(*) FROM pg_class WHERE relname = 'extra'")
+            .trim(),
+        "0"
+    );
+    db.assert_same_as(&copy);
+}

@@ -295,3 +295,55 @@ fn a_server_going_away_mid_dump_publishes_nothing() {
     assert!(killed, "the dump ended before it could be killed");
     assert_clean_failure(&app, &out, 1, "PostgreSQL server", &old);
 }
+
+const LARAVEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/postgres/laravel.sql");
+
+/// Laravel's default migrations and a second schema of the search path (hard-coded in the
+/// app's config/database.php, as Laravel apps set it), with `--exclude-data` of the sessions
+/// and cache: the structure is kept, the rows are not.
+#[test]
+fn laravel_migrations_in_two_schemas_with_excluded_data() {
+    let db = PgDb::new(pg15(), true);
+    db.sql_file(Path::new(LARAVEL));
+    let app = db.app();
+    std::fs::write(
+        app.dir().join("config/database.php"),
+        "<?php\nreturn [\n    'default' => env('DB_CONNECTION', 'pgsql'),\n    'connections' => [\n        'pgsql' => [\n            'driver' => 'pgsql',\n            'search_path' => 'public,app',\n            'sslmode' => 'prefer',\n        ],\n    ],\n];\n",
+    )
+    .unwrap();
+    let file = backup(&app);
+    assert_psql_copy_is_exact(&db, &file);
+
+    let out = app.run(&["backup", "--exclude-data=sessions,cache", "--json"]);
+    assert_success(&out);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(json.contains("sessions"), "{json}");
+    let lean = app.backups_dir().join(
+        app.backups()
+            .into_iter()
+            .filter(|b| b.ends_with(".sql"))
+            .last()
+            .unwrap(),
+    );
+    let copy = db.sibling();
+    assert_success(&copy.psql_load(&lean));
+    assert_eq!(db.schema(), copy.schema());
+    assert_eq!(copy.sql("SELECT count(*) FROM public.sessions").trim(), "0");
+    assert_eq!(copy.sql("SELECT count(*) FROM public.cache").trim(), "0");
+    assert_eq!(
+        copy.sql("SELECT count(*) FROM app.receptions").trim(),
+        "2000"
+    );
+
+    // A table that is not in the backup stops a restore unless --clean.
+    db.sql("CREATE TABLE app.later (id integer)");
+    let out = app.run(&["restore", file.to_str().unwrap(), "--yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("app.later"), "{err}");
+    assert_eq!(db.sql("SELECT count(*) FROM app.later").trim(), "0");
+    let out = app.run(&["restore", file.to_str().unwrap(), "--yes", "--clean"]);
+    assert_success(&out);
+    let gone = db.sql("SELECT count(*) FROM pg_class WHERE relname = 'later'");
+    assert_eq!(gone.trim(), "0");
+    assert_eq!(db.sql("SELECT count(*) FROM app.products").trim(), "500");
+}
