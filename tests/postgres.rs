@@ -321,8 +321,7 @@ fn laravel_migrations_in_two_schemas_with_excluded_data() {
     let lean = app.backups_dir().join(
         app.backups()
             .into_iter()
-            .filter(|b| b.ends_with(".sql"))
-            .last()
+            .rfind(|b| b.ends_with(".sql"))
             .unwrap(),
     );
     let copy = db.sibling();
