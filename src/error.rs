@@ -43,7 +43,7 @@ pub enum Error {
     #[error("cannot tell which database the app uses: DB_CONNECTION is not set and no default was found in {0}; set DB_CONNECTION in .env")]
     NoConnection(PathBuf),
 
-    #[error("DB_CONNECTION={0}: unknown connection; db-backup handles sqlite, mysql and mariadb")]
+    #[error("DB_CONNECTION={0}: unknown connection; db-backup handles sqlite, mysql, mariadb and pgsql")]
     UnknownConnection(String),
 
     #[error(
@@ -174,7 +174,7 @@ pub enum Error {
     #[error("the database has tables the backup does not hold ({0}); nothing was changed; restore with --clean to drop them (the safety backup keeps them)")]
     PgCleanNeeded(String),
 
-    #[error("the database driver '{0}' is not supported for backups; db-backup handles sqlite, mysql and mariadb")]
+    #[error("the database driver '{0}' is not supported for backups; db-backup handles sqlite, mysql, mariadb and pgsql")]
     UnsupportedDriver(String),
 
     #[error("time zone '{zone}' (from {origin}) is not a known IANA zone name, e.g. UTC or Africa/Abidjan")]
