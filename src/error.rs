@@ -43,7 +43,9 @@ pub enum Error {
     #[error("cannot tell which database the app uses: DB_CONNECTION is not set and no default was found in {0}; set DB_CONNECTION in .env")]
     NoConnection(PathBuf),
 
-    #[error("DB_CONNECTION={0}: unknown connection; db-backup handles sqlite, mysql, mariadb and pgsql")]
+    #[error(
+        "DB_CONNECTION={0}: unknown connection; db-backup handles sqlite, mysql, mariadb and pgsql"
+    )]
     UnknownConnection(String),
 
     #[error(

@@ -217,22 +217,16 @@ fn pgsql(app: &App, name: &str, url: Option<&url::Url>) -> PgsqlSettings {
         sslkey: file("sslkey"),
     };
     if let Some(u) = url {
-        if let Some(h) = u.host_str().filter(|h| !h.is_empty()) {
-            s.host = h.trim_matches(['[', ']']).to_string();
-        }
-        if let Some(port) = u.port() {
-            s.port = port.to_string();
-        }
-        if !u.username().is_empty() {
-            s.username = decode(u.username());
-        }
-        if let Some(pw) = u.password() {
-            s.password = decode(pw);
-        }
-        let db = u.path().trim_start_matches('/');
-        if !db.is_empty() {
-            s.database = decode(db);
-        }
+        overlay(
+            u,
+            [
+                &mut s.host,
+                &mut s.port,
+                &mut s.username,
+                &mut s.password,
+                &mut s.database,
+            ],
+        );
         for (k, v) in u.query_pairs() {
             match k.as_ref() {
                 "sslmode" => s.sslmode = v.into_owned(),
@@ -269,22 +263,16 @@ fn mysql(app: &App, name: &str, url: Option<&url::Url>) -> MysqlSettings {
             .map(|s| app.dir.join(s)),
     };
     if let Some(u) = url {
-        if let Some(h) = u.host_str().filter(|h| !h.is_empty()) {
-            s.host = h.trim_matches(['[', ']']).to_string();
-        }
-        if let Some(port) = u.port() {
-            s.port = port.to_string();
-        }
-        if !u.username().is_empty() {
-            s.username = decode(u.username());
-        }
-        if let Some(pw) = u.password() {
-            s.password = decode(pw);
-        }
-        let db = u.path().trim_start_matches('/');
-        if !db.is_empty() {
-            s.database = decode(db);
-        }
+        overlay(
+            u,
+            [
+                &mut s.host,
+                &mut s.port,
+                &mut s.username,
+                &mut s.password,
+                &mut s.database,
+            ],
+        );
         for (k, v) in u.query_pairs() {
             if k == "unix_socket" && !v.is_empty() {
                 s.socket = v.into_owned();
@@ -292,6 +280,27 @@ fn mysql(app: &App, name: &str, url: Option<&url::Url>) -> MysqlSettings {
         }
     }
     s
+}
+
+/// Lays a URL's parts over the separate keys (host, port, username, password, database), as
+/// Laravel's ConfigurationUrlParser does: only the parts the URL has.
+fn overlay(u: &url::Url, [host, port, user, password, database]: [&mut String; 5]) {
+    if let Some(h) = u.host_str().filter(|h| !h.is_empty()) {
+        *host = h.trim_matches(['[', ']']).to_string();
+    }
+    if let Some(p) = u.port() {
+        *port = p.to_string();
+    }
+    if !u.username().is_empty() {
+        *user = decode(u.username());
+    }
+    if let Some(pw) = u.password() {
+        *password = decode(pw);
+    }
+    let db = u.path().trim_start_matches('/');
+    if !db.is_empty() {
+        *database = decode(db);
+    }
 }
 
 fn decode(s: &str) -> String {

@@ -75,41 +75,13 @@ fn tokens(sql: &str, limit: usize) -> Vec<Tok> {
                 }
             }
         } else if c == b'"' {
-            let mut s = String::new();
-            i += 1;
-            while i < b.len() {
-                if b[i] == b'"' {
-                    if b.get(i + 1) == Some(&b'"') {
-                        s.push('"');
-                        i += 2;
-                        continue;
-                    }
-                    i += 1;
-                    break;
-                }
-                let ch = sql[i..].chars().next().unwrap_or('\0');
-                s.push(ch);
-                i += ch.len_utf8();
-            }
-            out.push(Tok::Quoted(s));
+            let (text, next) = quoted(sql, i, b'"');
+            out.push(Tok::Quoted(text));
+            i = next;
         } else if c == b'\'' {
-            let mut s = String::new();
-            i += 1;
-            while i < b.len() {
-                if b[i] == b'\'' {
-                    if b.get(i + 1) == Some(&b'\'') {
-                        s.push('\'');
-                        i += 2;
-                        continue;
-                    }
-                    i += 1;
-                    break;
-                }
-                let ch = sql[i..].chars().next().unwrap_or('\0');
-                s.push(ch);
-                i += ch.len_utf8();
-            }
-            out.push(Tok::Str(s));
+            let (text, next) = quoted(sql, i, b'\'');
+            out.push(Tok::Str(text));
+            i = next;
         } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
             let start = i;
             while i < b.len()
@@ -134,6 +106,28 @@ fn tokens(sql: &str, limit: usize) -> Vec<Tok> {
         }
     }
     out
+}
+
+/// The text between the quote at `start` and its closing one (doubled quotes are one), and
+/// where the token ends.
+fn quoted(sql: &str, start: usize, quote: u8) -> (String, usize) {
+    let b = sql.as_bytes();
+    let mut s = String::new();
+    let mut i = start + 1;
+    while i < b.len() {
+        if b[i] == quote {
+            if b.get(i + 1) == Some(&quote) {
+                s.push(quote as char);
+                i += 2;
+                continue;
+            }
+            return (s, i + 1);
+        }
+        let ch = sql[i..].chars().next().unwrap_or('\0');
+        s.push(ch);
+        i += ch.len_utf8();
+    }
+    (s, i)
 }
 
 /// Settings a dump may set, with the values it may set them to (None: any).
