@@ -38,8 +38,8 @@ log "pgbench data at scale $BENCH_SCALE, plus a mixed table"
 psql -d postgres -c "CREATE DATABASE stock"
 "$PGBIN/pgbench" -q -i -s "$BENCH_SCALE" stock >/dev/null 2>&1
 psql -d stock -c "CREATE TABLE mixed (id bigserial PRIMARY KEY, name text, attrs jsonb, photo bytea, at timestamptz DEFAULT now());
-  INSERT INTO mixed (name, attrs, photo) SELECT 'item ' || i, jsonb_build_object('i', i, 'tags', jsonb_build_array('a', i % 7)), decode(md5(i::text), 'hex') FROM generate_series(1, 300000) i;
-  VACUUM ANALYZE;"
+  INSERT INTO mixed (name, attrs, photo) SELECT 'item ' || i, jsonb_build_object('i', i, 'tags', jsonb_build_array('a', i % 7)), decode(md5(i::text), 'hex') FROM generate_series(1, 300000) i;" \
+  -c "VACUUM ANALYZE"
 DB_SIZE=$(psql -d stock -At -c "SELECT pg_size_pretty(pg_database_size('stock'))")
 
 APP=$W/app
@@ -49,9 +49,9 @@ printf 'DB_CONNECTION=pgsql\nDB_HOST=127.0.0.1\nDB_PORT=%s\nDB_DATABASE=stock\nD
 
 # Runs "$@" and prints "seconds peak_rss_kib".
 measure() {
-    local out
-    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-    echo "$out"
+    /usr/bin/time -f '%e %M' -o "$W/time" "$@" >/dev/null 2>"$W/stderr" ||
+        die "$1 failed: $(tail -3 "$W/stderr")"
+    tail -1 "$W/time"
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
@@ -71,15 +71,14 @@ size() { stat -c %s "$1" | awk '{ printf "%.0f MiB", $1 / 1048576 }'; }
 
 # Restores: into an empty database each time.
 for run in $(seq "$BENCH_RUNS"); do
-    psql -d postgres -c "DROP DATABASE IF EXISTS r1" -c "CREATE DATABASE r1"
+    psql -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS r1" -c "CREATE DATABASE r1"
     sed -i "s/^DB_DATABASE=.*/DB_DATABASE=r1/" "$APP/.env"
     read -r t r < <(measure "$BIN" --app-dir "$APP" restore "$OURS_FILE" --yes)
     T[rours]+="$t "; R[rours]+="$r "
-    rm -f "$APP"/storage/app/backups/database_backup_*[0-9].sql.safety 2>/dev/null || true
-    psql -d postgres -c "DROP DATABASE IF EXISTS r2" -c "CREATE DATABASE r2"
+    psql -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS r2" -c "CREATE DATABASE r2"
     read -r t r < <(measure "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d r2 -f "$OURS_FILE")
     T[rpsql]+="$t "; R[rpsql]+="$r "
-    psql -d postgres -c "DROP DATABASE IF EXISTS r3" -c "CREATE DATABASE r3"
+    psql -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS r3" -c "CREATE DATABASE r3"
     read -r t r < <(measure "$PGBIN/pg_restore" -d r3 "$W/custom.dump")
     T[rpgr]+="$t "; R[rpgr]+="$r "
     sed -i "s/^DB_DATABASE=.*/DB_DATABASE=stock/" "$APP/.env"
