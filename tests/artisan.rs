@@ -84,12 +84,12 @@ fn failures_print_the_original_lines_and_exit_non_zero() {
         );
         let app = LaravelApp::sqlite();
         install(&app);
-        app.edit_env(|e| e.replace("DB_CONNECTION=sqlite", "DB_CONNECTION=pgsql"));
+        app.edit_env(|e| e.replace("DB_CONNECTION=sqlite", "DB_CONNECTION=sqlsrv"));
         let out = app.artisan(&["db:backup"]);
         assert_eq!(out.status.code(), Some(1));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim_end(),
-            "Le driver de base de données 'pgsql' n'est pas supporté pour le backup."
+            "Le driver de base de données 'sqlsrv' n'est pas supporté pour le backup."
         );
     }
 }

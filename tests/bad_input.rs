@@ -48,7 +48,6 @@ fn malformed_env_line_names_its_line() {
 #[test]
 fn unsupported_and_unknown_drivers() {
     for (driver, needle) in [
-        ("pgsql", "driver 'pgsql' is not supported"),
         ("sqlsrv", "driver 'sqlsrv' is not supported"),
         ("mongodb", "DB_CONNECTION=mongodb: unknown"),
     ] {
