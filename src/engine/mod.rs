@@ -43,6 +43,21 @@ impl Connection {
     }
 }
 
+/// The name of verify's scratch database: after the app's database, so an admin can tell whose
+/// it is, and unique per run.
+pub fn scratch_name(database: &str) -> String {
+    let tag: String = database
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(24)
+        .collect();
+    format!(
+        "dbbackup_verify_{tag}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis() % 1_000_000
+    )
+}
+
 /// What a checked backup holds.
 #[derive(Debug, Clone)]
 pub struct Contents {

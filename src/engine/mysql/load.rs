@@ -268,18 +268,7 @@ fn table_counts(conn: &mut Conn, db: &str) -> Result<Vec<(String, u64)>, Fail> {
 /// afterwards even on failure or Ctrl-C) and reports its tables.
 pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -> Result<Contents> {
     catch_interrupts();
-    // Named after the app's database, so an admin can tell whose it is; unique per run.
-    let tag: String = params
-        .database
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(24)
-        .collect();
-    let scratch = format!(
-        "dbbackup_verify_{tag}_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis() % 1_000_000
-    );
+    let scratch = crate::engine::scratch_name(&params.database);
     let mut conn = connect(params, None).map_err(|f| explain(f, params, file, false))?;
     let fail = |f: Fail| explain(f, params, file, true);
     // The whole file is judged before the scratch database exists: a refused file changes

@@ -230,18 +230,7 @@ pub fn verify(params: &PgParams, file: &Path, warn: &mut dyn FnMut(String)) -> R
     let schemas = app_schemas(params);
     // Judged whole before the scratch database exists: a refused file changes nothing.
     scan(file, &schemas)?;
-    let tag: String = params
-        .database
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(24)
-        .collect();
-    let scratch = format!(
-        "dbbackup_verify_{}_{}_{}",
-        tag.to_lowercase(),
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis() % 1_000_000
-    );
+    let scratch = crate::engine::scratch_name(&params.database);
     let mut admin =
         connect(params, &params.database).map_err(|f| explain(f, params, file, false))?;
     if let Err(e) = admin.batch_execute(&format!(
