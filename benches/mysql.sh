@@ -2,7 +2,7 @@
 # Benchmark (not a test): db-backup's MySQL/MariaDB dump versus the server's own dump tool on a
 # ~400 MB stock database (2 million rows) plus ~100 MB of blobs, on throwaway servers of its own:
 # MariaDB 10.11 (mariadb-dump, from this machine's packages) then MySQL 9.7 (mysqldump, in the
-# Debian sid chroot the tests use, made by scripts/mysql-chroot), the same data on each.
+# Debian sid chroot the tests use, made by scripts/sid-chroot), the same data on each.
 # Times the dumps (socket and TCP), their peak RSS and CPU (client and server), the loads of both
 # files into fresh databases, and checks that our file reloads to the same CHECKSUM TABLE.
 # See benches/README.md ("mysql.sh") for the knobs. Exits 0 unless something crashed: the
@@ -26,7 +26,7 @@ fi
     { echo "mysql.sh: BENCH_FLAVOR must be mariadb or mysql (got '$BENCH_FLAVOR')" >&2; exit 1; }
 # The MySQL chroot, where the shared target folder keeps it (the release build below may go to
 # another target folder).
-MYSQL_ROOT=${BENCH_MYSQL_ROOT:-${CARGO_TARGET_DIR:-$ROOT/target}/test-mysql/root}
+MYSQL_ROOT=${BENCH_MYSQL_ROOT:-${CARGO_TARGET_DIR:-$ROOT/target}/test-sid/root}
 
 if [[ $BENCH_FLAVOR == mysql ]]; then
     # Inside the chroot: the server and its clients must see it.
@@ -63,8 +63,8 @@ done
 if [[ $BENCH_FLAVOR == mysql ]]; then
     ((EUID == 0)) || die "the MySQL 9.7 server runs in a chroot: run as root (or BENCH_SERVERS=mariadb)"
     if [[ ! -x $MYSQL_ROOT/usr/sbin/mysqld ]]; then
-        log "making the MySQL 9.7 chroot at $MYSQL_ROOT (scripts/mysql-chroot)"
-        "$ROOT/scripts/mysql-chroot" "$MYSQL_ROOT" || die "no MySQL chroot (see scripts/mysql-chroot)"
+        log "making the MySQL 9.7 chroot at $MYSQL_ROOT (scripts/sid-chroot)"
+        "$ROOT/scripts/sid-chroot" "$MYSQL_ROOT" || die "no MySQL chroot (see scripts/sid-chroot)"
     fi
     SERVER_NAME=MySQL
     SERVERD=(chroot "$MYSQL_ROOT" /usr/sbin/mysqld)
@@ -159,7 +159,7 @@ fi
 if [[ ! -f $DATA/.bench-installed ]]; then
     rm -rf "$DATA"
     if [[ $BENCH_FLAVOR == mysql ]]; then
-        # The data folder scripts/mysql-chroot initialised (root@localhost, empty password).
+        # The data folder scripts/sid-chroot initialised (root@localhost, empty password).
         log "copying the chroot's initialised MySQL data folder into $DATA"
         cp -a "$MYSQL_ROOT/srv/initialized" "$DATA" || die "no $MYSQL_ROOT/srv/initialized"
         rm -f "$DATA/auto.cnf"

@@ -154,10 +154,10 @@ fn the_release_archive_installs_through_artisan_and_tampering_is_refused() {
     let out = Command::new(&bin).arg("--version").output().unwrap();
     check(&out, "db-backup --version");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!("db-backup {}", version())));
-    let sid = repo().join("target/test-mysql/root");
+    let sid = repo().join("target/test-sid/root");
     assert!(
         sid.join("usr/sbin/mysqld").exists(),
-        "the Debian sid chroot is missing: run scripts/test (scripts/mysql-chroot makes it)"
+        "the Debian sid chroot is missing: run scripts/test (scripts/sid-chroot makes it)"
     );
     std::fs::copy(&bin, sid.join("tmp/db-backup-dist")).unwrap();
     let out = Command::new("chroot")

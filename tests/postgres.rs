@@ -26,6 +26,7 @@ fn backup(app: &App) -> PathBuf {
 
 /// The stock client loads the file into a fresh database of the same user, which then holds
 /// exactly what `db` holds.
+/// On a server newer than this Debian's, this Debian's older psql (15) loads it too.
 fn assert_psql_copy_is_exact(db: &PgDb, file: &Path) {
     let copy = db.sibling();
     let out = copy.psql_load(file);
@@ -36,6 +37,17 @@ fn assert_psql_copy_is_exact(db: &PgDb, file: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
     db.assert_same_as(&copy);
+    if db.server.version != "15" {
+        let older = db.sibling();
+        let out = older.older_psql_load(file);
+        assert_success(&out);
+        assert!(
+            out.stderr.is_empty(),
+            "psql 15 said: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        db.assert_same_as(&older);
+    }
 }
 
 fn matrix_db(server: &'static Server) -> PgDb {
@@ -50,9 +62,9 @@ fn matrix_db(server: &'static Server) -> PgDb {
     db
 }
 
-#[test]
-fn the_type_matrix_round_trips_through_psql_and_restore() {
-    let db = matrix_db(pg15());
+on_each_pg!(the_type_matrix_round_trips_through_psql_and_restore);
+fn the_type_matrix_round_trips_through_psql_and_restore(server: &'static Server) {
+    let db = matrix_db(server);
     let app = db.app();
     let file = backup(&app);
     let text = std::fs::read_to_string(&file).unwrap();
@@ -86,21 +98,21 @@ fn the_type_matrix_round_trips_through_psql_and_restore() {
     assert_eq!(db.data(), before.1, "rows after restore");
 }
 
+on_each_pg!(a_plain_pg_dump_file_verifies_and_restores);
 /// A plain `pg_dump --no-owner --no-acl` file (with the `\restrict` line of 15.14+) restores
 /// and verifies: other people's dumps load under the same whitelist.
-#[test]
-fn a_plain_pg_dump_file_verifies_and_restores() {
-    let db = matrix_db(pg15());
+fn a_plain_pg_dump_file_verifies_and_restores(server: &'static Server) {
+    let db = matrix_db(server);
     let app = db.app();
     let file = app.dir().join("theirs.sql");
     let out = db
         .server
         .program("pg_dump", &db.user, &db.password)
-        .args(["--no-owner", "--no-acl", "-d", &db.name, "-f"])
-        .arg(&file)
+        .args(["--no-owner", "--no-acl", "-d", &db.name])
         .output()
         .unwrap();
     assert_success(&out);
+    std::fs::write(&file, &out.stdout).unwrap();
     let out = app.run(&["verify", file.to_str().unwrap()]);
     assert_success(&out);
     let target = db.sibling();
@@ -114,11 +126,11 @@ fn a_plain_pg_dump_file_verifies_and_restores() {
     db.assert_same_as(&target);
 }
 
+on_each_pg!(hostile_dumps_are_refused_with_their_line_and_change_nothing);
 /// What reaches past the app's database is refused with its line, and nothing changes: no
 /// shell command runs, the live database is as it was.
-#[test]
-fn hostile_dumps_are_refused_with_their_line_and_change_nothing() {
-    let db = PgDb::new(pg15(), true);
+fn hostile_dumps_are_refused_with_their_line_and_change_nothing(server: &'static Server) {
+    let db = PgDb::new(server, true);
     db.sql("CREATE TABLE public.keep (id integer); INSERT INTO public.keep VALUES (1), (2);");
     let app = db.app();
     let before = (db.schema(), db.data());
@@ -206,9 +218,8 @@ fn hostile_dumps_are_refused_with_their_line_and_change_nothing() {
     }
 }
 
-#[test]
-fn bad_settings_and_servers_give_one_line_and_no_file() {
-    let server = pg15();
+on_each_pg!(bad_settings_and_servers_give_one_line_and_no_file);
+fn bad_settings_and_servers_give_one_line_and_no_file(server: &'static Server) {
     let db = PgDb::new(server, false);
     db.sql(
         "CREATE TABLE public.t (id integer); INSERT INTO public.t SELECT generate_series(1, 10);",
@@ -265,10 +276,10 @@ fn bad_settings_and_servers_give_one_line_and_no_file() {
     assert!(err.contains("CREATEDB"), "{err}");
 }
 
+on_each_pg!(a_server_going_away_mid_dump_publishes_nothing);
 /// The server going away in the middle of a dump: one line, nothing published.
-#[test]
-fn a_server_going_away_mid_dump_publishes_nothing() {
-    let db = PgDb::new(pg15(), false);
+fn a_server_going_away_mid_dump_publishes_nothing(server: &'static Server) {
+    let db = PgDb::new(server, false);
     db.sql("CREATE TABLE public.big (id integer, pad text); INSERT INTO public.big SELECT i, repeat('x', 500) FROM generate_series(1, 400000) i;");
     let app = db.app();
     let old = app.plant_old_backup();
@@ -298,12 +309,12 @@ fn a_server_going_away_mid_dump_publishes_nothing() {
 
 const LARAVEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/postgres/laravel.sql");
 
+on_each_pg!(laravel_migrations_in_two_schemas_with_excluded_data);
 /// Laravel's default migrations and a second schema of the search path (hard-coded in the
 /// app's config/database.php, as Laravel apps set it), with `--exclude-data` of the sessions
 /// and cache: the structure is kept, the rows are not.
-#[test]
-fn laravel_migrations_in_two_schemas_with_excluded_data() {
-    let db = PgDb::new(pg15(), true);
+fn laravel_migrations_in_two_schemas_with_excluded_data(server: &'static Server) {
+    let db = PgDb::new(server, true);
     db.sql_file(Path::new(LARAVEL));
     let app = db.app();
     std::fs::write(
@@ -345,4 +356,73 @@ fn laravel_migrations_in_two_schemas_with_excluded_data() {
     let gone = db.sql("SELECT count(*) FROM pg_class WHERE relname = 'later'");
     assert_eq!(gone.trim(), "0");
     assert_eq!(db.sql("SELECT count(*) FROM app.products").trim(), "500");
+}
+
+const PARTITIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/postgres/partitions.sql");
+
+on_each_pg!(partitions_and_inheritance_round_trip);
+/// Partitioned tables (range, hash, a default partition partitioned again, one attached with
+/// its own column order), keys, indexes and triggers on the parent, foreign keys to and from
+/// them, and inheritance with two parents: psql's load is exact, verify passes, restore puts
+/// back what changed, and excluding a partitioned table's data leaves every partition empty.
+fn partitions_and_inheritance_round_trip(server: &'static Server) {
+    let db = PgDb::new(server, true);
+    db.sql_file(Path::new(PARTITIONS));
+    let app = db.app();
+    let file = backup(&app);
+    assert_psql_copy_is_exact(&db, &file);
+    let out = app.run(&["verify", file.to_str().unwrap()]);
+    assert_success(&out);
+
+    let before = (db.schema(), db.data());
+    db.sql(
+        "DELETE FROM public.movements WHERE id % 3 = 0; DROP TABLE public.vaccines;
+         ALTER TABLE public.movements DETACH PARTITION public.movements_2026;
+         INSERT INTO public.items VALUES ('new', 1); DROP TABLE public.hashed_1;",
+    );
+    let out = app.run(&["restore", file.to_str().unwrap(), "--yes"]);
+    assert_success(&out);
+    assert_eq!(db.schema(), before.0, "schema after restore");
+    assert_eq!(db.data(), before.1, "rows after restore");
+
+    let out = app.run(&["backup", "--exclude-data=hashed"]);
+    assert_success(&out);
+    let lean = app.backups_dir().join(app.backups().last().unwrap());
+    let copy = db.sibling();
+    assert_success(&copy.psql_load(&lean));
+    assert_eq!(db.schema(), copy.schema());
+    for t in ["hashed_0", "hashed_1"] {
+        assert_eq!(
+            copy.sql(&format!("SELECT count(*) FROM public.{t}")).trim(),
+            "0"
+        );
+    }
+    assert_eq!(
+        copy.sql("SELECT count(*) FROM public.movements").trim(),
+        "3000"
+    );
+}
+
+const NEWEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/postgres/newest.sql");
+
+/// What only the newest server has (PostgreSQL 18: named and NOT VALID NOT NULL constraints,
+/// NOT ENFORCED checks, virtual generated columns, temporal keys), exact through psql (of the
+/// server's version and this Debian's older one) and restore.
+#[test]
+fn what_only_the_newest_server_has_round_trips() {
+    let db = PgDb::new(newest(), true);
+    db.server
+        .admin_sql(&db.name, "CREATE EXTENSION btree_gist;");
+    db.sql_file(Path::new(NEWEST));
+    let app = db.app();
+    let file = backup(&app);
+    assert_psql_copy_is_exact(&db, &file);
+    let out = app.run(&["verify", file.to_str().unwrap()]);
+    assert_success(&out);
+    let before = (db.schema(), db.data());
+    db.sql("ALTER TABLE public.legacy DROP CONSTRAINT code_wanted; DELETE FROM public.stays;");
+    let out = app.run(&["restore", file.to_str().unwrap(), "--yes"]);
+    assert_success(&out);
+    assert_eq!(db.schema(), before.0, "schema after restore");
+    assert_eq!(db.data(), before.1, "rows after restore");
 }

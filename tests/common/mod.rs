@@ -55,6 +55,72 @@ macro_rules! test_on_both {
     )+};
 }
 
+/// The Debian sid chroot the newest servers run in (MySQL 9.7, the newest PostgreSQL), made by
+/// scripts/sid-chroot if it is missing (once per process; the script locks, so concurrent test
+/// processes wait for one build). `missing` says how to get it when it cannot be made.
+pub fn sid_root(missing: &str) -> PathBuf {
+    static ROOT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let made = ROOT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("CARGO_TARGET_TMPDIR has a parent (the target dir)")
+            .join("test-sid/root");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sid-chroot");
+        let out = Command::new(&script)
+            .arg(&root)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed ({}): {}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(root)
+    });
+    match made {
+        Ok(root) => root.clone(),
+        Err(e) => panic!("{e}; {missing}"),
+    }
+}
+
+/// A host file as a stock client in a chroot sees it: inside the chroot, a copy in its /tmp,
+/// removed when this is dropped; outside, the file itself.
+pub struct ClientFile {
+    /// The path to give the stock client.
+    pub path: PathBuf,
+    copy: Option<PathBuf>,
+}
+
+impl ClientFile {
+    pub fn new(root: Option<&Path>, file: &Path) -> ClientFile {
+        let Some(root) = root else {
+            return ClientFile {
+                path: file.to_path_buf(),
+                copy: None,
+            };
+        };
+        let name = format!("db-backup-test-{:016x}.sql", rand::random::<u64>());
+        let copy = root.join("tmp").join(&name);
+        std::fs::copy(file, &copy).unwrap();
+        ClientFile {
+            path: Path::new("/tmp").join(name),
+            copy: Some(copy),
+        }
+    }
+}
+
+impl Drop for ClientFile {
+    fn drop(&mut self) {
+        if let Some(copy) = &self.copy {
+            let _ = std::fs::remove_file(copy);
+        }
+    }
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_db-backup");
 
 /// A temp folder holding a Laravel app in `api/` (artisan, .env, config/, database/).

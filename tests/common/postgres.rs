@@ -1,12 +1,18 @@
 //! Our own PostgreSQL test servers: a throwaway cluster (`initdb` + `pg_ctl`) per server
-//! version, on a free 127.0.0.1 port with its socket in its folder (`<target>/test-postgres/
-//! <version>/`), password authentication (scram-sha-256) for every user. nextest runs each test
-//! in its own process, so the cluster is shared: a file lock makes the first process start it,
-//! the next ones find it through its `port` file, and `scripts/test` stops it at the end.
+//! version, on a free 127.0.0.1 port with its socket in its folder, password authentication
+//! (scram-sha-256) for every user, and TLS with the harness's CA (tests/common/mysql: the same
+//! certificate for 127.0.0.1 and localhost) beside plain connections. nextest runs each test in
+//! its own process, so a cluster is shared: a file lock makes the first process start it, the
+//! next ones find it through its `port` file, and `scripts/test` stops it at the end.
 //!
-//! PostgreSQL 15 comes from this Debian release (`apt-get install postgresql`, which
-//! scripts/test does). `initdb` refuses to run as root: as root the cluster belongs to the
-//! `postgres` user the package creates, and its programs run as that user (`runuser`).
+//! Two servers, the same assertions on both (`on_each_pg!`): PostgreSQL 15 from this Debian
+//! release (`apt-get install postgresql`, which scripts/test does), in
+//! `<target>/test-postgres/15/`; and the newest PostgreSQL Debian has, from sid, which runs in
+//! the sid chroot scripts/sid-chroot makes (with MySQL 9.7), in `<root>/srv/postgres-<version>/`.
+//! `initdb` refuses to run as root: as root the cluster belongs to the `postgres` user the
+//! package creates (in the chroot, the chroot's own), and its programs run as that user
+//! (`runuser`). The stock clients of each server are its own version's (psql, pg_dump); the
+//! older client of the "loadable by older psql" check is this Debian's 15.
 //!
 //! Each test gets a database of its own, owned by a user of its own (no CREATEDB unless asked),
 //! so tests never see one another's objects.
@@ -16,17 +22,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use super::App;
+use super::{App, ClientFile};
 
 const SUPER_PASSWORD: &str = "harness-Pg-super-7";
+/// This Debian release's PostgreSQL.
+const DEBIAN_BIN: &str = "/usr/lib/postgresql/15/bin";
 const MISSING: &str = "PostgreSQL 15 server binaries not found at /usr/lib/postgresql/15/bin: apt-get install postgresql (scripts/test does it)";
+const MISSING_NEWEST: &str = "the newest PostgreSQL test server runs in a Debian sid chroot that scripts/test makes (as root, with mmdebstrap: apt-get install mmdebstrap); make it by hand with scripts/sid-chroot";
 
 /// A running cluster.
 pub struct Server {
+    /// Its programs' folder, as the server sees it (inside its chroot, if any).
     pub bin: PathBuf,
+    /// The chroot it runs in (the newest version), or None (this Debian's).
+    pub root: Option<PathBuf>,
     pub port: u16,
+    /// Its socket's folder, on the host.
     pub socket_dir: PathBuf,
-    pub version: &'static str,
+    /// Major version: "15", "18".
+    pub version: String,
 }
 
 fn target_dir() -> PathBuf {
@@ -45,17 +59,6 @@ fn is_root() -> bool {
             .unwrap_or(false)
 }
 
-/// A command of the server's own programs, as the cluster's owner.
-fn as_owner(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -64,23 +67,124 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The shared PostgreSQL 15 server.
+/// The shared PostgreSQL 15 server (this Debian release's).
 pub fn pg15() -> &'static Server {
     static S: OnceLock<Server> = OnceLock::new();
-    S.get_or_init(|| start("15", Path::new("/usr/lib/postgresql/15/bin")))
+    S.get_or_init(|| {
+        assert!(Path::new(DEBIAN_BIN).join("postgres").exists(), "{MISSING}");
+        start("15".into(), Path::new(DEBIAN_BIN), None)
+    })
 }
 
-fn start(version: &'static str, bin: &Path) -> Server {
-    assert!(bin.join("postgres").exists(), "{MISSING}");
-    let dir = target_dir().join("test-postgres").join(version);
+/// The shared newest PostgreSQL server (Debian sid's, in the sid chroot).
+pub fn newest() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| {
+        assert!(
+            is_root(),
+            "the newest PostgreSQL test server runs in a chroot: run the tests as root"
+        );
+        let root = super::sid_root(MISSING_NEWEST);
+        let version = fs::read_dir(root.join("usr/lib/postgresql"))
+            .unwrap_or_else(|e| panic!("no PostgreSQL in the sid chroot ({e}): {MISSING_NEWEST}"))
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .max()
+            .unwrap_or_else(|| panic!("no PostgreSQL in the sid chroot: {MISSING_NEWEST}"));
+        let bin = PathBuf::from(format!("/usr/lib/postgresql/{version}/bin"));
+        start(version.to_string(), &bin, Some(root))
+    })
+}
+
+/// Makes each `fn name(server: &'static Server)` two tests, `name::pg15` and `name::newest`:
+/// the same assertions on this Debian's PostgreSQL 15 and on the newest (Debian sid's).
+/// Written just above the function: `on_each_pg!(name);`.
+#[macro_export]
+macro_rules! on_each_pg {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn pg15() {
+                super::$name($crate::common::postgres::pg15())
+            }
+
+            #[test]
+            fn newest() {
+                super::$name($crate::common::postgres::newest())
+            }
+        }
+    )+};
+}
+
+/// What the cluster's folder and its programs look like from where the server runs.
+struct Place<'a> {
+    bin: &'a Path,
+    root: Option<&'a Path>,
+}
+
+impl Place<'_> {
+    /// A host path as the server sees it.
+    fn inside(&self, host: &Path) -> PathBuf {
+        match self.root {
+            Some(root) => Path::new("/").join(host.strip_prefix(root).unwrap()),
+            None => host.to_path_buf(),
+        }
+    }
+
+    /// A command of the server's own programs, as the cluster's owner.
+    fn as_owner(&self, program: &str) -> Command {
+        let program = self.bin.join(program);
+        let mut c = match self.root {
+            Some(root) => {
+                let mut c = Command::new("chroot");
+                c.arg(root).args(["runuser", "-u", "postgres", "--"]);
+                c
+            }
+            None if is_root() => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]);
+                c
+            }
+            None => return Command::new(program),
+        };
+        c.arg(program);
+        c
+    }
+
+    /// Gives a host path to the cluster's owner.
+    fn chown(&self, host: &Path) {
+        let mut c = match self.root {
+            Some(root) => {
+                let mut c = Command::new("chroot");
+                c.arg(root).arg("chown");
+                c
+            }
+            None if is_root() => Command::new("chown"),
+            None => return,
+        };
+        let ok = c
+            .arg("postgres:postgres")
+            .arg(self.inside(host))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "chown postgres {}", host.display());
+    }
+}
+
+fn start(version: String, bin: &Path, root: Option<PathBuf>) -> Server {
+    let dir = match &root {
+        Some(root) => root.join("srv").join(format!("postgres-{version}")),
+        None => target_dir().join("test-postgres").join(&version),
+    };
     fs::create_dir_all(&dir).unwrap();
     let lock = File::create(dir.join("lock")).unwrap();
     lock.lock().expect("lock the test server's folder");
     let server = |port| Server {
         bin: bin.to_path_buf(),
+        root: root.clone(),
         port,
         socket_dir: dir.clone(),
-        version,
+        version: version.clone(),
     };
     if let Some(port) = fs::read_to_string(dir.join("port"))
         .ok()
@@ -91,25 +195,29 @@ fn start(version: &'static str, bin: &Path) -> Server {
             return s;
         }
     }
+    let place = Place {
+        bin,
+        root: root.as_deref(),
+    };
     // A fresh cluster: stop what may be left of an old one, then initdb.
     let data = dir.join("data");
     if data.exists() {
-        let _ = as_owner(&bin.join("pg_ctl"))
-            .args(["-D"])
-            .arg(&data)
+        let _ = place
+            .as_owner("pg_ctl")
+            .arg("-D")
+            .arg(place.inside(&data))
             .args(["-m", "immediate", "stop"])
             .output();
         fs::remove_dir_all(&data).unwrap();
     }
     let pw = dir.join("pwfile");
     fs::write(&pw, SUPER_PASSWORD).unwrap();
-    if is_root() {
-        chown_postgres(&dir);
-        chown_postgres(&pw);
-    }
-    let out = as_owner(&bin.join("initdb"))
+    place.chown(&dir);
+    place.chown(&pw);
+    let out = place
+        .as_owner("initdb")
         .arg("-D")
-        .arg(&data)
+        .arg(place.inside(&data))
         .args([
             "-U",
             "postgres",
@@ -118,7 +226,7 @@ fn start(version: &'static str, bin: &Path) -> Server {
             "UTF8",
             "--locale=C.UTF-8",
         ])
-        .arg(format!("--pwfile={}", pw.display()))
+        .arg(format!("--pwfile={}", place.inside(&pw).display()))
         .output()
         .unwrap();
     assert!(
@@ -126,16 +234,29 @@ fn start(version: &'static str, bin: &Path) -> Server {
         "initdb: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // TLS with the harness's CA: the server's key must belong to its owner, mode 0600.
+    let tls = super::mysql::tls_files();
+    for name in ["server.pem", "server.key"] {
+        let to = dir.join(name);
+        fs::copy(tls.join(name), &to).unwrap();
+        fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        place.chown(&to);
+    }
     let port = free_port();
-    let out = as_owner(&bin.join("pg_ctl"))
+    let inside = |name: &str| place.inside(&dir.join(name)).display().to_string();
+    let out = place
+        .as_owner("pg_ctl")
         .arg("-D")
-        .arg(&data)
+        .arg(place.inside(&data))
         .arg("-l")
-        .arg(dir.join("log"))
+        .arg(place.inside(&dir.join("log")))
         .arg("-o")
         .arg(format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-            dir.display()
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 \
+             -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            place.inside(&dir).display(),
+            inside("server.pem"),
+            inside("server.key"),
         ))
         .args(["-w", "-t", "60", "start"])
         .stdout(Stdio::null())
@@ -151,27 +272,43 @@ fn start(version: &'static str, bin: &Path) -> Server {
     server(port)
 }
 
-fn chown_postgres(p: &Path) {
-    let ok = Command::new("chown")
-        .arg("postgres:postgres")
-        .arg(p)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "chown postgres {}", p.display());
-}
-
 impl Server {
     /// A client program of the server's version (psql, pg_dump, pg_restore).
     pub fn program(&self, name: &str, user: &str, password: &str) -> Command {
-        let mut c = Command::new(self.bin.join(name));
+        let mut c = match &self.root {
+            Some(root) => {
+                let mut c = Command::new("chroot");
+                c.arg(root).arg(self.bin.join(name));
+                c
+            }
+            None => Command::new(self.bin.join(name)),
+        };
+        Self::client_env(&mut c, self.port, user, password);
+        c
+    }
+
+    /// This Debian's client program (PostgreSQL 15), older than the newest server's: for the
+    /// check that a file loads with an older psql too.
+    pub fn older_program(&self, name: &str, user: &str, password: &str) -> Command {
+        let mut c = Command::new(Path::new(DEBIAN_BIN).join(name));
+        Self::client_env(&mut c, self.port, user, password);
+        c
+    }
+
+    /// A host file as this server's own clients see it (a copy in the chroot for the newest).
+    pub fn client_file(&self, file: &Path) -> ClientFile {
+        ClientFile::new(self.root.as_deref(), file)
+    }
+
+    fn client_env(c: &mut Command, port: u16, user: &str, password: &str) {
         c.env("PGPASSWORD", password)
             .env("PGHOST", "127.0.0.1")
-            .env("PGPORT", self.port.to_string())
+            .env("PGPORT", port.to_string())
             .env("PGUSER", user)
             .env_remove("PGDATABASE")
-            .env("PGCONNECT_TIMEOUT", "10");
-        c
+            .env("PGCONNECT_TIMEOUT", "10")
+            // The harness's connections need no TLS; the TLS test asks for it itself.
+            .env("PGSSLMODE", "disable");
     }
 
     fn psql_super(&self, db: &str, sql: &str) -> Output {
@@ -301,7 +438,8 @@ impl PgDb {
 
     /// Runs a script file as the database's owner; panics on failure.
     pub fn sql_file(&self, file: &Path) {
-        let out = self.psql().arg("-f").arg(file).output().unwrap();
+        let f = self.server.client_file(file);
+        let out = self.psql().arg("-f").arg(&f.path).output().unwrap();
         assert!(
             out.status.success(),
             "psql -f {}: {}",
@@ -312,7 +450,18 @@ impl PgDb {
 
     /// The stock client's load of a file (`psql -v ON_ERROR_STOP=1 -f FILE`).
     pub fn psql_load(&self, file: &Path) -> Output {
-        self.psql().arg("-f").arg(file).output().unwrap()
+        let f = self.server.client_file(file);
+        self.psql().arg("-f").arg(&f.path).output().unwrap()
+    }
+
+    /// The same load by this Debian's psql 15 (older than the newest server's).
+    pub fn older_psql_load(&self, file: &Path) -> Output {
+        self.server
+            .older_program("psql", &self.user, &self.password)
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &self.name, "-f"])
+            .arg(file)
+            .output()
+            .unwrap()
     }
 
     /// The `.env` of an app on this database.
@@ -349,7 +498,8 @@ impl PgDb {
             .collect()
     }
 
-    /// Every table's rows (md5 of the ordered rows) and every sequence's state.
+    /// Every table's own rows (md5 of the ordered rows; an inheritance parent's without its
+    /// children's) and every sequence's state.
     pub fn data(&self) -> Vec<String> {
         let tables = self.sql(
             "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
@@ -360,7 +510,7 @@ impl PgDb {
         let mut out = Vec::new();
         for t in tables.lines().filter(|l| !l.is_empty()) {
             let sum = self.sql(&format!(
-                "SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '-') FROM {t} x"
+                "SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '-') FROM ONLY {t} x"
             ));
             out.push(format!("{t}: {}", sum.trim()));
         }

@@ -160,7 +160,13 @@ pub fn judge(sql: &str, schemas: &[String]) -> Result<Action, String> {
     match word(0) {
         "SET" => setting(&t),
         "SELECT" => select(&t, schemas),
-        "CREATE" => create(&t, schemas),
+        "CREATE" => {
+            let action = create(&t, schemas)?;
+            if matches!(action, Action::Table(_)) {
+                related_tables(&tokens(sql, usize::MAX), schemas)?;
+            }
+            Ok(action)
+        }
         "ALTER" => alter(&t, schemas),
         "COMMENT" => comment(&t, schemas),
         "COPY" => copy(&t, schemas),
@@ -365,7 +371,7 @@ fn create(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
                 return Err("CREATE CONSTRAINT outside a trigger".into());
             }
             name_at(t, after_kind, schemas)?;
-            if kind == "TABLE" && !t.iter().any(|x| x.is("PARTITION")) {
+            if kind == "TABLE" {
                 return Ok(Action::Table(two_part(t, after_kind)));
             }
             Ok(Action::Run)
@@ -396,6 +402,35 @@ fn create(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
     }
 }
 
+/// The tables a CREATE TABLE ties its table to — `PARTITION OF parent`, `INHERITS (a, b)` —
+/// must be in the app's schemas too.
+fn related_tables(t: &[Tok], schemas: &[String]) -> Result<(), String> {
+    let mut depth = 0i32;
+    for (i, x) in t.iter().enumerate() {
+        match x {
+            Tok::Sym('(') => depth += 1,
+            Tok::Sym(')') => depth -= 1,
+            _ if depth != 0 => {}
+            x if x.is("PARTITION") && t.get(i + 1).is_some_and(|y| y.is("OF")) => {
+                name_at(t, i + 2, schemas)?;
+            }
+            x if x.is("INHERITS") && t.get(i + 1) == Some(&Tok::Sym('(')) => {
+                let mut j = i + 2;
+                loop {
+                    j = name_at(t, j, schemas)?;
+                    match t.get(j) {
+                        Some(Tok::Sym(',')) => j += 1,
+                        Some(Tok::Sym(')')) => break,
+                        _ => return Err("INHERITS with a list that is not plain names".into()),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn alter(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
     if t.iter().any(|x| x.is("OWNER")) {
         return Err("ownership is not restored (dump with --no-owner)".into());
@@ -416,6 +451,12 @@ fn alter(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
     };
     let i = skip_words(t, 2, &["IF", "EXISTS"]);
     let next = name_at(t, i, schemas)?;
+    // What is attached is named too: it must be the app's.
+    if t.get(next).is_some_and(|x| x.is("ATTACH"))
+        && t.get(next + 1).is_some_and(|x| x.is("PARTITION"))
+    {
+        name_at(t, next + 2, schemas)?;
+    }
     match t.get(next) {
         Some(Tok::Word(w, _)) if allowed.contains(&w.as_str()) => Ok(Action::Run),
         _ => Err(format!("ALTER {kind} … of a kind a dump does not write")),
@@ -515,6 +556,12 @@ mod tests {
             "CREATE OR REPLACE FUNCTION app.f() RETURNS trigger LANGUAGE plpgsql AS $$ begin return new; end $$",
             "REFRESH MATERIALIZED VIEW public.mv",
             "ALTER SEQUENCE public.s OWNED BY public.t.a",
+            "CREATE TABLE public.p (\n a integer\n)\nPARTITION BY RANGE (a)",
+            "CREATE TABLE app.c (\n b integer\n)\nINHERITS (public.p, app.q)",
+            "CREATE TABLE public.p1 PARTITION OF public.p FOR VALUES FROM (1) TO (2)",
+            "ALTER TABLE ONLY public.p ATTACH PARTITION app.p1 FOR VALUES FROM (1) TO (2)",
+            "ALTER INDEX public.p_idx ATTACH PARTITION public.p1_idx",
+            "CREATE INDEX p_idx ON ONLY public.p USING btree (a)",
         ] {
             assert!(judge(sql, &s()).is_ok(), "{sql}: {:?}", judge(sql, &s()));
         }
@@ -557,6 +604,11 @@ mod tests {
             "SELECT pg_catalog.setval('other.s', 1, true)",
             "LOAD 'x'",
             "CHECKPOINT",
+            "CREATE TABLE public.c (b integer) INHERITS (other.p)",
+            "CREATE TABLE public.c (b integer) INHERITS (public.p, other.p)",
+            "CREATE TABLE public.p1 PARTITION OF other.p FOR VALUES IN (1)",
+            "ALTER TABLE ONLY public.p ATTACH PARTITION other.p1 DEFAULT",
+            "ALTER INDEX public.p_idx ATTACH PARTITION other.p1_idx",
         ] {
             assert!(judge(sql, &s()).is_err(), "accepted: {sql}");
         }

@@ -32,6 +32,8 @@ pub struct Table {
     pub columns: Vec<String>,
     /// Left out with `--exclude-data`: created, no rows.
     pub excluded: bool,
+    /// False for a partitioned table: its partitions hold its rows.
+    pub holds_rows: bool,
 }
 
 /// Everything the dump writes besides the rows.
@@ -123,8 +125,10 @@ pub fn read(
     views(client, &oids, &mut s)?;
     functions(client, &oids, &mut s, true)?;
     sequence_values(client, &oids, &mut s)?;
-    constraints(client, &oids, &mut s)?;
+    keys(client, &oids, &mut s)?;
     indexes(client, &oids, &mut s)?;
+    index_attachments(client, &oids, &mut s)?;
+    foreign_keys(client, &oids, &mut s)?;
     triggers(client, &oids, &mut s)?;
     policies(client, &oids, &mut s)?;
     refreshes(client, &oids, &mut s)?;
@@ -148,12 +152,10 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
             format!("SELECT o.relname::text FROM pg_catalog.pg_class o WHERE o.relnamespace = ANY($1) AND o.relkind = 'f' AND {}", not_member("pg_class")),
         ),
         (
-            "partitioned table or partition (not yet supported)",
-            format!("SELECT o.relname::text FROM pg_catalog.pg_class o WHERE o.relnamespace = ANY($1) AND (o.relkind IN ('p', 'I') OR o.relispartition) AND {}", not_member("pg_class")),
-        ),
-        (
-            "table inheriting from another (not yet supported)",
-            "SELECT c.relname::text FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid WHERE c.relnamespace = ANY($1) AND c.relkind IN ('r', 'p', 'f')".into(),
+            "table inheriting from a table outside the app's schemas",
+            "SELECT c.relname::text FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+             JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+             WHERE c.relnamespace = ANY($1) AND NOT p.relnamespace = ANY($1)".into(),
         ),
         (
             "type (range, base or multirange)",
@@ -202,8 +204,9 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
         (
             "column with non-default storage or statistics settings",
             "SELECT c.relname::text || '.' || a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-             WHERE c.relnamespace = ANY($1) AND c.relkind IN ('r', 'm') AND a.attnum > 0 AND NOT a.attisdropped
+             WHERE c.relnamespace = ANY($1) AND c.relkind IN ('r', 'p', 'm') AND a.attnum > 0 AND NOT a.attisdropped
                AND (a.attstorage <> t.typstorage OR a.attfdwoptions IS NOT NULL
+                    OR a.attcompression <> '' OR coalesce(a.attstattarget, -1) <> -1
                     -- Options named pg_… are the server's own (Debian's 15.20 stamps pg_attver on
                     -- every column; pg_dump does not write it): only the user's count.
                     OR EXISTS (SELECT 1 FROM unnest(a.attoptions) o WHERE o NOT LIKE 'pg\\_%'))".into(),
@@ -420,65 +423,258 @@ fn excluded(exclude: &[String], schema: &str, name: &str) -> bool {
         .any(|e| e == name || *e == format!("{schema}.{name}"))
 }
 
-fn tables(client: &mut Client, ns: &[u32], s: &mut Schema, exclude: &[String]) -> Result<(), Fail> {
+/// One table as the catalog describes it.
+struct Rel {
+    oid: u32,
+    schema: String,
+    rel: String,
+    unlogged: bool,
+    rls: bool,
+    force_rls: bool,
+    options: Option<String>,
+    /// `PARTITION BY …` of a partitioned table.
+    partition_key: Option<String>,
+    /// `FOR VALUES …`/`DEFAULT` of a partition, with its parent.
+    partition_of: Option<(String, String)>,
+    /// Inheritance parents (not a partition's), in INHERITS order: oids and names.
+    parents: Vec<(u32, String)>,
+    has_children: bool,
+    /// (schema, name) of the partitioned tables it is a partition of, at any depth.
+    ancestors: Vec<(String, String)>,
+}
+
+fn rels(client: &mut Client, ns: &[u32]) -> Result<Vec<Rel>, Fail> {
     let member = not_member("pg_class");
     let rows = client.query(
         format!(
             "SELECT o.oid, n.nspname::text, o.relname::text, o.relpersistence = 'u',
                     o.relrowsecurity, o.relforcerowsecurity,
-                    pg_catalog.array_to_string(o.reloptions, ', ')
+                    pg_catalog.array_to_string(o.reloptions, ', '),
+                    CASE WHEN o.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(o.oid) END,
+                    CASE WHEN o.relispartition THEN pg_catalog.pg_get_expr(o.relpartbound, o.oid) END,
+                    ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = o.oid ORDER BY i.inhseqno),
+                    ARRAY(SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.relname)
+                          FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+                          JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+                          WHERE i.inhrelid = o.oid ORDER BY i.inhseqno),
+                    o.relhassubclass, o.relispartition,
+                    ARRAY(SELECT an.nspname::text FROM pg_catalog.pg_partition_ancestors(o.oid) x(relid)
+                          JOIN pg_catalog.pg_class ac ON ac.oid = x.relid
+                          JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace
+                          WHERE x.relid <> o.oid ORDER BY an.oid, ac.oid),
+                    ARRAY(SELECT ac.relname::text FROM pg_catalog.pg_partition_ancestors(o.oid) x(relid)
+                          JOIN pg_catalog.pg_class ac ON ac.oid = x.relid
+                          JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace
+                          WHERE x.relid <> o.oid ORDER BY an.oid, ac.oid)
              FROM pg_catalog.pg_class o JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace
-             WHERE o.relnamespace = ANY($1) AND o.relkind = 'r' AND {member} ORDER BY o.oid"
+             WHERE o.relnamespace = ANY($1) AND o.relkind IN ('r', 'p') AND {member} ORDER BY o.oid"
         )
         .as_str(),
         &[&ns],
     )?;
-    let mut unknown: Vec<&String> = exclude.iter().collect();
+    let mut out = Vec::new();
     for r in rows {
-        let (oid, schema, rel): (u32, String, String) = (r.get(0), r.get(1), r.get(2));
-        let name = qualified(&schema, &rel);
-        let (defs, copied) = columns(client, oid)?;
-        let unlogged = if r.get::<_, bool>(3) { "UNLOGGED " } else { "" };
+        let is_partition: bool = r.get(12);
+        let parent_oids: Vec<u32> = r.get(9);
+        let parent_names: Vec<String> = r.get(10);
+        let mut rel = Rel {
+            oid: r.get(0),
+            schema: r.get(1),
+            rel: r.get(2),
+            unlogged: r.get(3),
+            rls: r.get(4),
+            force_rls: r.get(5),
+            options: r.get::<_, Option<String>>(6).filter(|o| !o.is_empty()),
+            partition_key: r.get(7),
+            partition_of: None,
+            parents: Vec::new(),
+            has_children: r.get(11),
+            ancestors: r
+                .get::<_, Vec<String>>(13)
+                .into_iter()
+                .zip(r.get::<_, Vec<String>>(14))
+                .collect(),
+        };
+        let parents = parent_oids.into_iter().zip(parent_names);
+        if is_partition {
+            let (bound, parent) = (r.get::<_, Option<String>>(8), parents.clone().next_back());
+            let (Some(bound), Some((_, parent))) = (bound, parent) else {
+                return Err(Fail::Unsupported(format!(
+                    "partition {} without its bound or parent",
+                    rel.rel
+                )));
+            };
+            rel.partition_of = Some((parent, bound));
+        } else {
+            rel.parents = parents.collect();
+        }
+        out.push(rel);
+    }
+    Ok(inheritance_order(out))
+}
+
+/// Tables with their inheritance parents first (INHERITS names them); partitions are attached
+/// after all tables exist, so their order does not matter.
+fn inheritance_order(mut pending: Vec<Rel>) -> Vec<Rel> {
+    let mut out: Vec<Rel> = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut i = 0;
+        while i < pending.len() {
+            let ready = pending[i]
+                .parents
+                .iter()
+                .all(|(p, _)| !pending.iter().any(|r| r.oid == *p));
+            if ready {
+                out.push(pending.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        if pending.len() == before {
+            // Parents outside the app's schemas: the CREATE names them; the load says so.
+            out.append(&mut pending);
+        }
+    }
+    out
+}
+
+fn tables(client: &mut Client, ns: &[u32], s: &mut Schema, exclude: &[String]) -> Result<(), Fail> {
+    let mut unknown: Vec<&String> = exclude.iter().collect();
+    let mut attach = Vec::new();
+    for t in rels(client, ns)? {
+        let name = qualified(&t.schema, &t.rel);
+        // An inheritance child writes its own columns and constraints only; a partition all
+        // of them (it is created on its own, then attached, as pg_dump does).
+        let local_only = !t.parents.is_empty();
+        let cols = columns(client, &t, local_only)?;
+        let mut defs = cols.defs;
+        let only = if t.has_children { "" } else { "ONLY " };
+        for (con, def) in checks(client, t.oid, t.partition_of.is_none())? {
+            if def.ends_with("NOT VALID") {
+                // Added after the rows, which it must not check.
+                s.after.push(item(
+                    "constraint",
+                    format!("{con} on {name}"),
+                    format!(
+                        "ALTER TABLE {only}{name}\n    ADD CONSTRAINT {} {def}",
+                        ident(&con)
+                    ),
+                ));
+            } else {
+                defs.push(format!("CONSTRAINT {} {def}", ident(&con)));
+            }
+        }
+        let unlogged = if t.unlogged { "UNLOGGED " } else { "" };
         let mut sql = format!(
             "CREATE {unlogged}TABLE {name} (\n    {}\n)",
             defs.join(",\n    ")
         );
-        if let Some(opts) = r.get::<_, Option<String>>(6).filter(|o| !o.is_empty()) {
+        if !t.parents.is_empty() {
+            let names: Vec<&str> = t.parents.iter().map(|(_, n)| n.as_str()).collect();
+            sql += &format!("\nINHERITS ({})", names.join(", "));
+        }
+        if let Some(key) = &t.partition_key {
+            sql += &format!("\nPARTITION BY {key}");
+        }
+        if let Some(opts) = &t.options {
             sql += &format!("\nWITH ({opts})");
         }
         s.before.push(item("table", name.clone(), sql));
-        if r.get::<_, bool>(4) {
-            s.after.push(item(
-                "row security",
+        for fix in cols.fixes {
+            s.before.push(item(
+                "column",
                 name.clone(),
-                format!("ALTER TABLE {name} ENABLE ROW LEVEL SECURITY"),
+                format!("ALTER TABLE ONLY {name} {fix}"),
             ));
         }
-        if r.get::<_, bool>(5) {
+        for (con, def) in cols.not_valid {
             s.after.push(item(
-                "row security",
-                name.clone(),
-                format!("ALTER TABLE {name} FORCE ROW LEVEL SECURITY"),
+                "constraint",
+                format!("{con} on {name}"),
+                format!(
+                    "ALTER TABLE {only}{name}\n    ADD CONSTRAINT {} {def}",
+                    ident(&con)
+                ),
             ));
         }
-        let is_excluded = excluded(exclude, &schema, &rel);
-        unknown.retain(|e| **e != rel && **e != format!("{schema}.{rel}"));
+        if let Some((parent, bound)) = &t.partition_of {
+            attach.push(item(
+                "partition",
+                name.clone(),
+                format!("ALTER TABLE ONLY {parent} ATTACH PARTITION {name} {bound}"),
+            ));
+        }
+        for (on, what) in [(t.rls, "ENABLE"), (t.force_rls, "FORCE")] {
+            if on {
+                s.after.push(item(
+                    "row security",
+                    name.clone(),
+                    format!("ALTER TABLE {name} {what} ROW LEVEL SECURITY"),
+                ));
+            }
+        }
+        let plain = format!("{}.{}", t.schema, t.rel);
+        let names = |e: &String| *e == t.rel || *e == plain;
+        unknown.retain(|e| !names(e));
+        // Excluding a partitioned table excludes its partitions' rows.
+        let is_excluded = excluded(exclude, &t.schema, &t.rel)
+            || t.ancestors.iter().any(|(sc, r)| excluded(exclude, sc, r));
         s.tables.push(Table {
-            plain: format!("{schema}.{rel}"),
+            plain,
             name,
-            columns: copied,
+            columns: cols.copied,
             excluded: is_excluded,
+            // A partitioned table holds no rows of its own: its partitions do.
+            holds_rows: t.partition_key.is_none(),
         });
     }
+    s.before.extend(attach);
     if let Some(e) = unknown.first() {
         return Err(Fail::Excluded((*e).clone()));
     }
     Ok(())
 }
 
-/// A table's column definitions, and the columns its rows are copied with.
-fn columns(client: &mut Client, table: u32) -> Result<(Vec<String>, Vec<String>), Fail> {
-    let (mut defs, mut copied) = (Vec::new(), Vec::new());
+/// A table's CHECK constraints: (name, definition), the inherited ones too unless `local_only`.
+fn checks(
+    client: &mut Client,
+    table: u32,
+    local_only: bool,
+) -> Result<Vec<(String, String)>, Fail> {
+    Ok(client
+        .query(
+            "SELECT c.conname::text, pg_catalog.pg_get_constraintdef(c.oid)
+             FROM pg_catalog.pg_constraint c
+             WHERE c.conrelid = $1 AND c.contype = 'c' AND (c.conislocal OR NOT $2)
+             ORDER BY c.conname",
+            &[&table, &local_only],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+/// What a table's CREATE says of its columns, and what follows it.
+struct Columns {
+    defs: Vec<String>,
+    /// The columns its rows are copied with (every one but generated ones), in order.
+    copied: Vec<String>,
+    /// `ALTER COLUMN …` for inherited columns whose default or NOT NULL is the child's own.
+    fixes: Vec<String>,
+    /// NOT NULL constraints marked NOT VALID (PostgreSQL 18+), added after the rows.
+    not_valid: Vec<(String, String)>,
+}
+
+/// A table's column definitions; `local_only`: an inheritance child's (its own columns; the
+/// inherited ones come from INHERITS).
+fn columns(client: &mut Client, t: &Rel, local_only: bool) -> Result<Columns, Fail> {
+    let mut out = Columns {
+        defs: Vec::new(),
+        copied: Vec::new(),
+        fixes: Vec::new(),
+        not_valid: Vec::new(),
+    };
     for r in client.query(
         "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod),
                 CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
@@ -492,7 +688,21 @@ fn columns(client: &mut Client, table: u32) -> Result<(Vec<String>, Vec<String>)
                  JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
                  WHERE dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'
                    AND dep.classid = 'pg_class'::regclass AND sc.relkind = 'S'),
-                q.seqstart, q.seqincrement, q.seqmin, q.seqmax, q.seqcache, q.seqcycle
+                q.seqstart, q.seqincrement, q.seqmin, q.seqmax, q.seqcache, q.seqcycle,
+                a.attislocal,
+                -- PostgreSQL 18 names NOT NULL constraints (older servers have none here).
+                (SELECT nn.conname::text FROM pg_catalog.pg_constraint nn
+                 WHERE nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum),
+                (SELECT pg_catalog.pg_get_constraintdef(nn.oid) FROM pg_catalog.pg_constraint nn
+                 WHERE nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum),
+                -- What an inherited column gets from its parents.
+                (SELECT bool_or(pa.attnotnull) FROM pg_catalog.pg_inherits i
+                 JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
+                 WHERE i.inhrelid = a.attrelid),
+                (SELECT pg_catalog.pg_get_expr(pd.adbin, pd.adrelid) FROM pg_catalog.pg_inherits i
+                 JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
+                 JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum
+                 WHERE i.inhrelid = a.attrelid ORDER BY i.inhseqno LIMIT 1)
          FROM pg_catalog.pg_attribute a
          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
          LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -501,16 +711,43 @@ fn columns(client: &mut Client, table: u32) -> Result<(Vec<String>, Vec<String>)
          LEFT JOIN pg_catalog.pg_sequence q ON q.seqrelid = sd.objid
          WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
          ORDER BY a.attnum",
-        &[&table],
+        &[&t.oid],
     )? {
         let name: String = r.get(0);
+        let generated: String = r.get(4);
+        let identity: String = r.get(5);
+        let default: Option<String> = r.get(6);
+        let notnull: bool = r.get(3);
+        let (nn_name, nn_def): (Option<String>, Option<String>) = (r.get(15), r.get(16));
+        let nn_later = nn_def.as_deref().is_some_and(|d| d.ends_with("NOT VALID"));
+        if generated.is_empty() {
+            out.copied.push(ident(&name));
+        }
+        if nn_later {
+            out.not_valid
+                .push((nn_name.clone().unwrap_or_default(), nn_def.clone().unwrap_or_default()));
+        }
+        if local_only && !r.get::<_, bool>(14) {
+            // Inherited: INHERITS brings it with the parent's default and NOT NULL; what the
+            // child changed follows its CREATE.
+            let (parent_notnull, parent_default): (Option<bool>, Option<String>) =
+                (r.get(17), r.get(18));
+            if notnull && !parent_notnull.unwrap_or(false) && !nn_later {
+                out.fixes
+                    .push(format!("ALTER COLUMN {} SET NOT NULL", ident(&name)));
+            }
+            if generated.is_empty() && identity.is_empty() && default != parent_default {
+                out.fixes.push(match &default {
+                    Some(expr) => format!("ALTER COLUMN {} SET DEFAULT {expr}", ident(&name)),
+                    None => format!("ALTER COLUMN {} DROP DEFAULT", ident(&name)),
+                });
+            }
+            continue;
+        }
         let mut def = format!("{} {}", ident(&name), r.get::<_, String>(1));
         if let Some(c) = r.get::<_, Option<String>>(2) {
             def += &format!(" COLLATE {c}");
         }
-        let generated: String = r.get(4);
-        let identity: String = r.get(5);
-        let default: Option<String> = r.get(6);
         match (generated.as_str(), default) {
             ("s", Some(expr)) => def += &format!(" GENERATED ALWAYS AS ({expr}) STORED"),
             ("v", Some(expr)) => def += &format!(" GENERATED ALWAYS AS ({expr}) VIRTUAL"),
@@ -522,8 +759,16 @@ fn columns(client: &mut Client, table: u32) -> Result<(Vec<String>, Vec<String>)
             }
             _ => {}
         }
-        if r.get::<_, bool>(3) {
+        if notnull && !nn_later {
+            // PostgreSQL 18+: the constraint's name, when it is not the one the server
+            // would choose, and NO INHERIT.
+            if let Some(n) = nn_name.filter(|n| *n != format!("{}_{name}_not_null", t.rel)) {
+                def += &format!(" CONSTRAINT {}", ident(&n));
+            }
             def += " NOT NULL";
+            if nn_def.as_deref().is_some_and(|d| d.ends_with("NO INHERIT")) {
+                def += " NO INHERIT";
+            }
         }
         if !identity.is_empty() {
             let Some(seq) = r.get::<_, Option<String>>(7) else {
@@ -542,12 +787,9 @@ fn columns(client: &mut Client, table: u32) -> Result<(Vec<String>, Vec<String>)
                 sequence_options(&r, 8)
             );
         }
-        if generated.is_empty() {
-            copied.push(ident(&name));
-        }
-        defs.push(def);
+        out.defs.push(def);
     }
-    Ok((defs, copied))
+    Ok(out)
 }
 
 /// Views and materialized views (created empty), each after the views it reads.
@@ -657,44 +899,72 @@ fn sequence_values(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<()
     Ok(())
 }
 
-/// Table constraints after the rows (cheaper, and NOT VALID ones must not see them): primary
-/// keys, unique, check and exclusion constraints, then foreign keys.
-fn constraints(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
-    for foreign in [false, true] {
-        for r in client.query(
-            "SELECT n.nspname::text, t.relname::text, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid)
-             FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
-             JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
-             WHERE t.relnamespace = ANY($1) AND t.relkind IN ('r', 'm')
-               AND c.contype IN ('p', 'u', 'c', 'x', 'f') AND (c.contype = 'f') = $2
-               AND c.conislocal
-             ORDER BY t.oid, c.contype, c.conname",
-            &[&ns, &foreign],
-        )? {
-            let table = qualified(r.get(0), r.get(1));
-            let name: String = r.get(2);
-            s.after.push(item(
-                if foreign { "foreign key" } else { "constraint" },
-                format!("{name} on {table}"),
-                format!(
-                    "ALTER TABLE ONLY {table}\n    ADD CONSTRAINT {} {}",
-                    ident(&name),
-                    r.get::<_, String>(3)
-                ),
-            ));
-        }
+/// Primary keys, unique and exclusion constraints, after the rows (cheaper): a partition's
+/// own, which its parent's made, too; they are attached to the parent's index afterwards.
+fn keys(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT n.nspname::text, t.relname::text, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid)
+         FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+         WHERE t.relnamespace = ANY($1) AND t.relkind IN ('r', 'p', 'm')
+           AND c.contype IN ('p', 'u', 'x') AND (c.conislocal OR c.conparentid <> 0)
+         ORDER BY t.oid, c.contype, c.conname",
+        &[&ns],
+    )? {
+        let table = qualified(r.get(0), r.get(1));
+        let name: String = r.get(2);
+        s.after.push(item(
+            "constraint",
+            format!("{name} on {table}"),
+            format!(
+                "ALTER TABLE ONLY {table}\n    ADD CONSTRAINT {} {}",
+                ident(&name),
+                r.get::<_, String>(3)
+            ),
+        ));
     }
     Ok(())
 }
 
-/// Indexes that no constraint made.
+/// Foreign keys, last: every key and unique index they may lean on exists by then. A
+/// partitioned table's reaches its partitions by itself (their copies are not written).
+fn foreign_keys(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT n.nspname::text, t.relname::text, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid),
+                t.relkind = 'p'
+         FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+         WHERE t.relnamespace = ANY($1) AND t.relkind IN ('r', 'p')
+           AND c.contype = 'f' AND c.conislocal AND c.conparentid = 0
+         ORDER BY t.oid, c.conname",
+        &[&ns],
+    )? {
+        let table = qualified(r.get(0), r.get(1));
+        let name: String = r.get(2);
+        // ONLY is refused on a partitioned table's foreign key.
+        let only = if r.get::<_, bool>(4) { "" } else { "ONLY " };
+        s.after.push(item(
+            "foreign key",
+            format!("{name} on {table}"),
+            format!(
+                "ALTER TABLE {only}{table}\n    ADD CONSTRAINT {} {}",
+                ident(&name),
+                r.get::<_, String>(3)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Indexes that no constraint made. On a partitioned table, `pg_get_indexdef` writes
+/// `ON ONLY`: the partitions' own indexes are attached to it after.
 fn indexes(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
     for r in client.query(
         "SELECT n.nspname::text || '.' || ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid)
          FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
          JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
-         WHERE t.relnamespace = ANY($1) AND t.relkind IN ('r', 'm')
+         WHERE t.relnamespace = ANY($1) AND t.relkind IN ('r', 'p', 'm')
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid
                            AND c.contype IN ('p', 'u', 'x'))
          ORDER BY ic.oid",
@@ -709,22 +979,55 @@ fn indexes(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> 
     Ok(())
 }
 
+/// Each partition's index (a key's too) attached to its parent's, as the source has it.
+fn index_attachments(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.relname),
+                pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+         FROM pg_catalog.pg_inherits i
+         JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+         JOIN pg_catalog.pg_class p ON p.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+         WHERE c.relnamespace = ANY($1) AND c.relkind IN ('i', 'I') AND p.relkind = 'I'
+         ORDER BY c.oid",
+        &[&ns],
+    )? {
+        let (parent, child): (String, String) = (r.get(0), r.get(1));
+        s.after.push(item(
+            "index",
+            child.clone(),
+            format!("ALTER INDEX {parent} ATTACH PARTITION {child}"),
+        ));
+    }
+    Ok(())
+}
+
 fn triggers(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
     for r in client.query(
         "SELECT g.tgname::text || ' on ' || n.nspname::text || '.' || t.relname::text,
                 pg_catalog.pg_get_triggerdef(g.oid, false), g.tgenabled::text,
                 pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(t.relname),
-                pg_catalog.quote_ident(g.tgname)
+                pg_catalog.quote_ident(g.tgname),
+                (SELECT pg.tgenabled::text FROM pg_catalog.pg_trigger pg WHERE pg.oid = g.tgparentid)
          FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class t ON t.oid = g.tgrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
          WHERE t.relnamespace = ANY($1) AND NOT g.tgisinternal ORDER BY g.oid",
         &[&ns],
     )? {
         let name: String = r.get(0);
-        s.after
-            .push(item("trigger", name.clone(), r.get::<_, String>(1)));
+        let enabled: String = r.get(2);
+        // A partition's copy of its parent's trigger comes with the parent's; only a state
+        // of its own is written.
+        let parent_state: Option<String> = r.get(5);
+        match &parent_state {
+            None => s
+                .after
+                .push(item("trigger", name.clone(), r.get::<_, String>(1))),
+            Some(p) if *p == enabled => continue,
+            Some(_) => {}
+        }
         let (table, trigger): (String, String) = (r.get(3), r.get(4));
-        let state = match r.get::<_, String>(2).as_str() {
+        let state = match enabled.as_str() {
+            "O" if parent_state.is_some() => Some("ENABLE TRIGGER"),
             "O" => None,
             "D" => Some("DISABLE TRIGGER"),
             "R" => Some("ENABLE REPLICA TRIGGER"),

@@ -109,7 +109,7 @@ fn run(
             index,
             total,
         });
-        let rows = if table.excluded {
+        let rows = if table.excluded || !table.holds_rows {
             0
         } else {
             copy(&mut client, table, out, &mut bytes)?
@@ -175,7 +175,10 @@ fn copy(
         // No column to copy (none, or all generated): COPY cannot name them, so no rows may
         // be there to lose.
         let n: i64 = client
-            .query_one(format!("SELECT count(*) FROM {}", table.name).as_str(), &[])?
+            .query_one(
+                format!("SELECT count(*) FROM ONLY {}", table.name).as_str(),
+                &[],
+            )?
             .get(0);
         if n > 0 {
             return Err(Fail::Unsupported(format!(

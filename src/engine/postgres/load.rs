@@ -201,7 +201,12 @@ fn counts(client: &mut Client, tables: &[String]) -> std::result::Result<Vec<(St
         let (schema, name) = t.split_once('.').unwrap_or(("public", t));
         let n: i64 = client
             .query_one(
-                format!("SELECT count(*) FROM {}.{}", ident(schema), ident(name)).as_str(),
+                format!(
+                    "SELECT count(*) FROM ONLY {}.{}",
+                    ident(schema),
+                    ident(name)
+                )
+                .as_str(),
                 &[],
             )?
             .get(0);
@@ -295,7 +300,7 @@ fn live_tables(client: &mut Client, schemas: &[String]) -> std::result::Result<V
         .query(
             "SELECT n.nspname::text || '.' || c.relname::text FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f') AND NOT c.relispartition
+             WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f')
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::regclass
                                AND d.objid = c.oid AND d.deptype = 'e')
              ORDER BY 1",
@@ -316,8 +321,10 @@ fn empty_schemas(client: &mut Client, schemas: &[String]) -> std::result::Result
                     || ' IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || ' CASCADE'
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S') AND NOT c.relispartition
+               -- Not what goes with another object: an extension's, a column's sequence (a
+               -- partitioned table's key depends on its own columns: that one is dropped).
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::regclass
-                               AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
+                               AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i') AND d.refobjid <> c.oid)
              UNION ALL
              SELECT 'DROP ' || CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END || ' IF EXISTS '
                     || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)

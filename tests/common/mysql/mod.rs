@@ -11,7 +11,7 @@
 //! `DB_BACKUP_TEST_MYSQL_URL=…` for the MySQL side; plus `…_SOCKET=/path/to/mysqld.sock` for
 //! the socket tests) the tests use that server and its admin account. Otherwise the first test
 //! that needs one starts our own (own.rs): MariaDB from the Debian packages, MySQL 9.7 from a
-//! Debian sid chroot under `<target>/test-mysql/root` (made by scripts/mysql-chroot). They keep
+//! Debian sid chroot under `<target>/test-sid/root` (made by scripts/sid-chroot). They keep
 //! running for later tests and runs; scripts/test stops them at the end.
 //!
 //! Missing server binaries fail the test with instructions; nothing is ever skipped silently.
@@ -27,11 +27,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use super::App;
+use super::{App, ClientFile};
 
 /// The CA that signed our servers' TLS certificates (for `MYSQL_ATTR_SSL_CA`).
 pub fn tls_ca() -> PathBuf {
     own::tls_ca()
+}
+
+/// The harness's CA folder: `ca.pem`, and `server.pem`/`server.key` for 127.0.0.1 and localhost.
+pub fn tls_files() -> PathBuf {
+    own::tls_files()
 }
 
 /// How the app's `.env` reaches the database.
@@ -226,19 +231,7 @@ impl Server {
     /// A host file as this server's stock client sees it (for `source`): MySQL's runs in its
     /// chroot, so it gets a copy there, removed when the returned value is dropped.
     pub fn client_file(&self, file: &Path) -> ClientFile {
-        let Some(root) = &self.root else {
-            return ClientFile {
-                path: file.to_path_buf(),
-                copy: None,
-            };
-        };
-        let name = format!("db-backup-test-{:016x}.sql", rand::random::<u64>());
-        let copy = root.join("tmp").join(&name);
-        fs::copy(file, &copy).unwrap();
-        ClientFile {
-            path: Path::new("/tmp").join(name),
-            copy: Some(copy),
-        }
+        ClientFile::new(self.root.as_deref(), file)
     }
 
     /// The same server and account, reached over TCP only.
@@ -286,21 +279,6 @@ pub struct Process {
     pub state: String,
     /// The statement it runs (`NULL` when idle).
     pub info: String,
-}
-
-/// See `Server::client_file`.
-pub struct ClientFile {
-    /// The path to give the stock client.
-    pub path: PathBuf,
-    copy: Option<PathBuf>,
-}
-
-impl Drop for ClientFile {
-    fn drop(&mut self) {
-        if let Some(copy) = &self.copy {
-            let _ = fs::remove_file(copy);
-        }
-    }
 }
 
 /// One fresh database per test, with its own user holding `ALL PRIVILEGES ON db.*` and nothing

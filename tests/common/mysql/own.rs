@@ -2,7 +2,7 @@
 //!
 //! **MariaDB** 10.11 runs from this machine's Debian packages (`mariadb-install-db` into
 //! `<target>/test-mariadb/<kind>/data`). **MySQL** 9.7 is not in this Debian release: it runs
-//! inside a Debian sid chroot at `<target>/test-mysql/root`, made once by scripts/mysql-chroot
+//! inside a Debian sid chroot at `<target>/test-sid/root`, made once by scripts/sid-chroot
 //! (scripts/test runs it before the tests; the first test that finds it missing runs it too),
 //! from the data folder initialised there, copied to `root/srv/<kind>/data`. It runs as MySQL
 //! 8+ does by default — binary log on, caching_sha2_password — with GTIDs on
@@ -40,7 +40,7 @@ use super::{closed_port, run_sql, Flavor, Server};
 
 const MISSING_MARIADB: &str =
     "MariaDB server binaries not found: apt-get install mariadb-server mariadb-client (scripts/test does it), or set DB_BACKUP_TEST_MARIADB_URL";
-const MISSING_MYSQL: &str = "the MySQL 9.7 test server runs in a Debian sid chroot that scripts/test makes (as root, with mmdebstrap: apt-get install mmdebstrap); make it by hand with scripts/mysql-chroot";
+const MISSING_MYSQL: &str = "the MySQL 9.7 test server runs in a Debian sid chroot that scripts/test makes (as root, with mmdebstrap: apt-get install mmdebstrap); make it by hand with scripts/sid-chroot";
 
 /// Root password of our own servers (they listen on 127.0.0.1 only and live in target/).
 const ROOT_PASSWORD: &str = "harness-Root-pw-7";
@@ -238,7 +238,7 @@ fn external(flavor: Flavor, var: &str, url: &str) -> Server {
             .get(2)
             .map_or(String::new(), |p| percent_decode(p.as_str())),
         // The stock clients still come from our packages or chroot.
-        root: (flavor == Flavor::MySql).then(chroot),
+        root: (flavor == Flavor::MySql).then(|| super::super::sid_root(MISSING_MYSQL)),
         client_socket: None,
     };
     server.admin_sql(None, "SELECT 1");
@@ -276,36 +276,13 @@ fn harness_dir() -> PathBuf {
     target_dir().join("test-mariadb")
 }
 
-/// The MySQL chroot, made by scripts/mysql-chroot if it is missing (once: the script locks).
-fn chroot() -> PathBuf {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let root = target_dir().join("test-mysql/root");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mysql-chroot");
-        let out = Command::new(&script)
-            .arg(&root)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("{}: {e}; {MISSING_MYSQL}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}): {}{MISSING_MYSQL}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        root
-    })
-    .clone()
-}
-
 pub(super) fn tls_ca() -> PathBuf {
     tls_files().join("ca.pem")
 }
 
 /// A CA, and a server certificate for 127.0.0.1/localhost that it signed, made once with the
 /// `openssl` command; every test server speaks TLS with it (and plain text too).
-fn tls_files() -> PathBuf {
+pub(super) fn tls_files() -> PathBuf {
     let dir = target_dir().join("test-tls");
     if dir.join("server.pem").exists() {
         return dir;
@@ -404,7 +381,7 @@ impl Place {
                     is_root(),
                     "the MySQL test server runs in a chroot: run the tests as root"
                 );
-                let root = chroot();
+                let root = super::super::sid_root(MISSING_MYSQL);
                 (root.join("srv").join(kind.name()), Some(root))
             }
         };
