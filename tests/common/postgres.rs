@@ -545,3 +545,38 @@ impl PgDb {
         assert_eq!(self.data(), copy.data(), "rows or sequences differ");
     }
 }
+
+/// A real-world schema's SQL file (Debian's own packages, unpacked by scripts/pg-samples,
+/// which runs here if they are missing): `usr/share/…` inside them.
+pub fn sample(path: &str) -> PathBuf {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let tools = std::env::var_os("DB_BACKUP_TOOLS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(&std::env::var_os("HOME").unwrap_or_default())
+                    .join(".cache/db-backup/tools")
+            });
+        let dir = tools.join("pg-samples");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-samples");
+        let out = Command::new(&script)
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed: {}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(dir.join("root"))
+    });
+    match dir {
+        Ok(d) => d.join(path),
+        Err(e) => panic!(
+            "{e}; the real-world schemas come from Debian's zabbix-server-pgsql, davical and libawl-php packages (scripts/pg-samples, which scripts/test runs, downloads them with apt-get download)"
+        ),
+    }
+}

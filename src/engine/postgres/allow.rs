@@ -169,7 +169,8 @@ pub fn judge(sql: &str, schemas: &[String]) -> Result<Action, String> {
         }
         "ALTER" => alter(&t, schemas),
         "COMMENT" => comment(&t, schemas),
-        "COPY" => copy(&t, schemas),
+        // Its column list can be longer than the first tokens: all of it is read.
+        "COPY" => copy(&tokens(sql, usize::MAX), schemas),
         "REFRESH" if word(1) == "MATERIALIZED" && word(2) == "VIEW" => {
             name_at(&t, 3, schemas).map(|_| Action::Run)
         }
@@ -388,6 +389,14 @@ fn create(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
             }
             name_at(t, on + 1, schemas).map(|_| Action::Run)
         }
+        "RULE" => {
+            // CREATE RULE name AS ON event TO table …
+            let to = t
+                .iter()
+                .position(|x| x.is("TO"))
+                .ok_or("CREATE RULE without TO")?;
+            name_at(t, to + 1, schemas).map(|_| Action::Run)
+        }
         "TRIGGER" | "POLICY" => {
             let on = t
                 .iter()
@@ -476,11 +485,12 @@ fn comment(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
             Some(s) if schemas.contains(&s) => Ok(Action::Run),
             _ => Err("a comment on another schema".into()),
         },
-        Some(x) if x.is("CONSTRAINT") || x.is("TRIGGER") || x.is("POLICY") => {
+        Some(x) if x.is("CONSTRAINT") || x.is("TRIGGER") || x.is("POLICY") || x.is("RULE") => {
             let on = t
                 .iter()
+                .skip(i + 1)
                 .position(|x| x.is("ON"))
-                .filter(|&p| p > i)
+                .map(|p| p + i + 1)
                 .ok_or("COMMENT ON … without ON")?;
             let on = skip_words(t, on + 1, &["DOMAIN"]);
             name_at(t, on, schemas).map(|_| Action::Run)
@@ -551,6 +561,9 @@ mod tests {
             "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (a)",
             "CREATE TRIGGER tr BEFORE INSERT ON public.t FOR EACH ROW EXECUTE FUNCTION public.f()",
             "COMMENT ON COLUMN public.t.a IS 'x'",
+            "COMMENT ON TRIGGER tr ON public.t IS 'x'",
+            "COMMENT ON RULE r ON public.v IS 'x'",
+            "COMMENT ON CONSTRAINT c ON DOMAIN public.d IS 'x'",
             "SELECT pg_catalog.setval('public.t_a_seq', 42, true)",
             "SELECT pg_catalog.setval('\"app\".\"s\"', 1, false)",
             "CREATE OR REPLACE FUNCTION app.f() RETURNS trigger LANGUAGE plpgsql AS $$ begin return new; end $$",
@@ -562,11 +575,20 @@ mod tests {
             "ALTER TABLE ONLY public.p ATTACH PARTITION app.p1 FOR VALUES FROM (1) TO (2)",
             "ALTER INDEX public.p_idx ATTACH PARTITION public.p1_idx",
             "CREATE INDEX p_idx ON ONLY public.p USING btree (a)",
+            "CREATE RULE r AS\n    ON DELETE TO public.v DO INSTEAD  DELETE FROM public.t\n  WHERE (t.a = old.a)",
         ] {
             assert!(judge(sql, &s()).is_ok(), "{sql}: {:?}", judge(sql, &s()));
         }
         assert_eq!(
             judge("COPY public.t (a, \"B\") FROM stdin", &s()),
+            Ok(Action::Copy("public.t".into()))
+        );
+        let wide: Vec<String> = (0..200).map(|i| format!("c{i}")).collect();
+        assert_eq!(
+            judge(
+                &format!("COPY public.t ({}) FROM stdin", wide.join(", ")),
+                &s()
+            ),
             Ok(Action::Copy("public.t".into()))
         );
         assert_eq!(judge("SET lock_timeout = 0", &s()), Ok(Action::Skip));
@@ -600,7 +622,7 @@ mod tests {
             "CREATE EXTENSION x CASCADE",
             "CREATE INDEX CONCURRENTLY i ON public.t (a)",
             "CREATE SERVER s FOREIGN DATA WRAPPER f",
-            "CREATE RULE r AS ON INSERT TO public.t DO INSTEAD NOTHING",
+            "CREATE RULE r AS ON INSERT TO other.t DO INSTEAD NOTHING",
             "SELECT pg_catalog.setval('other.s', 1, true)",
             "LOAD 'x'",
             "CHECKPOINT",

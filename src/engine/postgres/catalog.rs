@@ -130,6 +130,7 @@ pub fn read(
     index_attachments(client, &oids, &mut s)?;
     foreign_keys(client, &oids, &mut s)?;
     triggers(client, &oids, &mut s)?;
+    rules(client, &oids, &mut s)?;
     policies(client, &oids, &mut s)?;
     refreshes(client, &oids, &mut s)?;
     comments(client, &oids, &mut s)?;
@@ -164,10 +165,6 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
         (
             "aggregate or window function",
             format!("SELECT o.proname::text FROM pg_catalog.pg_proc o WHERE o.pronamespace = ANY($1) AND o.prokind IN ('a', 'w') AND {}", not_member("pg_proc")),
-        ),
-        (
-            "rule",
-            "SELECT r.rulename::text FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class WHERE c.relnamespace = ANY($1) AND r.rulename <> '_RETURN'".into(),
         ),
         (
             "operator",
@@ -1049,6 +1046,38 @@ fn triggers(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail>
     Ok(())
 }
 
+/// Rewrite rules (a view's own `_RETURN` is its definition), with their enabled state.
+fn rules(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT r.rulename::text || ' on ' || n.nspname::text || '.' || c.relname::text,
+                pg_catalog.pg_get_ruledef(r.oid, false), r.ev_enabled::text,
+                pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+                pg_catalog.quote_ident(r.rulename)
+         FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relnamespace = ANY($1) AND r.rulename <> '_RETURN' ORDER BY r.oid",
+        &[&ns],
+    )? {
+        let name: String = r.get(0);
+        s.after
+            .push(item("rule", name.clone(), r.get::<_, String>(1)));
+        let state = match r.get::<_, String>(2).as_str() {
+            "O" => continue,
+            "D" => "DISABLE RULE",
+            "R" => "ENABLE REPLICA RULE",
+            "A" => "ENABLE ALWAYS RULE",
+            other => return Err(Fail::Unsupported(format!("rule {name} in state '{other}'"))),
+        };
+        let (table, rule): (String, String) = (r.get(3), r.get(4));
+        s.after.push(item(
+            "rule state",
+            name,
+            format!("ALTER TABLE {table} {state} {rule}"),
+        ));
+    }
+    Ok(())
+}
+
 fn policies(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
     for r in client.query(
         "SELECT p.polname::text, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(t.relname),
@@ -1121,8 +1150,9 @@ fn comments(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail>
                 'COLUMN ' || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || '.'
                 || (SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = d.objsubid)
             WHEN d.classoid = 'pg_class'::regclass THEN
-                CASE c.relkind WHEN 'r' THEN 'TABLE ' WHEN 'v' THEN 'VIEW ' WHEN 'm' THEN 'MATERIALIZED VIEW '
-                     WHEN 'S' THEN 'SEQUENCE ' WHEN 'i' THEN 'INDEX ' END
+                CASE c.relkind WHEN 'r' THEN 'TABLE ' WHEN 'p' THEN 'TABLE ' WHEN 'v' THEN 'VIEW '
+                     WHEN 'm' THEN 'MATERIALIZED VIEW ' WHEN 'S' THEN 'SEQUENCE ' WHEN 'i' THEN 'INDEX '
+                     WHEN 'I' THEN 'INDEX ' END
                 || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
             WHEN d.classoid = 'pg_proc'::regclass THEN
                 (SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE ' ELSE 'FUNCTION ' END || pg_catalog.quote_ident(pn.nspname) || '.'
@@ -1148,6 +1178,10 @@ fn comments(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail>
                 (SELECT 'TRIGGER ' || pg_catalog.quote_ident(g.tgname) || ' ON ' || pg_catalog.quote_ident(gn.nspname) || '.' || pg_catalog.quote_ident(gc.relname)
                  FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class gc ON gc.oid = g.tgrelid JOIN pg_catalog.pg_namespace gn ON gn.oid = gc.relnamespace
                  WHERE g.oid = d.objoid AND gc.relnamespace = ANY($1))
+            WHEN d.classoid = 'pg_rewrite'::regclass THEN
+                (SELECT 'RULE ' || pg_catalog.quote_ident(w.rulename) || ' ON ' || pg_catalog.quote_ident(wn.nspname) || '.' || pg_catalog.quote_ident(wc.relname)
+                 FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class wc ON wc.oid = w.ev_class JOIN pg_catalog.pg_namespace wn ON wn.oid = wc.relnamespace
+                 WHERE w.oid = d.objoid AND wc.relnamespace = ANY($1))
             WHEN d.classoid = 'pg_policy'::regclass THEN
                 (SELECT 'POLICY ' || pg_catalog.quote_ident(p.polname) || ' ON ' || pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pc.relname)
                  FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class pc ON pc.oid = p.polrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace

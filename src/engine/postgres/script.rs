@@ -79,6 +79,9 @@ impl<R: BufRead> Script<R> {
         let mut state = State::Normal;
         let mut dollar: Option<String> = None;
         let mut words = Words::default();
+        // psql ends a statement at a `;` outside parentheses only: a rule's action list
+        // `DO INSTEAD (INSERT …; INSERT …)` is one statement.
+        let mut parens = 0u32;
         loop {
             let Some((n, text)) = self.line()? else {
                 if start.is_some() && !sql.trim().is_empty() {
@@ -244,7 +247,16 @@ impl<R: BufRead> Script<R> {
                             inside: !only_comments(&sql),
                         }));
                     }
-                    b';' if words.depth == 0 => {
+                    b'(' | b')' => {
+                        parens = if c == b'(' {
+                            parens + 1
+                        } else {
+                            parens.saturating_sub(1)
+                        };
+                        sql.push(c as char);
+                        i += 1;
+                    }
+                    b';' if words.depth == 0 && parens == 0 => {
                         let rest = &text[i + 1..];
                         if !rest.trim().is_empty() {
                             self.pending = Some((n, rest.to_string()));
@@ -371,9 +383,12 @@ mod tests {
 
     #[test]
     fn splits_on_semicolons_outside_quotes_comments_and_bodies() {
-        let s = "-- head\nSET a = 1;\nSELECT ';', \"x;\", E'\\';', $f$;$f$ /* ; /* ; */ */;\nCREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; SELECT 2; END;\n";
+        let s = "-- head\nSET a = 1;\nSELECT ';', \"x;\", E'\\';', $f$;$f$ /* ; /* ; */ */;\nCREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; SELECT 2; END;\nCREATE RULE r AS ON INSERT TO public.v DO INSTEAD (INSERT INTO public.a VALUES (1);\n INSERT INTO public.b VALUES (2);\n);\n";
         let p = pieces(s);
-        assert_eq!(p.len(), 3, "{p:?}");
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert!(
+            matches!(&p[3], Piece::Statement { line: 5, sql } if sql.ends_with("VALUES (2);\n)"))
+        );
         assert_eq!(p[0], stmt(2, "SET a = 1"));
         assert!(
             matches!(&p[2], Piece::Statement { line: 4, sql } if sql.ends_with("SELECT 2; END"))
