@@ -480,3 +480,79 @@ fn real_world_schemas_round_trip(server: &'static Server) {
         assert_eq!(db.data(), before.1, "{name}: rows after restore");
     }
 }
+
+on_each_pg!(tls_modes_against_a_server_that_requires_tls);
+/// A user the server accepts over TLS only (pg_hba `hostnossl … reject`): `require` and
+/// `prefer` encrypt, `verify-ca` and `verify-full` check the harness's CA (and 127.0.0.1 /
+/// localhost in its certificate); `disable`, a CA that did not sign the server's certificate,
+/// and a root certificate file that is not there each give one line and no file.
+fn tls_modes_against_a_server_that_requires_tls(server: &'static Server) {
+    let db = PgDb::new(server, false);
+    db.sql("CREATE TABLE public.t (id integer); INSERT INTO public.t VALUES (1), (2);");
+    db.tls_only();
+    let app = db.app();
+    std::fs::write(
+        app.dir().join("config/database.php"),
+        "<?php\nreturn [\n    'default' => env('DB_CONNECTION', 'pgsql'),\n    'connections' => [\n        'pgsql' => [\n            'driver' => 'pgsql',\n            'sslmode' => env('DB_SSLMODE', 'prefer'),\n            'sslrootcert' => env('DB_SSLROOTCERT'),\n        ],\n    ],\n];\n",
+    )
+    .unwrap();
+    let ca = common::mysql::tls_ca();
+    let env = db.env_text();
+    let with = |more: &str| format!("{env}{more}");
+    let good = [
+        with("DB_SSLMODE=require\n"),
+        with("DB_SSLMODE=prefer\n"),
+        with(&format!(
+            "DB_SSLMODE=verify-ca\nDB_SSLROOTCERT={}\n",
+            ca.display()
+        )),
+        with(&format!(
+            "DB_SSLMODE=verify-full\nDB_SSLROOTCERT={}\n",
+            ca.display()
+        )),
+        with(&format!(
+            "DB_SSLMODE=verify-full\nDB_SSLROOTCERT={}\n",
+            ca.display()
+        ))
+        .replace("DB_HOST=127.0.0.1", "DB_HOST=localhost"),
+    ];
+    for text in &good {
+        app.write_env(text);
+        let out = app.run(&["backup"]);
+        assert_success(&out);
+    }
+    let made = app.backups();
+    assert_eq!(made.len(), good.len(), "{made:?}");
+    // The harness's own clients connect without TLS.
+    server.admin_sql("postgres", &format!("REVOKE tls_only FROM {}", db.user));
+    let copy = db.sibling();
+    assert_success(&copy.psql_load(&app.backups_dir().join(made.last().unwrap())));
+    assert_eq!(copy.sql("SELECT count(*) FROM public.t").trim(), "2");
+    db.tls_only();
+
+    for f in made {
+        std::fs::remove_file(app.backups_dir().join(f)).unwrap();
+    }
+    let old = app.plant_old_backup();
+    // A CA that did not sign the server's certificate: the system's own bundle.
+    let other_ca = "/etc/ssl/certs/ca-certificates.crt";
+    let bad = [
+        (with("DB_SSLMODE=disable\n"), "no encryption"),
+        (
+            with(&format!(
+                "DB_SSLMODE=verify-full\nDB_SSLROOTCERT={other_ca}\n"
+            )),
+            "TLS handshake",
+        ),
+        (
+            with("DB_SSLMODE=verify-ca\nDB_SSLROOTCERT=/nonexistent/root.crt\n"),
+            "/nonexistent/root.crt",
+        ),
+    ];
+    for (text, needle) in bad {
+        app.write_env(&text);
+        let out = app.run(&["backup"]);
+        assert_clean_failure(&app, &out, 1, needle, &old);
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(&db.password));
+    }
+}

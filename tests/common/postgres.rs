@@ -25,6 +25,8 @@ use std::sync::OnceLock;
 use super::{App, ClientFile};
 
 const SUPER_PASSWORD: &str = "harness-Pg-super-7";
+/// What a cluster made by this harness says in its `harness` file: an older one is made again.
+const HARNESS: &str = "tls-only role, ssl on; 2";
 /// This Debian release's PostgreSQL.
 const DEBIAN_BIN: &str = "/usr/lib/postgresql/15/bin";
 const MISSING: &str = "PostgreSQL 15 server binaries not found at /usr/lib/postgresql/15/bin: apt-get install postgresql (scripts/test does it)";
@@ -191,7 +193,8 @@ fn start(version: String, bin: &Path, root: Option<PathBuf>) -> Server {
         .and_then(|p| p.trim().parse().ok())
     {
         let s = server(port);
-        if s.psql_super("postgres", "SELECT 1").status.success() {
+        let current = fs::read_to_string(dir.join("harness")).ok().as_deref() == Some(HARNESS);
+        if current && s.psql_super("postgres", "SELECT 1").status.success() {
             return s;
         }
     }
@@ -234,6 +237,14 @@ fn start(version: String, bin: &Path, root: Option<PathBuf>) -> Server {
         "initdb: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Members of tls_only may connect over TLS only: the TLS test proves TLS was used.
+    let hba = data.join("pg_hba.conf");
+    let rules = fs::read_to_string(&hba).unwrap();
+    fs::write(
+        &hba,
+        format!("hostnossl all +tls_only 127.0.0.1/32 reject\n{rules}"),
+    )
+    .unwrap();
     // TLS with the harness's CA: the server's key must belong to its owner, mode 0600.
     let tls = super::mysql::tls_files();
     for name in ["server.pem", "server.key"] {
@@ -269,7 +280,10 @@ fn start(version: String, bin: &Path, root: Option<PathBuf>) -> Server {
         fs::read_to_string(dir.join("log")).unwrap_or_default()
     );
     fs::write(dir.join("port"), format!("{port}\n")).unwrap();
-    server(port)
+    let s = server(port);
+    s.admin_sql("postgres", "CREATE ROLE tls_only NOLOGIN");
+    fs::write(dir.join("harness"), HARNESS).unwrap();
+    s
 }
 
 impl Server {
@@ -390,6 +404,12 @@ impl PgDb {
             user,
             password,
         }
+    }
+
+    /// From now on the user may connect over TLS only (pg_hba rejects it otherwise).
+    pub fn tls_only(&self) {
+        self.server
+            .admin_sql("postgres", &format!("GRANT tls_only TO {}", self.user));
     }
 
     /// Another database for the same user (a restore target).

@@ -202,6 +202,10 @@ pub(crate) fn explain(f: Fail, p: &PgParams, file: &std::path::Path, connected: 
                     detail,
                 },
                 _ if is_lost(&e) && connected => Error::PgLost { server, detail },
+                // Reached, but its certificate was not what sslmode/sslrootcert accept.
+                _ if !connected && detail.contains("TLS handshake") => Error::PgTls {
+                    detail: format!("the TLS handshake with {server} failed: {detail}"),
+                },
                 _ if !connected => Error::PgUnreachable { server, detail },
                 _ => Error::Pg { server, detail },
             }
