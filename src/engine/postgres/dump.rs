@@ -3,8 +3,10 @@
 //! Rows go as COPY text, streamed from the server to the file in constant memory; the only
 //! psql meta-command in the file is the `\.` that ends each COPY's rows.
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
+use std::sync::{mpsc, Mutex};
 
 use postgres::Client;
 
@@ -50,36 +52,36 @@ pub fn dump(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Stats, Error> {
     let mut connected = false;
-    run(params, out, exclude_data, progress, &mut connected)
-        .map_err(|f| explain(f, params, dest, connected))
+    let spill_dir = dest.parent().unwrap_or(Path::new("."));
+    run(
+        params,
+        out,
+        spill_dir,
+        exclude_data,
+        progress,
+        &mut connected,
+    )
+    .map_err(|f| explain(f, params, dest, connected))
 }
 
 fn run(
     params: &PgParams,
     out: &mut impl Write,
+    spill_dir: &Path,
     exclude_data: &[String],
     progress: &mut dyn FnMut(Progress),
     connected: &mut bool,
 ) -> Result<Stats, Fail> {
     let mut client = connect(params, &params.database)?;
     *connected = true;
-    // Values are written as the server's exact text: every float digit, ISO dates, UTC.
-    client.batch_execute(
-        "SET client_encoding = 'UTF8';
-         SET extra_float_digits = 3;
-         SET DateStyle = ISO;
-         SET IntervalStyle = postgres;
-         SET TimeZone = 'UTC';
-         SET bytea_output = hex;
-         SET statement_timeout = 0;
-         SET lock_timeout = 0;
-         SET idle_in_transaction_session_timeout = 0;
-         SET row_security = off;
-         SELECT pg_catalog.set_config('search_path', '', false);",
-    )?;
+    client.batch_execute(SESSION)?;
     // One snapshot for every query that follows (a batch of its own: the SETs above ran in
     // an implicit transaction of their own).
     client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY, DEFERRABLE")?;
+    // The helper connection reads the same snapshot.
+    let snapshot: String = client
+        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])?
+        .get(0);
     let version: String = client.query_one("SHOW server_version", &[])?.get(0);
     let schema = catalog::read(&mut client, &params.search_path, exclude_data)?;
     // What we read must not be dropped or altered under us until we are done (pg_dump does
@@ -102,26 +104,72 @@ fn run(
         &mut bytes,
     )?;
     write_items(out, &schema.before, &mut bytes)?;
-    let total = schema.tables.len();
-    for (index, table) in schema.tables.iter().enumerate() {
-        progress(Progress::Table {
-            name: &table.plain,
-            index,
-            total,
-        });
-        let rows = if table.excluded || !table.holds_rows {
-            0
+    let tables = &schema.tables;
+    let total = tables.len();
+    let claims = Mutex::new(Claims {
+        front: 0,
+        back: total,
+    });
+    let (sent, received) = mpsc::channel::<Result<Ahead, Fail>>();
+    std::thread::scope(|scope| -> Result<(), Fail> {
+        if tables.iter().filter(|t| copies(t)).count() >= 2 {
+            let (claims, snapshot) = (&claims, snapshot.as_str());
+            scope.spawn(move || helper(params, snapshot, tables, spill_dir, claims, sent));
         } else {
-            copy(&mut client, table, out, &mut bytes)?
+            drop(sent);
+        }
+        let mut ahead: HashMap<usize, Ahead> = HashMap::new();
+        let mut main = || -> Result<(), Fail> {
+            for (index, table) in tables.iter().enumerate() {
+                progress(Progress::Table {
+                    name: &table.plain,
+                    index,
+                    total,
+                });
+                let mine = {
+                    let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
+                    if c.front < c.back {
+                        c.front += 1;
+                        true
+                    } else {
+                        false
+                    }
+                };
+                let rows = if mine || !copies(table) {
+                    direct(&mut client, table, out, &mut bytes)?
+                } else {
+                    // Copied ahead by the helper into a spill file: appended as it is.
+                    let done = loop {
+                        if let Some(done) = ahead.remove(&index) {
+                            break done;
+                        }
+                        let next = received.recv().map_err(|_| {
+                            Fail::Io(std::io::Error::other("the helper connection stopped"))
+                        })??;
+                        ahead.insert(next.index, next);
+                    };
+                    let mut spill = done.spill.reopen()?;
+                    bytes += std::io::copy(&mut spill, out)?;
+                    done.rows
+                };
+                stats.tables += 1;
+                stats.rows += rows;
+                stats.streamed.table(&table.plain, rows);
+                progress(Progress::Written {
+                    rows: stats.rows,
+                    bytes,
+                });
+            }
+            Ok(())
         };
-        stats.tables += 1;
-        stats.rows += rows;
-        stats.streamed.table(&table.plain, rows);
-        progress(Progress::Written {
-            rows: stats.rows,
-            bytes,
-        });
-    }
+        let result = main();
+        if result.is_err() {
+            // The helper takes nothing more: the scope waits for it.
+            let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
+            c.back = c.front;
+        }
+        result
+    })?;
     write_items(out, &schema.after, &mut bytes)?;
     w(out, &format!("\n--\n{COMPLETE}\n--\n\n"), &mut bytes)?;
     client.batch_execute("COMMIT")?;
@@ -161,6 +209,117 @@ fn write_items(out: &mut dyn Write, items: &[Item], bytes: &mut u64) -> std::io:
         out.write_all(text.as_bytes())?;
     }
     Ok(())
+}
+
+/// Values are written as the server's exact text: every float digit, ISO dates, UTC.
+const SESSION: &str = "SET client_encoding = 'UTF8';
+     SET extra_float_digits = 3;
+     SET DateStyle = ISO;
+     SET IntervalStyle = postgres;
+     SET TimeZone = 'UTC';
+     SET bytea_output = hex;
+     SET statement_timeout = 0;
+     SET lock_timeout = 0;
+     SET idle_in_transaction_session_timeout = 0;
+     SET row_security = off;
+     SELECT pg_catalog.set_config('search_path', '', false);";
+
+/// Which tables each connection takes: the dump's from the front, the helper's from the back,
+/// until they meet. The file keeps the tables' order either way.
+struct Claims {
+    front: usize,
+    back: usize,
+}
+
+/// A table's COPY section written ahead by the helper.
+struct Ahead {
+    index: usize,
+    spill: tempfile::NamedTempFile,
+    rows: u64,
+}
+
+/// Whether a table's rows are copied (the others are written without a connection's work).
+fn copies(table: &catalog::Table) -> bool {
+    !table.excluded && table.holds_rows && !table.columns.is_empty()
+}
+
+/// A table's rows straight into the file (none when excluded or partitioned).
+fn direct(
+    client: &mut Client,
+    table: &catalog::Table,
+    out: &mut dyn Write,
+    bytes: &mut u64,
+) -> Result<u64, Fail> {
+    if table.excluded || !table.holds_rows {
+        return Ok(0);
+    }
+    copy(client, table, out, bytes)
+}
+
+/// A second connection on the dump's exported snapshot, copying tables from the back of the
+/// list into spill files (0600, in the backups folder, swept by the next run if we die) while
+/// the dump streams from the front: the server formats two tables' rows at once. Memory stays
+/// constant; a helper that cannot connect (max_connections, say) leaves every table to the
+/// dump.
+fn helper(
+    params: &PgParams,
+    snapshot: &str,
+    tables: &[catalog::Table],
+    spill_dir: &Path,
+    claims: &Mutex<Claims>,
+    sent: mpsc::Sender<Result<Ahead, Fail>>,
+) {
+    let Ok(mut client) = connect(params, &params.database) else {
+        return;
+    };
+    let begin = format!(
+        "{SESSION}
+         BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+         SET TRANSACTION SNAPSHOT {};",
+        super::literal(snapshot)
+    );
+    if client.batch_execute(&begin).is_err() {
+        return;
+    }
+    loop {
+        let index = {
+            let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
+            // Tables without rows to copy are left to the dump.
+            while c.back > c.front && !copies(&tables[c.back - 1]) {
+                c.back -= 1;
+            }
+            if c.back <= c.front {
+                return;
+            }
+            c.back -= 1;
+            c.back
+        };
+        let done = spill(&mut client, &tables[index], spill_dir).map(|(spill, rows)| Ahead {
+            index,
+            spill,
+            rows,
+        });
+        let failed = done.is_err();
+        if sent.send(done).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// One table's COPY section into a spill file.
+fn spill(
+    client: &mut Client,
+    table: &catalog::Table,
+    dir: &Path,
+) -> Result<(tempfile::NamedTempFile, u64), Fail> {
+    let file = crate::store::publish::staging_file(dir)
+        .map_err(|e| Fail::Io(std::io::Error::other(e.to_string())))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
+    let mut bytes = 0;
+    let rows = copy(client, table, &mut w, &mut bytes)?;
+    w.flush()?;
+    drop(w);
+    Ok((file, rows))
 }
 
 /// Streams one table's rows as COPY text; returns how many rows (one per line: COPY's text
