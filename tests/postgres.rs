@@ -83,6 +83,13 @@ fn the_type_matrix_round_trips_through_psql_and_restore(server: &'static Server)
         .trim_end()
         .ends_with("-- PostgreSQL database dump complete\n--"));
     assert_eq!(common::mode(&file) & 0o777, 0o600);
+    // The helper connection's spill files are gone with the run.
+    let left: Vec<String> = app
+        .entries()
+        .into_iter()
+        .filter(|e| e.starts_with(".db-backup-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     assert_psql_copy_is_exact(&db, &file);
 
     // verify: a scratch database, row counts.

@@ -12,7 +12,9 @@ use postgres::Client;
 
 use super::catalog::{self, Item, Schema};
 use super::check::Streamed;
-use super::{connect, explain, Fail, PgParams};
+use futures_util::StreamExt;
+
+use super::{connect, connect_stream, explain, Fail, PgParams, Stream};
 use crate::engine::Progress;
 use crate::error::Error;
 
@@ -119,6 +121,12 @@ fn run(
             drop(sent);
         }
         let mut ahead: HashMap<usize, Ahead> = HashMap::new();
+        // The front's rows on an async connection too, or on the dump's own if none opens.
+        let mut front = if tables.iter().any(copies) {
+            open_stream(params, &snapshot).ok()
+        } else {
+            None
+        };
         let mut main = || -> Result<(), Fail> {
             for (index, table) in tables.iter().enumerate() {
                 progress(Progress::Table {
@@ -136,7 +144,7 @@ fn run(
                     }
                 };
                 let rows = if mine || !copies(table) {
-                    direct(&mut client, table, out, &mut bytes)?
+                    direct(&mut client, front.as_mut(), table, out, &mut bytes)?
                 } else {
                     // Copied ahead by the helper into a spill file: appended as it is.
                     let done = loop {
@@ -246,6 +254,7 @@ fn copies(table: &catalog::Table) -> bool {
 /// A table's rows straight into the file (none when excluded or partitioned).
 fn direct(
     client: &mut Client,
+    front: Option<&mut Stream>,
     table: &catalog::Table,
     out: &mut dyn Write,
     bytes: &mut u64,
@@ -253,83 +262,6 @@ fn direct(
     if table.excluded || !table.holds_rows {
         return Ok(0);
     }
-    copy(client, table, out, bytes)
-}
-
-/// A second connection on the dump's exported snapshot, copying tables from the back of the
-/// list into spill files (0600, in the backups folder, swept by the next run if we die) while
-/// the dump streams from the front: the server formats two tables' rows at once. Memory stays
-/// constant; a helper that cannot connect (max_connections, say) leaves every table to the
-/// dump.
-fn helper(
-    params: &PgParams,
-    snapshot: &str,
-    tables: &[catalog::Table],
-    spill_dir: &Path,
-    claims: &Mutex<Claims>,
-    sent: mpsc::Sender<Result<Ahead, Fail>>,
-) {
-    let Ok(mut client) = connect(params, &params.database) else {
-        return;
-    };
-    let begin = format!(
-        "{SESSION}
-         BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
-         SET TRANSACTION SNAPSHOT {};",
-        super::literal(snapshot)
-    );
-    if client.batch_execute(&begin).is_err() {
-        return;
-    }
-    loop {
-        let index = {
-            let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
-            // Tables without rows to copy are left to the dump.
-            while c.back > c.front && !copies(&tables[c.back - 1]) {
-                c.back -= 1;
-            }
-            if c.back <= c.front {
-                return;
-            }
-            c.back -= 1;
-            c.back
-        };
-        let done = spill(&mut client, &tables[index], spill_dir).map(|(spill, rows)| Ahead {
-            index,
-            spill,
-            rows,
-        });
-        let failed = done.is_err();
-        if sent.send(done).is_err() || failed {
-            return;
-        }
-    }
-}
-
-/// One table's COPY section into a spill file.
-fn spill(
-    client: &mut Client,
-    table: &catalog::Table,
-    dir: &Path,
-) -> Result<(tempfile::NamedTempFile, u64), Fail> {
-    let file = crate::store::publish::staging_file(dir)
-        .map_err(|e| Fail::Io(std::io::Error::other(e.to_string())))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
-    let mut bytes = 0;
-    let rows = copy(client, table, &mut w, &mut bytes)?;
-    w.flush()?;
-    drop(w);
-    Ok((file, rows))
-}
-
-/// Streams one table's rows as COPY text; returns how many rows (one per line: COPY's text
-/// format escapes newlines inside values).
-fn copy(
-    client: &mut Client,
-    table: &catalog::Table,
-    out: &mut dyn Write,
-    bytes: &mut u64,
-) -> Result<u64, Fail> {
     if table.columns.is_empty() {
         // No column to copy (none, or all generated): COPY cannot name them, so no rows may
         // be there to lose.
@@ -347,6 +279,100 @@ fn copy(
         }
         return Ok(0);
     }
+    let mut source = match front {
+        Some(s) => Source::Stream(s),
+        None => Source::Sync(client),
+    };
+    copy(&mut source, table, out, bytes)
+}
+
+/// A second connection on the dump's exported snapshot, copying tables from the back of the
+/// list into spill files (0600, in the backups folder, swept by the next run if we die) while
+/// the dump streams from the front: the server formats two tables' rows at once. Memory stays
+/// constant; a helper that cannot connect (max_connections, say) leaves every table to the
+/// dump.
+fn helper(
+    params: &PgParams,
+    snapshot: &str,
+    tables: &[catalog::Table],
+    spill_dir: &Path,
+    claims: &Mutex<Claims>,
+    sent: mpsc::Sender<Result<Ahead, Fail>>,
+) {
+    let Ok(mut stream) = open_stream(params, snapshot) else {
+        return;
+    };
+    loop {
+        let index = {
+            let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
+            // Tables without rows to copy are left to the dump.
+            while c.back > c.front && !copies(&tables[c.back - 1]) {
+                c.back -= 1;
+            }
+            if c.back <= c.front {
+                return;
+            }
+            c.back -= 1;
+            c.back
+        };
+        let done = spill(&mut stream, &tables[index], spill_dir).map(|(spill, rows)| Ahead {
+            index,
+            spill,
+            rows,
+        });
+        let failed = done.is_err();
+        if sent.send(done).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// One table's COPY section into a spill file.
+fn spill(
+    stream: &mut Stream,
+    table: &catalog::Table,
+    dir: &Path,
+) -> Result<(tempfile::NamedTempFile, u64), Fail> {
+    let file = crate::store::publish::staging_file(dir)
+        .map_err(|e| Fail::Io(std::io::Error::other(e.to_string())))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
+    let mut bytes = 0;
+    let rows = copy(&mut Source::Stream(stream), table, &mut w, &mut bytes)?;
+    w.flush()?;
+    drop(w);
+    Ok((file, rows))
+}
+
+/// Where a table's rows come from: the dump's own connection, or an async one on its
+/// snapshot (cheaper per row: see [`super::Stream`]).
+enum Source<'a> {
+    Sync(&'a mut Client),
+    Stream(&'a mut Stream),
+}
+
+/// An async connection on the dump's exported snapshot, with the dump's session settings.
+fn open_stream(params: &PgParams, snapshot: &str) -> Result<Stream, Fail> {
+    let s = connect_stream(params, &params.database)?;
+    // The settings in a batch of their own: they run in an implicit transaction, and the
+    // snapshot must be the first thing the next one does.
+    s.runtime.block_on(s.client.batch_execute(SESSION))?;
+    let begin = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+         SET TRANSACTION SNAPSHOT {};",
+        super::literal(snapshot)
+    );
+    s.runtime.block_on(s.client.batch_execute(&begin))?;
+    Ok(s)
+}
+
+/// Streams one table's rows as COPY text; returns how many rows (one per line: COPY's text
+/// format escapes newlines inside values).
+fn copy(
+    source: &mut Source,
+    table: &catalog::Table,
+    out: &mut dyn Write,
+    bytes: &mut u64,
+) -> Result<u64, Fail> {
     let cols = table.columns.join(", ");
     let head = format!(
         "--\n-- data: {}\n--\n\nCOPY {} ({cols}) FROM stdin;\n",
@@ -354,20 +380,40 @@ fn copy(
     );
     out.write_all(head.as_bytes())?;
     *bytes += head.len() as u64;
+    let sql = format!("COPY {} ({cols}) TO STDOUT", table.name);
     let mut rows = 0u64;
     let mut last = b'\n';
-    let mut reader = client.copy_out(format!("COPY {} ({cols}) TO STDOUT", table.name).as_str())?;
-    loop {
-        let chunk = reader.fill_buf().map_err(Fail::Read)?;
-        if chunk.is_empty() {
-            break;
-        }
+    let mut take = |chunk: &[u8]| -> Result<(), Fail> {
         rows += memchr::memchr_iter(b'\n', chunk).count() as u64;
         last = chunk[chunk.len() - 1];
         out.write_all(chunk)?;
         *bytes += chunk.len() as u64;
-        let n = chunk.len();
-        reader.consume(n);
+        Ok(())
+    };
+    match source {
+        Source::Sync(client) => {
+            let mut reader = client.copy_out(sql.as_str())?;
+            loop {
+                let chunk = reader.fill_buf().map_err(Fail::Read)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                take(chunk)?;
+                let n = chunk.len();
+                reader.consume(n);
+            }
+        }
+        Source::Stream(s) => s.runtime.block_on(async {
+            let stream = s.client.copy_out(sql.as_str()).await?;
+            futures_util::pin_mut!(stream);
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                if !chunk.is_empty() {
+                    take(&chunk)?;
+                }
+            }
+            Ok::<(), Fail>(())
+        })?,
     }
     if last != b'\n' {
         return Err(Fail::Io(std::io::Error::other(format!(

@@ -71,7 +71,52 @@ pub fn probe(params: &PgParams) -> Result<(), Error> {
 
 /// Connects to `database` on the app's server with the app's settings.
 pub fn connect(params: &PgParams, database: &str) -> Result<Client, Fail> {
-    let mut config = Config::new();
+    let config = Config::from(settings(params, database));
+    match tls::connector(params)? {
+        None => Ok(config.connect(NoTls)?),
+        Some((mode, tls)) => {
+            let mut config = config;
+            config.ssl_mode(mode);
+            Ok(config.connect(tls)?)
+        }
+    }
+}
+
+/// The same connection, on the async client inside a runtime of its own (see [`Stream`]).
+pub fn connect_stream(params: &PgParams, database: &str) -> Result<Stream, Fail> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut config = settings(params, database);
+    // The connection's task runs whenever the runtime does (inside each block_on); its
+    // errors reach the client's calls.
+    let client = runtime.block_on(async {
+        Ok::<_, Fail>(match tls::connector(params)? {
+            None => {
+                let (c, conn) = config.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                c
+            }
+            Some((mode, tls)) => {
+                config.ssl_mode(mode);
+                let (c, conn) = config.connect(tls).await?;
+                tokio::spawn(conn);
+                c
+            }
+        })
+    })?;
+    Ok(Stream { runtime, client })
+}
+
+/// An async connection with its runtime: work runs inside one `block_on`, so a COPY of a
+/// million rows enters the runtime once, not once per row.
+pub struct Stream {
+    pub runtime: tokio::runtime::Runtime,
+    pub client: tokio_postgres::Client,
+}
+
+fn settings(params: &PgParams, database: &str) -> tokio_postgres::Config {
+    let mut config = tokio_postgres::Config::new();
     config
         .user(&params.user)
         .password(params.password.as_bytes())
@@ -87,13 +132,7 @@ pub fn connect(params: &PgParams, database: &str) -> Result<Client, Fail> {
     } else {
         config.host(&params.host);
     }
-    match tls::connector(params)? {
-        None => Ok(config.connect(NoTls)?),
-        Some((mode, tls)) => {
-            config.ssl_mode(mode);
-            Ok(config.connect(tls)?)
-        }
-    }
+    config
 }
 
 /// Quotes an identifier as PostgreSQL's `quote_ident` would always (double quotes, doubled).

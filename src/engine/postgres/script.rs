@@ -282,28 +282,45 @@ impl<R: BufRead> Script<R> {
     /// `row`, up to the `\.` line; returns how many rows.
     pub fn copy_rows(&mut self, row: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<u64> {
         let mut rows = 0;
+        // One buffer for every row: a dump holds millions of them.
+        let mut buf = Vec::with_capacity(1 << 12);
         loop {
-            let Some((n, text)) = self.line()? else {
-                return Err(io::Error::new(
-                    ErrorKind::UnexpectedEof,
-                    format!(
-                        "line {}: the script ends inside COPY rows (no `\\.` line)",
-                        self.next_line
-                    ),
-                ));
-            };
-            let bare = text.trim_end_matches(['\n', '\r']);
-            if bare == "\\." {
+            buf.clear();
+            let mut n = self.next_line;
+            match self.pending.take() {
+                Some((line, text)) => {
+                    n = line;
+                    buf.extend_from_slice(text.as_bytes());
+                }
+                None => {
+                    if self.reader.read_until(b'\n', &mut buf)? == 0 {
+                        return Err(io::Error::new(
+                            ErrorKind::UnexpectedEof,
+                            format!("line {n}: the script ends inside COPY rows (no `\\.` line)"),
+                        ));
+                    }
+                    self.next_line += 1;
+                }
+            }
+            if memchr::memchr(0, &buf).is_some() {
+                return Err(invalid(n, "a NUL byte (not a SQL script)"));
+            }
+            if std::str::from_utf8(&buf).is_err() {
+                return Err(invalid(n, "not UTF-8"));
+            }
+            let bare = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            let bare = bare.strip_suffix(b"\r").unwrap_or(bare);
+            if bare == b"\\." {
                 return Ok(rows);
             }
-            if !text.ends_with('\n') {
+            if buf.last() != Some(&b'\n') {
                 return Err(invalid(
                     n,
                     "the last COPY row has no newline and no `\\.` follows",
                 ));
             }
             rows += 1;
-            row(text.as_bytes())?;
+            row(&buf)?;
         }
     }
 }
