@@ -8,6 +8,7 @@ pub mod check;
 pub mod dump;
 pub mod load;
 mod params;
+mod rows;
 pub mod script;
 mod tls;
 
