@@ -600,12 +600,12 @@ fn artisan_db_replicate_runs_until_sigterm() {
     assert_eq!(products_in(&point), 10);
 }
 
+on_each_pg!(artisan_backup_and_restore_on_postgresql);
 /// PostgreSQL through Artisan: Laravel's own pgsql connection (its PDO driver migrates and
 /// seeds), handed over to the binary; the file loads with the stock psql; db:restore --clean.
-#[test]
-fn artisan_backup_and_restore_on_postgresql() {
-    use common::postgres::{pg15, PgDb};
-    let db = PgDb::new(pg15(), false);
+fn artisan_backup_and_restore_on_postgresql(server: &'static common::postgres::Server) {
+    use common::postgres::PgDb;
+    let db = PgDb::new(server, false);
     let app = LaravelApp::sqlite();
     app.edit_env(|e| e.replace("DB_CONNECTION=sqlite\n", "") + &db.env_text());
     app.artisan_ok(&["migrate", "--seed", "--force"]);
