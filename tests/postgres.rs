@@ -590,3 +590,64 @@ fn a_large_table_is_copied_in_page_ranges_exactly(server: &'static Server) {
     let out = app.run(&["verify", file.to_str().unwrap()]);
     assert_success(&out);
 }
+
+on_each_pg!(a_dump_while_the_app_writes_is_one_moment);
+/// While pgbench moves stock (one unit off a shelf row, one movement row, per transaction) on
+/// two connections, three backups in a row: each, loaded by psql, holds the invariant — the
+/// shelf's units plus the movements are the starting total — so every table and every page
+/// range (the shelf is cut in several) was read at the same moment, by either connection.
+fn a_dump_while_the_app_writes_is_one_moment(server: &'static Server) {
+    const TOTAL: i64 = 200_000 * 100;
+    let db = PgDb::new(server, true);
+    db.sql(
+        "CREATE TABLE public.shelf (id integer PRIMARY KEY, qty integer NOT NULL, pad text);
+         INSERT INTO public.shelf SELECT i, 100, repeat('x', 150) FROM generate_series(1, 200000) i;
+         CREATE TABLE public.moves (id bigserial PRIMARY KEY, qty integer NOT NULL);",
+    );
+    let pages = db.sql("SELECT pg_relation_size('public.shelf') / 8192");
+    assert!(pages.trim().parse::<i64>().unwrap() > 2 * 2048, "{pages}");
+    let app = db.app();
+    let script = app.dir().join("move.sql");
+    std::fs::write(
+        &script,
+        "\\set id random(1, 200000)\nBEGIN;\nUPDATE public.shelf SET qty = qty - 1 WHERE id = :id;\nINSERT INTO public.moves (qty) VALUES (1);\nCOMMIT;\n",
+    )
+    .unwrap();
+    let script = server.client_file(&script);
+    let writer = server
+        .program("pgbench", &db.user, &db.password)
+        .args(["-n", "-T", "10", "-c", "2", "-f"])
+        .arg(&script.path)
+        .arg(&db.name)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut files = Vec::new();
+    for _ in 0..3 {
+        let out = app.run(&["backup"]);
+        assert_success(&out);
+        files.push(app.backups_dir().join(app.backups().last().unwrap()));
+    }
+    let out = writer.wait_with_output().unwrap();
+    assert_success(&out);
+    let moved = db.sql("SELECT count(*) FROM public.moves");
+    assert!(
+        moved.trim().parse::<i64>().unwrap() > 0,
+        "pgbench moved nothing"
+    );
+    for file in files {
+        let copy = db.sibling();
+        assert_success(&copy.psql_load(&file));
+        let sum = copy.sql(
+            "SELECT (SELECT sum(qty) FROM public.shelf) + (SELECT coalesce(sum(qty), 0) FROM public.moves)",
+        );
+        assert_eq!(
+            sum.trim().parse::<i64>().unwrap(),
+            TOTAL,
+            "{}",
+            file.display()
+        );
+    }
+}
