@@ -50,6 +50,25 @@ fn assert_psql_copy_is_exact(db: &PgDb, file: &Path) {
     }
 }
 
+/// The backup `file` of `db`'s app is exact through psql, verifies, and a restore after
+/// `damage` puts the database back exactly.
+fn assert_round_trip(db: &PgDb, app: &App, file: &Path, damage: &str) {
+    assert_psql_copy_is_exact(db, file);
+    let out = app.run(&["verify", file.to_str().unwrap()]);
+    assert_success(&out);
+    let before = (db.schema(), db.data());
+    db.sql(damage);
+    assert_ne!(
+        (db.schema(), db.data()),
+        before,
+        "the damage changed nothing"
+    );
+    let out = app.run(&["restore", file.to_str().unwrap(), "--yes"]);
+    assert_success(&out);
+    assert_eq!(db.schema(), before.0, "schema after restore");
+    assert_eq!(db.data(), before.1, "rows after restore");
+}
+
 fn matrix_db(server: &'static Server) -> PgDb {
     let db = PgDb::new(server, true);
     // Extensions are installed by the superuser (pgcrypto and btree_gist are trusted on
@@ -90,19 +109,12 @@ fn the_type_matrix_round_trips_through_psql_and_restore(server: &'static Server)
         .filter(|e| e.starts_with(".db-backup-"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    assert_psql_copy_is_exact(&db, &file);
-
-    // verify: a scratch database, row counts.
-    let out = app.run(&["verify", file.to_str().unwrap()]);
-    assert_success(&out);
-
-    // restore over the app's own database after changes: back to the backup, exactly.
-    let before = (db.schema(), db.data());
-    db.sql("DELETE FROM public.sorties; UPDATE public.products SET stock = 0; DROP VIEW public.low_stock_count; SELECT nextval('public.invoice_no');");
-    let out = app.run(&["restore", file.to_str().unwrap(), "--yes"]);
-    assert_success(&out);
-    assert_eq!(db.schema(), before.0, "schema after restore");
-    assert_eq!(db.data(), before.1, "rows after restore");
+    assert_round_trip(
+        &db,
+        &app,
+        &file,
+        "DELETE FROM public.sorties; UPDATE public.products SET stock = 0; DROP VIEW public.low_stock_count; SELECT nextval('public.invoice_no');",
+    );
 }
 
 on_each_pg!(a_plain_pg_dump_file_verifies_and_restores);
@@ -377,20 +389,14 @@ fn partitions_and_inheritance_round_trip(server: &'static Server) {
     db.sql_file(Path::new(PARTITIONS));
     let app = db.app();
     let file = backup(&app);
-    assert_psql_copy_is_exact(&db, &file);
-    let out = app.run(&["verify", file.to_str().unwrap()]);
-    assert_success(&out);
-
-    let before = (db.schema(), db.data());
-    db.sql(
+    assert_round_trip(
+        &db,
+        &app,
+        &file,
         "DELETE FROM public.movements WHERE id % 3 = 0; DROP TABLE public.vaccines;
          ALTER TABLE public.movements DETACH PARTITION public.movements_2026;
          INSERT INTO public.items VALUES ('new', 1); DROP TABLE public.hashed_1;",
     );
-    let out = app.run(&["restore", file.to_str().unwrap(), "--yes"]);
-    assert_success(&out);
-    assert_eq!(db.schema(), before.0, "schema after restore");
-    assert_eq!(db.data(), before.1, "rows after restore");
 
     let out = app.run(&["backup", "--exclude-data=hashed"]);
     assert_success(&out);
@@ -423,15 +429,12 @@ fn what_only_the_newest_server_has_round_trips() {
     db.sql_file(Path::new(NEWEST));
     let app = db.app();
     let file = backup(&app);
-    assert_psql_copy_is_exact(&db, &file);
-    let out = app.run(&["verify", file.to_str().unwrap()]);
-    assert_success(&out);
-    let before = (db.schema(), db.data());
-    db.sql("ALTER TABLE public.legacy DROP CONSTRAINT code_wanted; DELETE FROM public.stays;");
-    let out = app.run(&["restore", file.to_str().unwrap(), "--yes"]);
-    assert_success(&out);
-    assert_eq!(db.schema(), before.0, "schema after restore");
-    assert_eq!(db.data(), before.1, "rows after restore");
+    assert_round_trip(
+        &db,
+        &app,
+        &file,
+        "ALTER TABLE public.legacy DROP CONSTRAINT code_wanted; DELETE FROM public.stays;",
+    );
 }
 
 on_each_pg!(real_world_schemas_round_trip);
@@ -469,22 +472,11 @@ fn real_world_schemas_round_trip(server: &'static Server) {
         for f in files {
             db.sql_file(&sample(f));
         }
+        // Which one failed, in the test's output.
+        eprintln!("real-world schema: {name}");
         let app = db.app();
         let file = backup(&app);
-        assert_psql_copy_is_exact(&db, &file);
-        let out = app.run(&["verify", file.to_str().unwrap()]);
-        assert_success(&out);
-        let before = (db.schema(), db.data());
-        db.sql(damage);
-        assert_ne!(
-            (db.schema(), db.data()),
-            before,
-            "{name}: the damage changed nothing"
-        );
-        let out = app.run(&["restore", file.to_str().unwrap(), "--yes"]);
-        assert_success(&out);
-        assert_eq!(db.schema(), before.0, "{name}: schema after restore");
-        assert_eq!(db.data(), before.1, "{name}: rows after restore");
+        assert_round_trip(&db, &app, &file, damage);
     }
 }
 

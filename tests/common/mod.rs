@@ -65,26 +65,32 @@ pub fn sid_root(missing: &str) -> PathBuf {
             .parent()
             .expect("CARGO_TARGET_TMPDIR has a parent (the target dir)")
             .join("test-sid/root");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sid-chroot");
-        let out = Command::new(&script)
-            .arg(&root)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("{}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed ({}): {}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(root)
+        setup_script("scripts/sid-chroot", &root).map(|()| root)
     });
     match made {
         Ok(root) => root.clone(),
         Err(e) => panic!("{e}; {missing}"),
     }
+}
+
+/// Runs one of the repository's set-up scripts (they lock and make their result once) on
+/// `target`; its error output when it fails.
+pub fn setup_script(script: &str, target: &Path) -> Result<(), String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+    let out = Command::new(&script)
+        .arg(target)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}): {}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
 }
 
 /// A host file as a stock client in a chroot sees it: inside the chroot, a copy in its /tmp,

@@ -578,20 +578,7 @@ pub fn sample(path: &str) -> PathBuf {
                     .join(".cache/db-backup/tools")
             });
         let dir = tools.join("pg-samples");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-samples");
-        let out = Command::new(&script)
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("{}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed: {}",
-                script.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(dir.join("root"))
+        super::setup_script("scripts/pg-samples", &dir).map(|()| dir.join("root"))
     });
     match dir {
         Ok(d) => d.join(path),

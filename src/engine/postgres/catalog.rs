@@ -550,14 +550,8 @@ fn tables(client: &mut Client, ns: &[u32], s: &mut Schema, exclude: &[String]) -
         for (con, def) in checks(client, t.oid, t.partition_of.is_none())? {
             if def.ends_with("NOT VALID") {
                 // Added after the rows, which it must not check.
-                s.after.push(item(
-                    "constraint",
-                    format!("{con} on {name}"),
-                    format!(
-                        "ALTER TABLE {only}{name}\n    ADD CONSTRAINT {} {def}",
-                        ident(&con)
-                    ),
-                ));
+                s.after
+                    .push(added_constraint("constraint", only, &name, &con, &def));
             } else {
                 defs.push(format!("CONSTRAINT {} {def}", ident(&con)));
             }
@@ -586,14 +580,8 @@ fn tables(client: &mut Client, ns: &[u32], s: &mut Schema, exclude: &[String]) -
             ));
         }
         for (con, def) in cols.not_valid {
-            s.after.push(item(
-                "constraint",
-                format!("{con} on {name}"),
-                format!(
-                    "ALTER TABLE {only}{name}\n    ADD CONSTRAINT {} {def}",
-                    ident(&con)
-                ),
-            ));
+            s.after
+                .push(added_constraint("constraint", only, &name, &con, &def));
         }
         if let Some((parent, bound)) = &t.partition_of {
             attach.push(item(
@@ -899,58 +887,59 @@ fn sequence_values(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<()
 /// Primary keys, unique and exclusion constraints, after the rows (cheaper): a partition's
 /// own, which its parent's made, too; they are attached to the parent's index afterwards.
 fn keys(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
-    for r in client.query(
-        "SELECT n.nspname::text, t.relname::text, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid)
+    let sql = "SELECT n.nspname::text, t.relname::text, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid),
+                      false
          FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
          WHERE t.relnamespace = ANY($1) AND t.relkind IN ('r', 'p', 'm')
            AND c.contype IN ('p', 'u', 'x') AND (c.conislocal OR c.conparentid <> 0)
-         ORDER BY t.oid, c.contype, c.conname",
-        &[&ns],
-    )? {
-        let table = qualified(r.get(0), r.get(1));
-        let name: String = r.get(2);
-        s.after.push(item(
-            "constraint",
-            format!("{name} on {table}"),
-            format!(
-                "ALTER TABLE ONLY {table}\n    ADD CONSTRAINT {} {}",
-                ident(&name),
-                r.get::<_, String>(3)
-            ),
-        ));
-    }
-    Ok(())
+         ORDER BY t.oid, c.contype, c.conname";
+    add_constraints(client, ns, s, "constraint", sql)
 }
 
 /// Foreign keys, last: every key and unique index they may lean on exists by then. A
-/// partitioned table's reaches its partitions by itself (their copies are not written).
+/// partitioned table's reaches its partitions by itself (their copies are not written), and
+/// is added without ONLY, which the server refuses there.
 fn foreign_keys(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
-    for r in client.query(
-        "SELECT n.nspname::text, t.relname::text, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid),
-                t.relkind = 'p'
+    let sql = "SELECT n.nspname::text, t.relname::text, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid),
+                      t.relkind = 'p'
          FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
          WHERE t.relnamespace = ANY($1) AND t.relkind IN ('r', 'p')
            AND c.contype = 'f' AND c.conislocal AND c.conparentid = 0
-         ORDER BY t.oid, c.conname",
-        &[&ns],
-    )? {
+         ORDER BY t.oid, c.conname";
+    add_constraints(client, ns, s, "foreign key", sql)
+}
+
+/// `ALTER TABLE [ONLY] t ADD CONSTRAINT …` for each row of `sql`: (schema, table, name,
+/// definition, whether without ONLY).
+fn add_constraints(
+    client: &mut Client,
+    ns: &[u32],
+    s: &mut Schema,
+    what: &'static str,
+    sql: &str,
+) -> Result<(), Fail> {
+    for r in client.query(sql, &[&ns])? {
         let table = qualified(r.get(0), r.get(1));
-        let name: String = r.get(2);
-        // ONLY is refused on a partitioned table's foreign key.
+        let (name, def): (String, String) = (r.get(2), r.get(3));
         let only = if r.get::<_, bool>(4) { "" } else { "ONLY " };
-        s.after.push(item(
-            "foreign key",
-            format!("{name} on {table}"),
-            format!(
-                "ALTER TABLE {only}{table}\n    ADD CONSTRAINT {} {}",
-                ident(&name),
-                r.get::<_, String>(3)
-            ),
-        ));
+        s.after
+            .push(added_constraint(what, only, &table, &name, &def));
     }
     Ok(())
+}
+
+/// `ALTER TABLE [ONLY] table ADD CONSTRAINT name definition`.
+fn added_constraint(what: &'static str, only: &str, table: &str, name: &str, def: &str) -> Item {
+    item(
+        what,
+        format!("{name} on {table}"),
+        format!(
+            "ALTER TABLE {only}{table}\n    ADD CONSTRAINT {} {def}",
+            ident(name)
+        ),
+    )
 }
 
 /// Indexes that no constraint made. On a partitioned table, `pg_get_indexdef` writes
