@@ -93,6 +93,21 @@ CREATE TRIGGER sorties_touch_off AFTER INSERT ON public.sorties FOR EACH STATEME
 ALTER TABLE public.sorties DISABLE TRIGGER sorties_touch_off;
 
 CREATE VIEW public.low_stock AS SELECT id, sku, stock FROM public.products WHERE stock < 10;
+-- Aggregates: one on the server's own function, one on ours with a final function, read by a
+-- view (so created before views).
+CREATE AGGREGATE public.total_stock(integer) (SFUNC = pg_catalog.int4pl, STYPE = integer, INITCOND = '0');
+CREATE FUNCTION public.join_step(acc text, item text) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$ SELECT CASE WHEN acc IS NULL THEN item ELSE acc || ', ' || item END $$;
+CREATE FUNCTION public.join_end(acc text) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$ SELECT '[' || coalesce(acc, '') || ']' $$;
+CREATE AGGREGATE public.joined(text) (SFUNC = public.join_step, STYPE = text,
+    FINALFUNC = public.join_end, PARALLEL = SAFE);
+COMMENT ON AGGREGATE public.joined(text) IS 'names, joined';
+CREATE AGGREGATE public.moving_sum(integer) (SFUNC = pg_catalog.int4pl, STYPE = integer,
+    COMBINEFUNC = pg_catalog.int4pl, MSFUNC = pg_catalog.int4pl, MINVFUNC = pg_catalog.int4mi,
+    MSTYPE = integer, MINITCOND = '0', PARALLEL = SAFE);
+CREATE AGGREGATE public.biggest(integer) (SFUNC = pg_catalog.int4larger, STYPE = integer, SORTOP = >);
+CREATE VIEW public.names AS SELECT public.joined(sku ORDER BY sku) AS skus, public.total_stock(stock) AS units FROM public.products;
 CREATE VIEW public.low_stock_count WITH (security_barrier) AS SELECT count(*) AS n FROM public.low_stock;
 CREATE MATERIALIZED VIEW public.stock_value AS SELECT sum(total) AS value, count(*) AS n FROM public.products;
 CREATE MATERIALIZED VIEW public.never_filled AS SELECT 1 AS one WITH NO DATA;

@@ -367,7 +367,8 @@ fn create(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
             }
             Ok(Action::Extension(name))
         }
-        "TABLE" | "SEQUENCE" | "VIEW" | "TYPE" | "DOMAIN" | "FUNCTION" | "PROCEDURE" => {
+        "TABLE" | "SEQUENCE" | "VIEW" | "TYPE" | "DOMAIN" | "FUNCTION" | "PROCEDURE"
+        | "AGGREGATE" => {
             if t.get(i - 1).is_some_and(|x| x.is("CONSTRAINT")) {
                 return Err("CREATE CONSTRAINT outside a trigger".into());
             }
@@ -504,6 +505,7 @@ fn comment(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
                 "INDEX",
                 "FUNCTION",
                 "PROCEDURE",
+                "AGGREGATE",
                 "TYPE",
                 "DOMAIN",
             ]
@@ -563,6 +565,8 @@ mod tests {
             "COMMENT ON COLUMN public.t.a IS 'x'",
             "COMMENT ON TRIGGER tr ON public.t IS 'x'",
             "COMMENT ON RULE r ON public.v IS 'x'",
+            "CREATE AGGREGATE public.joined(text) (\n    SFUNC = public.join_step,\n    STYPE = text\n)",
+            "COMMENT ON AGGREGATE public.joined(text) IS 'x'",
             "COMMENT ON CONSTRAINT c ON DOMAIN public.d IS 'x'",
             "SELECT pg_catalog.setval('public.t_a_seq', 42, true)",
             "SELECT pg_catalog.setval('\"app\".\"s\"', 1, false)",

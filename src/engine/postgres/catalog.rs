@@ -119,6 +119,7 @@ pub fn read(
     extensions(client, &oids, &mut s)?;
     types(client, &oids, &mut s)?;
     functions(client, &oids, &mut s, false)?;
+    aggregates(client, &oids, &mut s)?;
     let owned = sequences(client, &oids, &mut s)?;
     tables(client, &oids, &mut s, exclude)?;
     s.before.extend(owned);
@@ -163,8 +164,10 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
             format!("SELECT o.typname::text FROM pg_catalog.pg_type o WHERE o.typnamespace = ANY($1) AND o.typtype IN ('r', 'm', 'b') AND o.typelem = 0 AND {}", not_member("pg_type")),
         ),
         (
-            "aggregate or window function",
-            format!("SELECT o.proname::text FROM pg_catalog.pg_proc o WHERE o.pronamespace = ANY($1) AND o.prokind IN ('a', 'w') AND {}", not_member("pg_proc")),
+            "ordered-set aggregate or window function",
+            format!("SELECT o.proname::text FROM pg_catalog.pg_proc o WHERE o.pronamespace = ANY($1) AND {}
+                     AND (o.prokind = 'w' OR (o.prokind = 'a' AND NOT EXISTS (
+                          SELECT 1 FROM pg_catalog.pg_aggregate g WHERE g.aggfnoid = o.oid AND g.aggkind = 'n')))", not_member("pg_proc")),
         ),
         (
             "operator",
@@ -347,6 +350,104 @@ fn functions(client: &mut Client, ns: &[u32], s: &mut Schema, late: bool) -> Res
             "function"
         };
         s.before.push(item(what, r.get::<_, String>(0), r.get::<_, String>(1)));
+    }
+    Ok(())
+}
+
+/// Aggregates (the ordinary kind; ordered-set ones stop the dump), after the functions they
+/// call and before the views that call them. Function and type names come out qualified.
+fn aggregates(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    let member = not_member("pg_proc");
+    let fname = |col: &str| format!("CASE WHEN g.{col} <> 0 THEN g.{col}::regproc::text END");
+    let sql = format!(
+        "SELECT n.nspname::text || '.' || o.proname::text || '(' || pg_catalog.pg_get_function_identity_arguments(o.oid) || ')',
+                pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(o.proname),
+                pg_catalog.pg_get_function_arguments(o.oid),
+                {}, pg_catalog.format_type(g.aggtranstype, NULL), g.aggtransspace,
+                {}, g.aggfinalextra, g.aggfinalmodify::text,
+                {}, {}, {},
+                {}, {}, CASE WHEN g.aggmtranstype <> 0 THEN pg_catalog.format_type(g.aggmtranstype, NULL) END,
+                g.aggmtransspace, {}, g.aggmfinalextra, g.aggmfinalmodify::text,
+                g.agginitval, g.aggminitval,
+                (SELECT 'OPERATOR(' || pg_catalog.quote_ident(opn.nspname) || '.' || op.oprname || ')'
+                 FROM pg_catalog.pg_operator op JOIN pg_catalog.pg_namespace opn ON opn.oid = op.oprnamespace
+                 WHERE op.oid = g.aggsortop),
+                o.proparallel::text
+         FROM pg_catalog.pg_aggregate g JOIN pg_catalog.pg_proc o ON o.oid = g.aggfnoid
+         JOIN pg_catalog.pg_namespace n ON n.oid = o.pronamespace
+         WHERE o.pronamespace = ANY($1) AND g.aggkind = 'n' AND {member} ORDER BY o.oid",
+        fname("aggtransfn"),
+        fname("aggfinalfn"),
+        fname("aggcombinefn"),
+        fname("aggserialfn"),
+        fname("aggdeserialfn"),
+        fname("aggmtransfn"),
+        fname("aggminvtransfn"),
+        fname("aggmfinalfn"),
+    );
+    for r in client.query(sql.as_str(), &[&ns])? {
+        let mut opts = Vec::new();
+        let mut opt = |key: &str, value: Option<String>| {
+            if let Some(v) = value {
+                opts.push(format!("{key} = {v}"));
+            }
+        };
+        let modify = |m: String, default: &str| {
+            let word = match m.as_str() {
+                "r" => "READ_ONLY",
+                "s" => "SHAREABLE",
+                _ => "READ_WRITE",
+            };
+            (m != default).then(|| word.to_string())
+        };
+        let space = |n: i32| (n > 0).then(|| n.to_string());
+        opt("SFUNC", r.get(3));
+        opt("STYPE", r.get(4));
+        opt("SSPACE", space(r.get(5)));
+        opt("FINALFUNC", r.get(6));
+        opt("FINALFUNC_MODIFY", modify(r.get(8), "r"));
+        opt("COMBINEFUNC", r.get(9));
+        opt("SERIALFUNC", r.get(10));
+        opt("DESERIALFUNC", r.get(11));
+        opt("MSFUNC", r.get(12));
+        opt("MINVFUNC", r.get(13));
+        opt("MSTYPE", r.get(14));
+        opt("MSSPACE", space(r.get(15)));
+        opt("MFINALFUNC", r.get(16));
+        opt("MFINALFUNC_MODIFY", modify(r.get(18), "r"));
+        opt(
+            "INITCOND",
+            r.get::<_, Option<String>>(19).map(|v| literal(&v)),
+        );
+        opt(
+            "MINITCOND",
+            r.get::<_, Option<String>>(20).map(|v| literal(&v)),
+        );
+        opt("SORTOP", r.get(21));
+        opt(
+            "PARALLEL",
+            match r.get::<_, String>(22).as_str() {
+                "s" => Some("SAFE".into()),
+                "r" => Some("RESTRICTED".into()),
+                _ => None,
+            },
+        );
+        // FINALFUNC_EXTRA and MFINALFUNC_EXTRA take no value.
+        if r.get::<_, bool>(7) {
+            opts.push("FINALFUNC_EXTRA".into());
+        }
+        if r.get::<_, bool>(17) {
+            opts.push("MFINALFUNC_EXTRA".into());
+        }
+        let (name, args): (String, String) = (r.get(1), r.get(2));
+        s.before.push(item(
+            "aggregate",
+            r.get::<_, String>(0),
+            format!(
+                "CREATE AGGREGATE {name}({args}) (\n    {}\n)",
+                opts.join(",\n    ")
+            ),
+        ));
     }
     Ok(())
 }
@@ -1144,7 +1245,7 @@ fn comments(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail>
                      WHEN 'I' THEN 'INDEX ' END
                 || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
             WHEN d.classoid = 'pg_proc'::regclass THEN
-                (SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE ' ELSE 'FUNCTION ' END || pg_catalog.quote_ident(pn.nspname) || '.'
+                (SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE ' WHEN 'a' THEN 'AGGREGATE ' ELSE 'FUNCTION ' END || pg_catalog.quote_ident(pn.nspname) || '.'
                         || pg_catalog.quote_ident(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')'
                  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
                  WHERE p.oid = d.objoid AND p.pronamespace = ANY($1))

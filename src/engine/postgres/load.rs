@@ -326,11 +326,11 @@ fn empty_schemas(client: &mut Client, schemas: &[String]) -> std::result::Result
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::regclass
                                AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i') AND d.refobjid <> c.oid)
              UNION ALL
-             SELECT 'DROP ' || CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END || ' IF EXISTS '
-                    || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)
+             SELECT 'DROP ' || CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END
+                    || ' IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)
                     || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ') CASCADE'
              FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-             WHERE n.nspname = ANY($1) AND p.prokind IN ('f', 'p')
+             WHERE n.nspname = ANY($1) AND p.prokind IN ('a', 'f', 'p')
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::regclass
                                AND d.objid = p.oid AND d.deptype = 'e')
              UNION ALL
