@@ -133,3 +133,18 @@ INSERT INTO public."Odd ""Name""" VALUES ('x;y', 1), (E'\\.', 2), ('\.', 3);
 INSERT INTO public.cache VALUES ('k', 'v', 42);
 SELECT nextval('public.invoice_no'), nextval('public.invoice_no');
 REFRESH MATERIALIZED VIEW public.stock_value;
+
+-- A case-insensitive ICU collation (as apps use for e-mail addresses), a range type, extended
+-- statistics with a target, each commented.
+CREATE COLLATION public.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+COMMENT ON COLLATION public.ci IS 'case-insensitive';
+CREATE TYPE public.span AS RANGE (subtype = float8, subtype_diff = float8mi);
+CREATE TABLE public.contacts (
+    email text COLLATE public.ci UNIQUE,
+    hours public.span,
+    busy public.span_multirange
+);
+INSERT INTO public.contacts VALUES ('Ada@Example.org', '[8.5,17)', '{[9,10),[14,15)}');
+CREATE STATISTICS public.contacts_stats (ndistinct, dependencies) ON email, hours FROM public.contacts;
+ALTER STATISTICS public.contacts_stats SET STATISTICS 300;
+COMMENT ON STATISTICS public.contacts_stats IS 'planner help';

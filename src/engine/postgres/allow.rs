@@ -390,6 +390,22 @@ fn create(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
             }
             name_at(t, on + 1, schemas).map(|_| Action::Run)
         }
+        "COLLATION" => {
+            // Made from its options, not copied FROM another (pg_dump never writes that).
+            if t.iter().any(|x| x.is("FROM")) {
+                return Err("CREATE COLLATION … FROM another collation".into());
+            }
+            name_at(t, after_kind, schemas).map(|_| Action::Run)
+        }
+        "STATISTICS" => {
+            // CREATE STATISTICS name (kinds) ON columns FROM table
+            name_at(t, after_kind, schemas)?;
+            let from = t
+                .iter()
+                .rposition(|x| x.is("FROM"))
+                .ok_or("CREATE STATISTICS without FROM")?;
+            name_at(t, from + 1, schemas).map(|_| Action::Run)
+        }
         "RULE" => {
             // CREATE RULE name AS ON event TO table …
             let to = t
@@ -454,6 +470,7 @@ fn alter(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
             "ADD", "ALTER", "ENABLE", "DISABLE", "FORCE", "ATTACH", "CLUSTER", "REPLICA",
         ],
         "SEQUENCE" => &["OWNED"],
+        "STATISTICS" => &["SET"],
         "INDEX" => &["ATTACH"],
         "SYSTEM" => return Err("ALTER SYSTEM changes the server, not the database".into()),
         "ROLE" | "USER" | "GROUP" => return Err("roles are not restored".into()),
@@ -506,6 +523,8 @@ fn comment(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
                 "FUNCTION",
                 "PROCEDURE",
                 "AGGREGATE",
+                "COLLATION",
+                "STATISTICS",
                 "TYPE",
                 "DOMAIN",
             ]
@@ -567,6 +586,10 @@ mod tests {
             "COMMENT ON RULE r ON public.v IS 'x'",
             "CREATE AGGREGATE public.joined(text) (\n    SFUNC = public.join_step,\n    STYPE = text\n)",
             "COMMENT ON AGGREGATE public.joined(text) IS 'x'",
+            "CREATE COLLATION public.ci (provider = icu, deterministic = false, locale = 'und-u-ks-level2')",
+            "CREATE STATISTICS public.st (ndistinct) ON a, b FROM public.t",
+            "ALTER STATISTICS public.st SET STATISTICS 500",
+            "CREATE TYPE public.span AS RANGE (\n    subtype = double precision,\n    subtype_diff = float8mi\n)",
             "COMMENT ON CONSTRAINT c ON DOMAIN public.d IS 'x'",
             "SELECT pg_catalog.setval('public.t_a_seq', 42, true)",
             "SELECT pg_catalog.setval('\"app\".\"s\"', 1, false)",
@@ -635,6 +658,8 @@ mod tests {
             "CREATE TABLE public.p1 PARTITION OF other.p FOR VALUES IN (1)",
             "ALTER TABLE ONLY public.p ATTACH PARTITION other.p1 DEFAULT",
             "ALTER INDEX public.p_idx ATTACH PARTITION other.p1_idx",
+            "CREATE STATISTICS public.st (ndistinct) ON a, b FROM other.t",
+            "CREATE COLLATION public.c FROM other.c",
         ] {
             assert!(judge(sql, &s()).is_err(), "accepted: {sql}");
         }

@@ -117,6 +117,7 @@ pub fn read(
         }
     }
     extensions(client, &oids, &mut s)?;
+    collations(client, &oids, &mut s)?;
     types(client, &oids, &mut s)?;
     functions(client, &oids, &mut s, false)?;
     aggregates(client, &oids, &mut s)?;
@@ -129,6 +130,7 @@ pub fn read(
     keys(client, &oids, &mut s)?;
     indexes(client, &oids, &mut s)?;
     index_attachments(client, &oids, &mut s)?;
+    statistics(client, &oids, &mut s)?;
     foreign_keys(client, &oids, &mut s)?;
     triggers(client, &oids, &mut s)?;
     rules(client, &oids, &mut s)?;
@@ -160,8 +162,12 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
              WHERE c.relnamespace = ANY($1) AND NOT p.relnamespace = ANY($1)".into(),
         ),
         (
-            "type (range, base or multirange)",
-            format!("SELECT o.typname::text FROM pg_catalog.pg_type o WHERE o.typnamespace = ANY($1) AND o.typtype IN ('r', 'm', 'b') AND o.typelem = 0 AND {}", not_member("pg_type")),
+            "base type",
+            format!("SELECT o.typname::text FROM pg_catalog.pg_type o WHERE o.typnamespace = ANY($1) AND o.typtype = 'b' AND o.typelem = 0 AND {}", not_member("pg_type")),
+        ),
+        (
+            "range type with a canonical function",
+            format!("SELECT o.typname::text FROM pg_catalog.pg_type o JOIN pg_catalog.pg_range g ON g.rngtypid = o.oid WHERE o.typnamespace = ANY($1) AND g.rngcanonical <> 0 AND {}", not_member("pg_type")),
         ),
         (
             "ordered-set aggregate or window function",
@@ -178,10 +184,6 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
             format!("SELECT o.opcname::text FROM pg_catalog.pg_opclass o WHERE o.opcnamespace = ANY($1) AND {}", not_member("pg_opclass")),
         ),
         (
-            "collation",
-            format!("SELECT o.collname::text FROM pg_catalog.pg_collation o WHERE o.collnamespace = ANY($1) AND {}", not_member("pg_collation")),
-        ),
-        (
             "conversion",
             format!("SELECT o.conname::text FROM pg_catalog.pg_conversion o WHERE o.connamespace = ANY($1) AND {}", not_member("pg_conversion")),
         ),
@@ -192,10 +194,6 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
         (
             "text search dictionary",
             format!("SELECT o.dictname::text FROM pg_catalog.pg_ts_dict o WHERE o.dictnamespace = ANY($1) AND {}", not_member("pg_ts_dict")),
-        ),
-        (
-            "extended statistics object",
-            "SELECT o.stxname::text FROM pg_catalog.pg_statistic_ext o WHERE o.stxnamespace = ANY($1)".into(),
         ),
         (
             "event trigger",
@@ -243,7 +241,7 @@ fn extensions(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fai
     Ok(())
 }
 
-/// Enums, then domains, then composite types, each in creation order.
+/// Enums, range types, domains, then composite types, each in creation order.
 fn types(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
     let member = not_member("pg_type");
     for r in client.query(
@@ -265,6 +263,7 @@ fn types(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
             format!("CREATE TYPE {name} AS ENUM (\n    {}\n)", labels.join(",\n    ")),
         ));
     }
+    ranges(client, ns, s)?;
     for r in client.query(
         format!(
             "SELECT n.nspname::text, o.typname::text, pg_catalog.format_type(o.typbasetype, o.typtypmod),
@@ -327,6 +326,131 @@ fn types(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Range types (their multirange type comes with them). A canonical function (written in C)
+/// stops the dump in `unsupported`.
+fn ranges(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    let member = not_member("pg_type");
+    for r in client.query(
+        format!(
+            "SELECT n.nspname::text, o.typname::text, pg_catalog.format_type(g.rngsubtype, NULL),
+                    (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(oc.opcname)
+                     FROM pg_catalog.pg_opclass oc JOIN pg_catalog.pg_namespace cn ON cn.oid = oc.opcnamespace
+                     WHERE oc.oid = g.rngsubopc AND NOT oc.opcdefault),
+                    (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(c.collname)
+                     FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace
+                     WHERE c.oid = g.rngcollation AND g.rngcollation <> st.typcollation),
+                    CASE WHEN g.rngsubdiff <> 0 THEN g.rngsubdiff::regproc::text END,
+                    (SELECT pg_catalog.quote_ident(mn.nspname) || '.' || pg_catalog.quote_ident(m.typname)
+                     FROM pg_catalog.pg_type m JOIN pg_catalog.pg_namespace mn ON mn.oid = m.typnamespace
+                     WHERE m.oid = g.rngmultitypid)
+             FROM pg_catalog.pg_type o JOIN pg_catalog.pg_namespace n ON n.oid = o.typnamespace
+             JOIN pg_catalog.pg_range g ON g.rngtypid = o.oid
+             JOIN pg_catalog.pg_type st ON st.oid = g.rngsubtype
+             WHERE o.typnamespace = ANY($1) AND o.typtype = 'r' AND {member} ORDER BY o.oid"
+        )
+        .as_str(),
+        &[&ns],
+    )? {
+        let name = qualified(r.get(0), r.get(1));
+        let mut opts = vec![format!("subtype = {}", r.get::<_, String>(2))];
+        let named = [
+            (3, "subtype_opclass"),
+            (4, "collation"),
+            (5, "subtype_diff"),
+            (6, "multirange_type_name"),
+        ];
+        for (col, key) in named {
+            if let Some(v) = r.get::<_, Option<String>>(col) {
+                opts.push(format!("{key} = {v}"));
+            }
+        }
+        s.before.push(item(
+            "type",
+            name.clone(),
+            format!("CREATE TYPE {name} AS RANGE (\n    {}\n)", opts.join(",\n    ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Collations, before what uses them. Read through `to_jsonb`: their columns differ between
+/// versions (`colliculocale` on 15 and 16, `colllocale` from 17, `collicurules` from 16).
+fn collations(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    let member = not_member("pg_collation");
+    for r in client.query(
+        format!(
+            "SELECT n.nspname::text, o.collname::text, pg_catalog.to_jsonb(o)::text
+             FROM pg_catalog.pg_collation o JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace
+             WHERE o.collnamespace = ANY($1) AND {member} ORDER BY o.oid"
+        )
+        .as_str(),
+        &[&ns],
+    )? {
+        let name = qualified(r.get(0), r.get(1));
+        let row: serde_json::Value = serde_json::from_str(&r.get::<_, String>(2))
+            .map_err(|e| Fail::Unsupported(format!("collation {name} ({e})")))?;
+        let text = |key: &str| row.get(key).and_then(|v| v.as_str()).map(literal);
+        let provider = match row.get("collprovider").and_then(|v| v.as_str()) {
+            Some("i") => "icu",
+            Some("c") => "libc",
+            Some("b") => "builtin",
+            other => {
+                return Err(Fail::Unsupported(format!(
+                    "collation {name} of provider {other:?}"
+                )))
+            }
+        };
+        let mut opts = vec![format!("provider = {provider}")];
+        if row.get("collisdeterministic").and_then(|v| v.as_bool()) == Some(false) {
+            opts.push("deterministic = false".into());
+        }
+        match text("colllocale").or_else(|| text("colliculocale")) {
+            Some(locale) => opts.push(format!("locale = {locale}")),
+            None => {
+                if let Some(c) = text("collcollate") {
+                    opts.push(format!("lc_collate = {c}"));
+                }
+                if let Some(c) = text("collctype") {
+                    opts.push(format!("lc_ctype = {c}"));
+                }
+            }
+        }
+        if let Some(rules) = text("collicurules") {
+            opts.push(format!("rules = {rules}"));
+        }
+        s.before.push(item(
+            "collation",
+            name.clone(),
+            format!("CREATE COLLATION {name} ({})", opts.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Extended statistics objects, after the rows (as pg_dump), with their statistics target.
+fn statistics(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT n.nspname::text, o.stxname::text, pg_catalog.pg_get_statisticsobjdef(o.oid),
+                o.stxstattarget::int
+         FROM pg_catalog.pg_statistic_ext o JOIN pg_catalog.pg_namespace n ON n.oid = o.stxnamespace
+         WHERE o.stxnamespace = ANY($1) ORDER BY o.oid",
+        &[&ns],
+    )? {
+        let name = qualified(r.get(0), r.get(1));
+        s.after
+            .push(item("statistics", name.clone(), r.get::<_, String>(2)));
+        // -1 (up to 16) or NULL (17+): the default.
+        if let Some(n) = r.get::<_, Option<i32>>(3).filter(|n| *n >= 0) {
+            s.after.push(item(
+                "statistics",
+                name.clone(),
+                format!("ALTER STATISTICS {name} SET STATISTICS {n}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Functions and procedures. Those with a SQL-standard body (`BEGIN ATOMIC`, `RETURN`) are
 /// checked when created, so they come after the tables and views (`late`); the others are not
 /// (`check_function_bodies = false`) and come first, for defaults and checks that call them.
@@ -339,6 +463,9 @@ fn functions(client: &mut Client, ns: &[u32], s: &mut Schema, late: bool) -> Res
              FROM pg_catalog.pg_proc o JOIN pg_catalog.pg_namespace n ON n.oid = o.pronamespace
              WHERE o.pronamespace = ANY($1) AND o.prokind IN ('f', 'p') AND {member}
                AND (o.prosqlbody IS NOT NULL) = $2
+               -- Not a range type's constructors: the type makes them.
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                               AND d.objid = o.oid AND d.deptype = 'i')
              ORDER BY o.oid"
         )
         .as_str(),
@@ -1268,6 +1395,14 @@ fn comments(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail>
                 (SELECT 'TRIGGER ' || pg_catalog.quote_ident(g.tgname) || ' ON ' || pg_catalog.quote_ident(gn.nspname) || '.' || pg_catalog.quote_ident(gc.relname)
                  FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class gc ON gc.oid = g.tgrelid JOIN pg_catalog.pg_namespace gn ON gn.oid = gc.relnamespace
                  WHERE g.oid = d.objoid AND gc.relnamespace = ANY($1))
+            WHEN d.classoid = 'pg_collation'::regclass THEN
+                (SELECT 'COLLATION ' || pg_catalog.quote_ident(xn.nspname) || '.' || pg_catalog.quote_ident(x.collname)
+                 FROM pg_catalog.pg_collation x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.collnamespace
+                 WHERE x.oid = d.objoid AND x.collnamespace = ANY($1))
+            WHEN d.classoid = 'pg_statistic_ext'::regclass THEN
+                (SELECT 'STATISTICS ' || pg_catalog.quote_ident(xn.nspname) || '.' || pg_catalog.quote_ident(x.stxname)
+                 FROM pg_catalog.pg_statistic_ext x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.stxnamespace
+                 WHERE x.oid = d.objoid AND x.stxnamespace = ANY($1))
             WHEN d.classoid = 'pg_rewrite'::regclass THEN
                 (SELECT 'RULE ' || pg_catalog.quote_ident(w.rulename) || ' ON ' || pg_catalog.quote_ident(wn.nspname) || '.' || pg_catalog.quote_ident(wc.relname)
                  FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class wc ON wc.oid = w.ev_class JOIN pg_catalog.pg_namespace wn ON wn.oid = wc.relnamespace

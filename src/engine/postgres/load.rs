@@ -331,16 +331,24 @@ fn empty_schemas(client: &mut Client, schemas: &[String]) -> std::result::Result
                     || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ') CASCADE'
              FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
              WHERE n.nspname = ANY($1) AND p.prokind IN ('a', 'f', 'p')
+               -- An extension's, or a range type's constructors (they go with the type).
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                               AND d.objid = p.oid AND d.deptype = 'e')
+                               AND d.objid = p.oid AND d.deptype IN ('e', 'i'))
              UNION ALL
              SELECT 'DROP ' || CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END || ' IF EXISTS '
                     || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(t.typname) || ' CASCADE'
              FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
              LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
-             WHERE n.nspname = ANY($1) AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND c.relkind = 'c'))
+             WHERE n.nspname = ANY($1) AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND c.relkind = 'c'))
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_type'::regclass
-                               AND d.objid = t.oid AND d.deptype = 'e')",
+                               AND d.objid = t.oid AND d.deptype = 'e')
+             UNION ALL
+             SELECT 'DROP COLLATION IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.'
+                    || pg_catalog.quote_ident(o.collname) || ' CASCADE'
+             FROM pg_catalog.pg_collation o JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace
+             WHERE n.nspname = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_collation'::regclass
+                               AND d.objid = o.oid AND d.deptype = 'e')",
             &[&schemas],
         )?
         .iter()
