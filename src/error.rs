@@ -168,6 +168,9 @@ pub enum Error {
     #[error("the database holds a {0}, which db-backup cannot reproduce exactly yet; stopped rather than write a backup without it")]
     PgUnsupported(String),
 
+    #[error("PostgreSQL server {server} runs {version}; db-backup reads PostgreSQL 14 or newer")]
+    PgOldServer { server: String, version: String },
+
     #[error(
         "PostgreSQL TLS settings: {detail}; check sslmode and the ssl keys in config/database.php"
     )]

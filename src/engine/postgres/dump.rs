@@ -80,6 +80,14 @@ fn run(
         .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])?
         .get(0);
     let version: String = client.query_one("SHOW server_version", &[])?.get(0);
+    // The catalog is read with what 14 brought (SQL-standard bodies, multiranges, column
+    // compression); an older server would fail on a column name.
+    let number: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])?
+        .get(0);
+    if number < 140000 {
+        return Err(Fail::OldServer(version));
+    }
     let schema = catalog::read(&mut client, &params.search_path, exclude_data)?;
     // What we read must not be dropped or altered under us until we are done (pg_dump does
     // the same); writers go on.

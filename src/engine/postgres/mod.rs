@@ -35,6 +35,8 @@ pub enum Fail {
     Script(std::io::Error),
     /// The database holds something the dump cannot reproduce exactly (named).
     Unsupported(String),
+    /// The server's version, older than the catalog reader needs.
+    OldServer(String),
     /// `--exclude-data` names a table the database does not have.
     Excluded(String),
     /// A statement of a script failed (1-based line where it starts).
@@ -192,6 +194,7 @@ pub(crate) fn explain(f: Fail, p: &PgParams, file: &std::path::Path, connected: 
         Fail::Script(e) => Error::io("cannot load", file)(e),
         Fail::Interrupted => Error::Interrupted,
         Fail::Unsupported(what) => Error::PgUnsupported(what),
+        Fail::OldServer(version) => Error::PgOldServer { server, version },
         Fail::Excluded(name) => Error::ExcludedUnknown(name),
         Fail::Tls(detail) => Error::PgTls { detail },
         Fail::Read(e) => Error::PgLost {
