@@ -148,3 +148,17 @@ INSERT INTO public.contacts VALUES ('Ada@Example.org', '[8.5,17)', '{[9,10),[14,
 CREATE STATISTICS public.contacts_stats (ndistinct, dependencies) ON email, hours FROM public.contacts;
 ALTER STATISTICS public.contacts_stats SET STATISTICS 300;
 COMMENT ON STATISTICS public.contacts_stats IS 'planner help';
+
+-- French full-text search: a dictionary on the snowball template, a configuration mapping
+-- words to it, a generated tsvector column and a GIN index using it.
+CREATE TEXT SEARCH DICTIONARY public.fr_stem (TEMPLATE = pg_catalog.snowball, language = 'french', stopwords = 'french');
+CREATE TEXT SEARCH CONFIGURATION public.fr (COPY = pg_catalog.french);
+ALTER TEXT SEARCH CONFIGURATION public.fr ALTER MAPPING FOR asciiword, word WITH public.fr_stem, simple;
+COMMENT ON TEXT SEARCH CONFIGURATION public.fr IS 'French, stemmed';
+CREATE TABLE public.notes (
+    id integer PRIMARY KEY,
+    body text,
+    search tsvector GENERATED ALWAYS AS (to_tsvector('public.fr'::regconfig, coalesce(body, ''))) STORED
+);
+CREATE INDEX notes_search ON public.notes USING gin (search);
+INSERT INTO public.notes (id, body) VALUES (1, 'Les médicaments arrivés ce matin'), (2, NULL);

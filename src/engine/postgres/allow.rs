@@ -390,6 +390,16 @@ fn create(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
             }
             name_at(t, on + 1, schemas).map(|_| Action::Run)
         }
+        "TEXT" if t.get(i + 1).is_some_and(|x| x.is("SEARCH")) => {
+            // CREATE TEXT SEARCH DICTIONARY|CONFIGURATION name (…); parsers and templates
+            // are C.
+            match t.get(i + 2) {
+                Some(x) if x.is("DICTIONARY") || x.is("CONFIGURATION") => {
+                    name_at(t, i + 3, schemas).map(|_| Action::Run)
+                }
+                _ => Err("CREATE TEXT SEARCH PARSER/TEMPLATE (C code) is not loaded".into()),
+            }
+        }
         "COLLATION" => {
             // Made from its options, not copied FROM another (pg_dump never writes that).
             if t.iter().any(|x| x.is("FROM")) {
@@ -470,12 +480,32 @@ fn alter(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
             "ADD", "ALTER", "ENABLE", "DISABLE", "FORCE", "ATTACH", "CLUSTER", "REPLICA",
         ],
         "SEQUENCE" => &["OWNED"],
+        "TEXT" => &[],
         "STATISTICS" => &["SET"],
         "INDEX" => &["ATTACH"],
         "SYSTEM" => return Err("ALTER SYSTEM changes the server, not the database".into()),
         "ROLE" | "USER" | "GROUP" => return Err("roles are not restored".into()),
         other => return Err(format!("ALTER {other} is not part of a plain dump we load")),
     };
+    if kind == "TEXT" {
+        // ALTER TEXT SEARCH CONFIGURATION name ADD|ALTER MAPPING FOR … WITH …
+        let next = if t.get(2).is_some_and(|x| x.is("SEARCH"))
+            && t.get(3).is_some_and(|x| x.is("CONFIGURATION"))
+        {
+            name_at(t, 4, schemas)?
+        } else {
+            return Err("ALTER TEXT … of a kind a dump does not write".into());
+        };
+        return match t.get(next) {
+            Some(x)
+                if (x.is("ADD") || x.is("ALTER"))
+                    && t.get(next + 1).is_some_and(|y| y.is("MAPPING")) =>
+            {
+                Ok(Action::Run)
+            }
+            _ => Err("ALTER TEXT SEARCH CONFIGURATION … other than its mappings".into()),
+        };
+    }
     let i = skip_words(t, 2, &["IF", "EXISTS"]);
     let next = name_at(t, i, schemas)?;
     // What is attached is named too: it must be the app's.
@@ -514,6 +544,14 @@ fn comment(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
             name_at(t, on, schemas).map(|_| Action::Run)
         }
         Some(x) if x.is("COLUMN") => name_of(t, i + 1, schemas, true).map(|_| Action::Run),
+        Some(x)
+            if x.is("TEXT")
+                && t.get(i + 1).is_some_and(|y| y.is("SEARCH"))
+                && t.get(i + 2)
+                    .is_some_and(|y| y.is("DICTIONARY") || y.is("CONFIGURATION")) =>
+        {
+            name_at(t, i + 3, schemas).map(|_| Action::Run)
+        }
         Some(x)
             if [
                 "TABLE",
@@ -589,6 +627,10 @@ mod tests {
             "CREATE COLLATION public.ci (provider = icu, deterministic = false, locale = 'und-u-ks-level2')",
             "CREATE STATISTICS public.st (ndistinct) ON a, b FROM public.t",
             "ALTER STATISTICS public.st SET STATISTICS 500",
+            "CREATE TEXT SEARCH DICTIONARY public.fr_stem (TEMPLATE = pg_catalog.snowball, language = 'french')",
+            "CREATE TEXT SEARCH CONFIGURATION public.fr (PARSER = pg_catalog.\"default\")",
+            "ALTER TEXT SEARCH CONFIGURATION public.fr\n    ADD MAPPING FOR asciiword WITH public.fr_stem, simple",
+            "COMMENT ON TEXT SEARCH CONFIGURATION public.fr IS 'x'",
             "CREATE TYPE public.span AS RANGE (\n    subtype = double precision,\n    subtype_diff = float8mi\n)",
             "COMMENT ON CONSTRAINT c ON DOMAIN public.d IS 'x'",
             "SELECT pg_catalog.setval('public.t_a_seq', 42, true)",
@@ -660,6 +702,10 @@ mod tests {
             "ALTER INDEX public.p_idx ATTACH PARTITION other.p1_idx",
             "CREATE STATISTICS public.st (ndistinct) ON a, b FROM other.t",
             "CREATE COLLATION public.c FROM other.c",
+            "CREATE TEXT SEARCH CONFIGURATION other.fr (PARSER = pg_catalog.\"default\")",
+            "CREATE TEXT SEARCH PARSER public.p (START = a, GETTOKEN = b, END = c, LEXTYPES = d)",
+            "ALTER TEXT SEARCH CONFIGURATION public.fr OWNER TO x",
+            "ALTER TEXT SEARCH CONFIGURATION other.fr ADD MAPPING FOR word WITH simple",
         ] {
             assert!(judge(sql, &s()).is_err(), "accepted: {sql}");
         }

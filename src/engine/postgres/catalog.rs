@@ -118,6 +118,7 @@ pub fn read(
     }
     extensions(client, &oids, &mut s)?;
     collations(client, &oids, &mut s)?;
+    text_search(client, &oids, &mut s)?;
     types(client, &oids, &mut s)?;
     functions(client, &oids, &mut s, false)?;
     aggregates(client, &oids, &mut s)?;
@@ -188,12 +189,12 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
             format!("SELECT o.conname::text FROM pg_catalog.pg_conversion o WHERE o.connamespace = ANY($1) AND {}", not_member("pg_conversion")),
         ),
         (
-            "text search configuration",
-            format!("SELECT o.cfgname::text FROM pg_catalog.pg_ts_config o WHERE o.cfgnamespace = ANY($1) AND {}", not_member("pg_ts_config")),
+            "text search parser",
+            format!("SELECT o.prsname::text FROM pg_catalog.pg_ts_parser o WHERE o.prsnamespace = ANY($1) AND {}", not_member("pg_ts_parser")),
         ),
         (
-            "text search dictionary",
-            format!("SELECT o.dictname::text FROM pg_catalog.pg_ts_dict o WHERE o.dictnamespace = ANY($1) AND {}", not_member("pg_ts_dict")),
+            "text search template",
+            format!("SELECT o.tmplname::text FROM pg_catalog.pg_ts_template o WHERE o.tmplnamespace = ANY($1) AND {}", not_member("pg_ts_template")),
         ),
         (
             "event trigger",
@@ -423,6 +424,71 @@ fn collations(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fai
             name.clone(),
             format!("CREATE COLLATION {name} ({})", opts.join(", ")),
         ));
+    }
+    Ok(())
+}
+
+/// Text search dictionaries (on a template: built in, or an extension's) and configurations
+/// with their token mappings, before the tables whose generated columns may use them.
+fn text_search(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        format!(
+            "SELECT n.nspname::text, o.dictname::text,
+                    pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.tmplname),
+                    o.dictinitoption
+             FROM pg_catalog.pg_ts_dict o JOIN pg_catalog.pg_namespace n ON n.oid = o.dictnamespace
+             JOIN pg_catalog.pg_ts_template t ON t.oid = o.dicttemplate
+             JOIN pg_catalog.pg_namespace tn ON tn.oid = t.tmplnamespace
+             WHERE o.dictnamespace = ANY($1) AND {} ORDER BY o.oid",
+            not_member("pg_ts_dict")
+        )
+        .as_str(),
+        &[&ns],
+    )? {
+        let name = qualified(r.get(0), r.get(1));
+        let mut opts = format!("TEMPLATE = {}", r.get::<_, String>(2));
+        if let Some(o) = r.get::<_, Option<String>>(3).filter(|o| !o.is_empty()) {
+            opts += &format!(", {o}");
+        }
+        s.before.push(item(
+            "text search dictionary",
+            name.clone(),
+            format!("CREATE TEXT SEARCH DICTIONARY {name} ({opts})"),
+        ));
+    }
+    for r in client.query(
+        format!(
+            "SELECT n.nspname::text, o.cfgname::text,
+                    pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.prsname),
+                    ARRAY(SELECT (SELECT tt.alias FROM pg_catalog.ts_token_type(o.cfgparser) tt WHERE tt.tokid = m.maptokentype)
+                                 || ' WITH ' || string_agg(m.mapdict::regdictionary::text, ', ' ORDER BY m.mapseqno)
+                          FROM pg_catalog.pg_ts_config_map m WHERE m.mapcfg = o.oid
+                          GROUP BY m.maptokentype ORDER BY m.maptokentype)
+             FROM pg_catalog.pg_ts_config o JOIN pg_catalog.pg_namespace n ON n.oid = o.cfgnamespace
+             JOIN pg_catalog.pg_ts_parser p ON p.oid = o.cfgparser
+             JOIN pg_catalog.pg_namespace pn ON pn.oid = p.prsnamespace
+             WHERE o.cfgnamespace = ANY($1) AND {} ORDER BY o.oid",
+            not_member("pg_ts_config")
+        )
+        .as_str(),
+        &[&ns],
+    )? {
+        let name = qualified(r.get(0), r.get(1));
+        s.before.push(item(
+            "text search configuration",
+            name.clone(),
+            format!(
+                "CREATE TEXT SEARCH CONFIGURATION {name} (PARSER = {})",
+                r.get::<_, String>(2)
+            ),
+        ));
+        for mapping in r.get::<_, Vec<String>>(3) {
+            s.before.push(item(
+                "text search configuration",
+                name.clone(),
+                format!("ALTER TEXT SEARCH CONFIGURATION {name}\n    ADD MAPPING FOR {mapping}"),
+            ));
+        }
     }
     Ok(())
 }
@@ -1403,6 +1469,14 @@ fn comments(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail>
                 (SELECT 'STATISTICS ' || pg_catalog.quote_ident(xn.nspname) || '.' || pg_catalog.quote_ident(x.stxname)
                  FROM pg_catalog.pg_statistic_ext x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.stxnamespace
                  WHERE x.oid = d.objoid AND x.stxnamespace = ANY($1))
+            WHEN d.classoid = 'pg_ts_dict'::regclass THEN
+                (SELECT 'TEXT SEARCH DICTIONARY ' || pg_catalog.quote_ident(xn.nspname) || '.' || pg_catalog.quote_ident(x.dictname)
+                 FROM pg_catalog.pg_ts_dict x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.dictnamespace
+                 WHERE x.oid = d.objoid AND x.dictnamespace = ANY($1))
+            WHEN d.classoid = 'pg_ts_config'::regclass THEN
+                (SELECT 'TEXT SEARCH CONFIGURATION ' || pg_catalog.quote_ident(xn.nspname) || '.' || pg_catalog.quote_ident(x.cfgname)
+                 FROM pg_catalog.pg_ts_config x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.cfgnamespace
+                 WHERE x.oid = d.objoid AND x.cfgnamespace = ANY($1))
             WHEN d.classoid = 'pg_rewrite'::regclass THEN
                 (SELECT 'RULE ' || pg_catalog.quote_ident(w.rulename) || ' ON ' || pg_catalog.quote_ident(wn.nspname) || '.' || pg_catalog.quote_ident(wc.relname)
                  FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class wc ON wc.oid = w.ev_class JOIN pg_catalog.pg_namespace wn ON wn.oid = wc.relnamespace

@@ -343,6 +343,20 @@ fn empty_schemas(client: &mut Client, schemas: &[String]) -> std::result::Result
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_type'::regclass
                                AND d.objid = t.oid AND d.deptype = 'e')
              UNION ALL
+             SELECT 'DROP TEXT SEARCH CONFIGURATION IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.'
+                    || pg_catalog.quote_ident(o.cfgname) || ' CASCADE'
+             FROM pg_catalog.pg_ts_config o JOIN pg_catalog.pg_namespace n ON n.oid = o.cfgnamespace
+             WHERE n.nspname = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_ts_config'::regclass
+                               AND d.objid = o.oid AND d.deptype = 'e')
+             UNION ALL
+             SELECT 'DROP TEXT SEARCH DICTIONARY IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.'
+                    || pg_catalog.quote_ident(o.dictname) || ' CASCADE'
+             FROM pg_catalog.pg_ts_dict o JOIN pg_catalog.pg_namespace n ON n.oid = o.dictnamespace
+             WHERE n.nspname = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_ts_dict'::regclass
+                               AND d.objid = o.oid AND d.deptype = 'e')
+             UNION ALL
              SELECT 'DROP COLLATION IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.'
                     || pg_catalog.quote_ident(o.collname) || ' CASCADE'
              FROM pg_catalog.pg_collation o JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace
