@@ -281,6 +281,18 @@ fn bad_settings_and_servers_give_one_line_and_no_file(server: &'static Server) {
     let out = app.run(&["backup"]);
     assert_clean_failure(&app, &out, 1, "operator ===", &old);
     db.sql("DROP OPERATOR public.=== (integer, integer);");
+    // An event trigger (database-wide, a superuser's) too.
+    server.admin_sql(
+        &db.name,
+        "CREATE FUNCTION public.ddl_log() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
+         CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION public.ddl_log();",
+    );
+    let out = app.run(&["backup"]);
+    assert_clean_failure(&app, &out, 1, "event trigger audit_ddl", &old);
+    server.admin_sql(
+        &db.name,
+        "DROP EVENT TRIGGER audit_ddl; DROP FUNCTION public.ddl_log();",
+    );
 
     // verify without the right to create a database says so.
     let out = app.run(&["backup"]);

@@ -198,7 +198,9 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
         ),
         (
             "event trigger",
-            "SELECT o.evtname::text FROM pg_catalog.pg_event_trigger o WHERE $1::oid[] IS NOT NULL".into(),
+            // Database-wide; an extension's (managed services install some) comes back with
+            // its extension.
+            format!("SELECT o.evtname::text FROM pg_catalog.pg_event_trigger o WHERE $1::oid[] IS NOT NULL AND {}", not_member("pg_event_trigger")),
         ),
         (
             "column with non-default storage or statistics settings",
