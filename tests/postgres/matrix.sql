@@ -162,3 +162,17 @@ CREATE TABLE public.notes (
 );
 CREATE INDEX notes_search ON public.notes USING gin (search);
 INSERT INTO public.notes (id, body) VALUES (1, 'Les médicaments arrivés ce matin'), (2, NULL);
+
+-- Operators: a pair that are each other's negator, one its own commutator, one prefix.
+CREATE FUNCTION public.same_sku(a text, b text) RETURNS boolean LANGUAGE sql IMMUTABLE
+    AS $$ SELECT lower(a) = lower(b) $$;
+CREATE FUNCTION public.other_sku(a text, b text) RETURNS boolean LANGUAGE sql IMMUTABLE
+    AS $$ SELECT lower(a) <> lower(b) $$;
+CREATE OPERATOR public.=~= (FUNCTION = public.same_sku, LEFTARG = text, RIGHTARG = text,
+    COMMUTATOR = OPERATOR(public.=~=), NEGATOR = OPERATOR(public.!~=), RESTRICT = eqsel, JOIN = eqjoinsel);
+CREATE OPERATOR public.!~= (FUNCTION = public.other_sku, LEFTARG = text, RIGHTARG = text,
+    COMMUTATOR = OPERATOR(public.!~=), NEGATOR = OPERATOR(public.=~=));
+CREATE FUNCTION public.halve(n integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT n / 2 $$;
+CREATE OPERATOR public.// (FUNCTION = public.halve, RIGHTARG = integer);
+COMMENT ON OPERATOR public.=~= (text, text) IS 'same SKU, any case';
+CREATE VIEW public.same_as_a1 AS SELECT sku FROM public.products WHERE sku OPERATOR(public.=~=) 'a-1';

@@ -400,6 +400,10 @@ fn create(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
                 _ => Err("CREATE TEXT SEARCH PARSER/TEMPLATE (C code) is not loaded".into()),
             }
         }
+        "OPERATOR" => {
+            // CREATE OPERATOR schema.=== (…): an operator's name is symbols, not a word.
+            operator_at(t, after_kind, schemas).map(|_| Action::Run)
+        }
         "COLLATION" => {
             // Made from its options, not copied FROM another (pg_dump never writes that).
             if t.iter().any(|x| x.is("FROM")) {
@@ -463,6 +467,24 @@ fn related_tables(t: &[Tok], schemas: &[String]) -> Result<(), String> {
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// `schema.<symbols>` at `i`, the schema one of the app's.
+fn operator_at(t: &[Tok], i: usize, schemas: &[String]) -> Result<(), String> {
+    let schema = t
+        .get(i)
+        .and_then(Tok::ident)
+        .ok_or("an operator's schema was expected")?;
+    if t.get(i + 1) != Some(&Tok::Sym('.')) || !matches!(t.get(i + 2), Some(Tok::Sym(_))) {
+        return Err("an operator not qualified with its schema".into());
+    }
+    if !schemas.contains(&schema) {
+        return Err(format!(
+            "an operator in schema {schema}, not in the app's ({})",
+            schemas.join(", ")
+        ));
     }
     Ok(())
 }
@@ -544,6 +566,7 @@ fn comment(t: &[Tok], schemas: &[String]) -> Result<Action, String> {
             name_at(t, on, schemas).map(|_| Action::Run)
         }
         Some(x) if x.is("COLUMN") => name_of(t, i + 1, schemas, true).map(|_| Action::Run),
+        Some(x) if x.is("OPERATOR") => operator_at(t, i + 1, schemas).map(|_| Action::Run),
         Some(x)
             if x.is("TEXT")
                 && t.get(i + 1).is_some_and(|y| y.is("SEARCH"))
@@ -631,6 +654,8 @@ mod tests {
             "CREATE TEXT SEARCH CONFIGURATION public.fr (PARSER = pg_catalog.\"default\")",
             "ALTER TEXT SEARCH CONFIGURATION public.fr\n    ADD MAPPING FOR asciiword WITH public.fr_stem, simple",
             "COMMENT ON TEXT SEARCH CONFIGURATION public.fr IS 'x'",
+            "CREATE OPERATOR public.=== (\n    FUNCTION = int4eq,\n    LEFTARG = integer,\n    RIGHTARG = integer,\n    COMMUTATOR = OPERATOR(public.===)\n)",
+            "COMMENT ON OPERATOR public.=== (integer, integer) IS 'x'",
             "CREATE TYPE public.span AS RANGE (\n    subtype = double precision,\n    subtype_diff = float8mi\n)",
             "COMMENT ON CONSTRAINT c ON DOMAIN public.d IS 'x'",
             "SELECT pg_catalog.setval('public.t_a_seq', 42, true)",
@@ -702,6 +727,8 @@ mod tests {
             "ALTER INDEX public.p_idx ATTACH PARTITION other.p1_idx",
             "CREATE STATISTICS public.st (ndistinct) ON a, b FROM other.t",
             "CREATE COLLATION public.c FROM other.c",
+            "CREATE OPERATOR other.=== (FUNCTION = int4eq, LEFTARG = integer, RIGHTARG = integer)",
+            "CREATE OPERATOR === (FUNCTION = int4eq, LEFTARG = integer, RIGHTARG = integer)",
             "CREATE TEXT SEARCH CONFIGURATION other.fr (PARSER = pg_catalog.\"default\")",
             "CREATE TEXT SEARCH PARSER public.p (START = a, GETTOKEN = b, END = c, LEXTYPES = d)",
             "ALTER TEXT SEARCH CONFIGURATION public.fr OWNER TO x",

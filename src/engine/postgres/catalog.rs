@@ -122,6 +122,7 @@ pub fn read(
     types(client, &oids, &mut s)?;
     functions(client, &oids, &mut s, false)?;
     aggregates(client, &oids, &mut s)?;
+    operators(client, &oids, &mut s)?;
     let owned = sequences(client, &oids, &mut s)?;
     tables(client, &oids, &mut s, exclude)?;
     s.before.extend(owned);
@@ -177,12 +178,12 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
                           SELECT 1 FROM pg_catalog.pg_aggregate g WHERE g.aggfnoid = o.oid AND g.aggkind = 'n')))", not_member("pg_proc")),
         ),
         (
-            "operator",
-            format!("SELECT o.oprname::text FROM pg_catalog.pg_operator o WHERE o.oprnamespace = ANY($1) AND {}", not_member("pg_operator")),
-        ),
-        (
             "operator class",
             format!("SELECT o.opcname::text FROM pg_catalog.pg_opclass o WHERE o.opcnamespace = ANY($1) AND {}", not_member("pg_opclass")),
+        ),
+        (
+            "operator family",
+            format!("SELECT o.opfname::text FROM pg_catalog.pg_opfamily o WHERE o.opfnamespace = ANY($1) AND {}", not_member("pg_opfamily")),
         ),
         (
             "conversion",
@@ -545,6 +546,62 @@ fn functions(client: &mut Client, ns: &[u32], s: &mut Schema, late: bool) -> Res
             "function"
         };
         s.before.push(item(what, r.get::<_, String>(0), r.get::<_, String>(1)));
+    }
+    Ok(())
+}
+
+/// Operators, on the functions before them: a commutator or negator not made yet is created
+/// as a shell by the server and filled in by its own CREATE, as pg_dump relies on.
+fn operators(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    let member = not_member("pg_operator");
+    let other = |col: &str| {
+        format!(
+            "(SELECT 'OPERATOR(' || pg_catalog.quote_ident(xn.nspname) || '.' || x.oprname || ')'
+              FROM pg_catalog.pg_operator x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.oprnamespace
+              WHERE x.oid = o.{col})"
+        )
+    };
+    let sql = format!(
+        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || o.oprname,
+                o.oprcode::regproc::text,
+                CASE WHEN o.oprleft <> 0 THEN pg_catalog.format_type(o.oprleft, NULL) END,
+                CASE WHEN o.oprright <> 0 THEN pg_catalog.format_type(o.oprright, NULL) END,
+                {}, {}, o.oprcanmerge, o.oprcanhash,
+                CASE WHEN o.oprrest <> 0 THEN o.oprrest::regproc::text END,
+                CASE WHEN o.oprjoin <> 0 THEN o.oprjoin::regproc::text END
+         FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+         WHERE o.oprnamespace = ANY($1) AND {member} ORDER BY o.oid",
+        other("oprcom"),
+        other("oprnegate"),
+    );
+    for r in client.query(sql.as_str(), &[&ns])? {
+        let name: String = r.get(0);
+        let mut opts = vec![format!("FUNCTION = {}", r.get::<_, String>(1))];
+        let keyed = [
+            (2, "LEFTARG"),
+            (3, "RIGHTARG"),
+            (4, "COMMUTATOR"),
+            (5, "NEGATOR"),
+            (8, "RESTRICT"),
+            (9, "JOIN"),
+        ];
+        for (col, key) in keyed {
+            if let Some(v) = r.get::<_, Option<String>>(col) {
+                opts.push(format!("{key} = {v}"));
+            }
+        }
+        if r.get::<_, bool>(6) {
+            opts.push("MERGES".into());
+        }
+        if r.get::<_, bool>(7) {
+            opts.push("HASHES".into());
+        }
+        let args = |col: usize| r.get::<_, Option<String>>(col).unwrap_or("NONE".into());
+        s.before.push(item(
+            "operator",
+            format!("{name} ({}, {})", args(2), args(3)),
+            format!("CREATE OPERATOR {name} (\n    {}\n)", opts.join(",\n    ")),
+        ));
     }
     Ok(())
 }
@@ -1471,6 +1528,12 @@ fn comments(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail>
                 (SELECT 'STATISTICS ' || pg_catalog.quote_ident(xn.nspname) || '.' || pg_catalog.quote_ident(x.stxname)
                  FROM pg_catalog.pg_statistic_ext x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.stxnamespace
                  WHERE x.oid = d.objoid AND x.stxnamespace = ANY($1))
+            WHEN d.classoid = 'pg_operator'::regclass THEN
+                (SELECT 'OPERATOR ' || pg_catalog.quote_ident(xn.nspname) || '.' || x.oprname || ' ('
+                        || coalesce(pg_catalog.format_type(NULLIF(x.oprleft, 0), NULL), 'NONE') || ', '
+                        || coalesce(pg_catalog.format_type(NULLIF(x.oprright, 0), NULL), 'NONE') || ')'
+                 FROM pg_catalog.pg_operator x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.oprnamespace
+                 WHERE x.oid = d.objoid AND x.oprnamespace = ANY($1))
             WHEN d.classoid = 'pg_ts_dict'::regclass THEN
                 (SELECT 'TEXT SEARCH DICTIONARY ' || pg_catalog.quote_ident(xn.nspname) || '.' || pg_catalog.quote_ident(x.dictname)
                  FROM pg_catalog.pg_ts_dict x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.dictnamespace

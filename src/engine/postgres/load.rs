@@ -343,6 +343,14 @@ fn empty_schemas(client: &mut Client, schemas: &[String]) -> std::result::Result
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_type'::regclass
                                AND d.objid = t.oid AND d.deptype = 'e')
              UNION ALL
+             SELECT 'DROP OPERATOR IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.' || o.oprname || ' ('
+                    || coalesce(pg_catalog.format_type(NULLIF(o.oprleft, 0), NULL), 'NONE') || ', '
+                    || coalesce(pg_catalog.format_type(NULLIF(o.oprright, 0), NULL), 'NONE') || ') CASCADE'
+             FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+             WHERE n.nspname = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_operator'::regclass
+                               AND d.objid = o.oid AND d.deptype = 'e')
+             UNION ALL
              SELECT 'DROP TEXT SEARCH CONFIGURATION IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.'
                     || pg_catalog.quote_ident(o.cfgname) || ' CASCADE'
              FROM pg_catalog.pg_ts_config o JOIN pg_catalog.pg_namespace n ON n.oid = o.cfgnamespace
