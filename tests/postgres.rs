@@ -277,6 +277,11 @@ fn bad_settings_and_servers_give_one_line_and_no_file(server: &'static Server) {
     app.write_env(&env);
 
     // Something the dump cannot reproduce stops it, named.
+    // A large object: database-wide, its data would not be in the file.
+    db.sql("SELECT lo_from_bytea(0, 'scan of an invoice')");
+    let out = app.run(&["backup"]);
+    assert_clean_failure(&app, &out, 1, "large object", &old);
+    db.sql("SELECT lo_unlink(oid) FROM pg_largeobject_metadata");
     // (Only a superuser may make an operator family.)
     server.admin_sql(&db.name, "CREATE OPERATOR FAMILY public.fam USING btree;");
     let out = app.run(&["backup"]);

@@ -176,3 +176,8 @@ CREATE FUNCTION public.halve(n integer) RETURNS integer LANGUAGE sql IMMUTABLE A
 CREATE OPERATOR public.// (FUNCTION = public.halve, RIGHTARG = integer);
 COMMENT ON OPERATOR public.=~= (text, text) IS 'same SKU, any case';
 CREATE VIEW public.same_as_a1 AS SELECT sku FROM public.products WHERE sku OPERATOR(public.=~=) 'a-1';
+
+-- What a table says of its indexes: the one CLUSTER uses, its replica identity.
+ALTER TABLE public.receptions CLUSTER ON receptions_pkey;
+ALTER TABLE public.sorties REPLICA IDENTITY FULL;
+ALTER TABLE public.notes REPLICA IDENTITY USING INDEX notes_pkey;

@@ -132,6 +132,7 @@ pub fn read(
     keys(client, &oids, &mut s)?;
     indexes(client, &oids, &mut s)?;
     index_attachments(client, &oids, &mut s)?;
+    table_settings(client, &oids, &mut s)?;
     statistics(client, &oids, &mut s)?;
     foreign_keys(client, &oids, &mut s)?;
     triggers(client, &oids, &mut s)?;
@@ -180,6 +181,20 @@ fn unsupported(client: &mut Client, ns: &[u32]) -> Result<Option<String>, Fail> 
         (
             "operator class",
             format!("SELECT o.opcname::text FROM pg_catalog.pg_opclass o WHERE o.opcnamespace = ANY($1) AND {}", not_member("pg_opclass")),
+        ),
+        (
+            "large object (database-wide; its data would not be in the file)",
+            "SELECT o.oid::text FROM pg_catalog.pg_largeobject_metadata o WHERE $1::oid[] IS NOT NULL".into(),
+        ),
+        (
+            "view column default",
+            "SELECT c.relname::text FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_class c ON c.oid = d.adrelid
+             WHERE c.relnamespace = ANY($1) AND c.relkind = 'v'".into(),
+        ),
+        (
+            "table of another access method than heap",
+            format!("SELECT o.relname::text FROM pg_catalog.pg_class o WHERE o.relnamespace = ANY($1) AND o.relkind IN ('r', 'm')
+                     AND o.relam <> (SELECT a.oid FROM pg_catalog.pg_am a WHERE a.amname = 'heap') AND {}", not_member("pg_class")),
         ),
         (
             "operator family",
@@ -1313,6 +1328,53 @@ fn indexes(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> 
             "index",
             r.get::<_, String>(0),
             r.get::<_, String>(1),
+        ));
+    }
+    Ok(())
+}
+
+/// What a table says of its indexes once they exist: the one CLUSTER uses, and its replica
+/// identity (logical replication) when not the default.
+fn table_settings(client: &mut Client, ns: &[u32], s: &mut Schema) -> Result<(), Fail> {
+    for r in client.query(
+        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(t.relname),
+                t.relreplident::text,
+                (SELECT pg_catalog.quote_ident(ic.relname) FROM pg_catalog.pg_index i
+                 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                 WHERE i.indrelid = t.oid AND i.indisreplident),
+                (SELECT pg_catalog.quote_ident(ic.relname) FROM pg_catalog.pg_index i
+                 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                 WHERE i.indrelid = t.oid AND i.indisclustered)
+         FROM pg_catalog.pg_class t JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+         WHERE t.relnamespace = ANY($1) AND t.relkind IN ('r', 'p', 'm') ORDER BY t.oid",
+        &[&ns],
+    )? {
+        let table: String = r.get(0);
+        if let Some(index) = r.get::<_, Option<String>>(3) {
+            s.after.push(item(
+                "cluster",
+                table.clone(),
+                format!("ALTER TABLE {table} CLUSTER ON {index}"),
+            ));
+        }
+        let identity = match (
+            r.get::<_, String>(1).as_str(),
+            r.get::<_, Option<String>>(2),
+        ) {
+            ("d", _) => continue,
+            ("n", _) => "NOTHING".to_string(),
+            ("f", _) => "FULL".to_string(),
+            ("i", Some(index)) => format!("USING INDEX {index}"),
+            (other, _) => {
+                return Err(Fail::Unsupported(format!(
+                    "replica identity '{other}' of {table}"
+                )))
+            }
+        };
+        s.after.push(item(
+            "replica identity",
+            table.clone(),
+            format!("ALTER TABLE ONLY {table} REPLICA IDENTITY {identity}"),
         ));
     }
     Ok(())
