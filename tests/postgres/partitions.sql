@@ -74,3 +74,9 @@ ALTER TABLE public.items ADD CONSTRAINT later CHECK (length(name) < 100) NOT VAL
 INSERT INTO public.items VALUES ('gauze', 10);
 INSERT INTO public.drugs (name, stock, serial, expires) VALUES ('aspirin', 3, 'A1', '2027-01-01');
 INSERT INTO public.vaccines (name, serial) VALUES ('flu', 'V1');
+
+-- An identity column on a partitioned table (from PostgreSQL 17, its partitions share it).
+CREATE TABLE public.events (id bigint GENERATED ALWAYS AS IDENTITY, at date NOT NULL,
+    PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE public.events_all PARTITION OF public.events FOR VALUES FROM ('2020-01-01') TO ('2030-01-01');
+INSERT INTO public.events (at) VALUES ('2021-01-01'), ('2022-02-02');

@@ -1125,6 +1125,12 @@ fn columns(client: &mut Client, t: &Rel, local_only: bool) -> Result<Columns, Fa
         }
         if !identity.is_empty() {
             let Some(seq) = r.get::<_, Option<String>>(7) else {
+                // PostgreSQL 17+: a partition's identity is its parent's (one sequence); the
+                // ATTACH gives it back.
+                if t.partition_of.is_some() {
+                    out.defs.push(def);
+                    continue;
+                }
                 return Err(Fail::Unsupported(format!(
                     "identity column {name} without its sequence"
                 )));
