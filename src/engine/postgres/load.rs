@@ -316,7 +316,56 @@ fn live_tables(client: &mut Client, schemas: &[String]) -> std::result::Result<V
 fn empty_schemas(client: &mut Client, schemas: &[String]) -> std::result::Result<(), Fail> {
     let drops: Vec<String> = client
         .query(
-            "SELECT 'DROP ' || CASE c.relkind WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'v' THEN 'VIEW'
+            format!("{}{}", EMPTIED, named_drops()).as_str(),
+            &[&schemas],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for d in drops {
+        client.batch_execute(&d)?;
+    }
+    Ok(())
+}
+
+/// Kinds dropped by their name alone: (what DROP names, catalog, name column, schema column).
+const NAMED: [(&str, &str, &str, &str); 3] = [
+    (
+        "TEXT SEARCH CONFIGURATION",
+        "pg_ts_config",
+        "cfgname",
+        "cfgnamespace",
+    ),
+    (
+        "TEXT SEARCH DICTIONARY",
+        "pg_ts_dict",
+        "dictname",
+        "dictnamespace",
+    ),
+    ("COLLATION", "pg_collation", "collname", "collnamespace"),
+];
+
+/// The DROPs of [`NAMED`] kinds, UNIONed onto [`EMPTIED`].
+fn named_drops() -> String {
+    NAMED
+        .iter()
+        .map(|(kind, catalog, name, schema)| {
+            format!(
+                "
+             UNION ALL
+             SELECT 'DROP {kind} IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.'
+                    || pg_catalog.quote_ident(o.{name}) || ' CASCADE'
+             FROM pg_catalog.{catalog} o JOIN pg_catalog.pg_namespace n ON n.oid = o.{schema}
+             WHERE n.nspname = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.{catalog}'::regclass
+                               AND d.objid = o.oid AND d.deptype = 'e')"
+            )
+        })
+        .collect()
+}
+
+/// What emptying the app's schemas drops: relations, functions, types, operators.
+const EMPTIED: &str = "SELECT 'DROP ' || CASE c.relkind WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'v' THEN 'VIEW'
                                  WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END
                     || ' IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || ' CASCADE'
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -349,38 +398,7 @@ fn empty_schemas(client: &mut Client, schemas: &[String]) -> std::result::Result
              FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
              WHERE n.nspname = ANY($1)
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_operator'::regclass
-                               AND d.objid = o.oid AND d.deptype = 'e')
-             UNION ALL
-             SELECT 'DROP TEXT SEARCH CONFIGURATION IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.'
-                    || pg_catalog.quote_ident(o.cfgname) || ' CASCADE'
-             FROM pg_catalog.pg_ts_config o JOIN pg_catalog.pg_namespace n ON n.oid = o.cfgnamespace
-             WHERE n.nspname = ANY($1)
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_ts_config'::regclass
-                               AND d.objid = o.oid AND d.deptype = 'e')
-             UNION ALL
-             SELECT 'DROP TEXT SEARCH DICTIONARY IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.'
-                    || pg_catalog.quote_ident(o.dictname) || ' CASCADE'
-             FROM pg_catalog.pg_ts_dict o JOIN pg_catalog.pg_namespace n ON n.oid = o.dictnamespace
-             WHERE n.nspname = ANY($1)
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_ts_dict'::regclass
-                               AND d.objid = o.oid AND d.deptype = 'e')
-             UNION ALL
-             SELECT 'DROP COLLATION IF EXISTS ' || pg_catalog.quote_ident(n.nspname) || '.'
-                    || pg_catalog.quote_ident(o.collname) || ' CASCADE'
-             FROM pg_catalog.pg_collation o JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace
-             WHERE n.nspname = ANY($1)
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_collation'::regclass
-                               AND d.objid = o.oid AND d.deptype = 'e')",
-            &[&schemas],
-        )?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for d in drops {
-        client.batch_execute(&d)?;
-    }
-    Ok(())
-}
+                               AND d.objid = o.oid AND d.deptype = 'e')";
 
 /// Restores `file` over the app's database in one transaction. Without `clean`, tables the
 /// file does not create stop it (named) before anything changes; with it they are dropped.
