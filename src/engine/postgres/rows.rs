@@ -3,8 +3,9 @@
 //! at once. Large tables are cut into page ranges (TID range scans, PostgreSQL 14+), so one
 //! big table is shared too. The front connection streams into the file; the helper takes
 //! pieces from the back into spill files (0600, in the backups folder, swept by the next run
-//! if we die), appended when the front reaches them. The file is the same whoever copied a
-//! piece, and memory stays constant.
+//! if we die), appended when the front reaches them and deleted one by one as they are: what
+//! is spilled is never in the file yet, so the dump takes no more room than its file and one
+//! piece. The file is the same whoever copied a piece, and memory stays constant.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
