@@ -346,6 +346,42 @@ fn a_server_going_away_mid_dump_publishes_nothing(server: &'static Server) {
     assert_clean_failure(&app, &out, 1, "PostgreSQL server", &old);
 }
 
+on_each_pg!(the_helper_connection_lost_mid_copy_publishes_nothing);
+/// The second connection (the helper, copying from the end) killed while it copies: one line,
+/// nothing published, no spill file left.
+fn the_helper_connection_lost_mid_copy_publishes_nothing(server: &'static Server) {
+    let db = PgDb::new(server, false);
+    db.sql("CREATE TABLE public.big (id integer, pad text); INSERT INTO public.big SELECT i, repeat('x', 500) FROM generate_series(1, 300000) i;");
+    let app = db.app();
+    let old = app.plant_old_backup();
+    let child = app
+        .cmd(&["backup"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut killed = false;
+    for _ in 0..400 {
+        let n = server.admin_sql(
+            "postgres",
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'db-backup helper' AND query LIKE 'COPY%'",
+        );
+        if n.trim() != "0" {
+            killed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(killed, "the helper never copied");
+    assert_clean_failure(&app, &out, 1, "PostgreSQL server", &old);
+    let left: Vec<String> = app
+        .entries()
+        .into_iter()
+        .filter(|e| e.starts_with(".db-backup-") && e != ".db-backup.lock")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 const LARAVEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/postgres/laravel.sql");
 
 on_each_pg!(laravel_migrations_in_two_schemas_with_excluded_data);

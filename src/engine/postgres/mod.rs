@@ -86,11 +86,13 @@ pub fn connect(params: &PgParams, database: &str) -> Result<Client, Fail> {
 }
 
 /// The same connection, on the async client inside a runtime of its own (see [`Stream`]).
-pub fn connect_stream(params: &PgParams, database: &str) -> Result<Stream, Fail> {
+/// `name` is its application_name: which of a dump's connections a DBA sees.
+pub fn connect_stream(params: &PgParams, database: &str, name: &str) -> Result<Stream, Fail> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let mut config = settings(params, database);
+    config.application_name(name);
     // The connection's task runs whenever the runtime does (inside each block_on); its
     // errors reach the client's calls.
     let client = runtime.block_on(async {

@@ -168,7 +168,7 @@ pub fn write(
         }
         // The front's rows on an async connection too, or on the dump's own if none opens.
         let mut front = if work > 0 {
-            open_stream(params, snapshot).ok()
+            open_stream(params, snapshot, "db-backup").ok()
         } else {
             None
         };
@@ -295,7 +295,7 @@ fn helper(
     claims: &Mutex<Claims>,
     sent: mpsc::Sender<Result<Ahead, Fail>>,
 ) {
-    let Ok(mut s) = open_stream(params, snapshot) else {
+    let Ok(mut s) = open_stream(params, snapshot, "db-backup helper") else {
         return;
     };
     loop {
@@ -352,8 +352,8 @@ enum Source<'a> {
 }
 
 /// An async connection on the dump's exported snapshot, with the dump's session settings.
-fn open_stream(params: &PgParams, snapshot: &str) -> Result<Stream, Fail> {
-    let s = connect_stream(params, &params.database)?;
+fn open_stream(params: &PgParams, snapshot: &str, name: &str) -> Result<Stream, Fail> {
+    let s = connect_stream(params, &params.database, name)?;
     // The settings in a batch of their own: they run in an implicit transaction, and the
     // snapshot must be the first thing the next one does.
     s.runtime.block_on(s.client.batch_execute(SESSION))?;
