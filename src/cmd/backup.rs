@@ -2,6 +2,8 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
@@ -191,20 +193,31 @@ fn stage(
             Ok(("dump", CHECK_MYSQL))
         }
         Connection::Postgres(params) => {
+            // The read-back follows the file as it is written: one pass.
+            let done = Arc::new(AtomicBool::new(false));
+            let (schemas, learnt) = std::sync::mpsc::channel();
+            let check = postgres::check::follow(staged.path(), learnt, done.clone());
             let mut out = BufWriter::with_capacity(1 << 20, staged.as_file());
-            let stats = postgres::dump(
+            let dumped = postgres::dump(
                 params,
                 &mut out,
                 staged.path(),
                 &plan.exclude_data,
                 progress,
-            )?;
-            out.flush()
-                .map_err(Error::io("cannot write", staged.path()))?;
+                schemas,
+            );
+            let flushed = out.flush();
             drop(out);
+            // Also on failure: the reader must reach its end and stop.
+            done.store(true, Ordering::Release);
+            let read_back = check
+                .join()
+                .unwrap_or_else(|_| Err(Error::CheckFailed("the read-back panicked".into())));
+            let stats = dumped?;
+            flushed.map_err(Error::io("cannot write", staged.path()))?;
             phases.snapshot = copy_started.elapsed();
             flush_and_check(staged, phases, || {
-                postgres::check::dump_file(staged.path(), &stats.streamed)
+                postgres::check::compare(&read_back?, &stats.streamed)
             })?;
             Ok(("dump", CHECK_MYSQL))
         }

@@ -3,11 +3,13 @@
 //! (`allow`), the only meta-commands are `\restrict`/`\unrestrict` (pg_dump 17.6+ writes them;
 //! they are not passed on), and what the file creates and copies is counted.
 
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use super::allow::{judge, Action};
-use super::catalog::Schema;
 use super::dump::COMPLETE;
 use super::script::{Piece, Script};
 use crate::error::{Error, Result};
@@ -15,20 +17,11 @@ use crate::error::{Error, Result};
 /// What the dump streamed into the file.
 #[derive(Debug, Clone, Default)]
 pub struct Streamed {
-    /// The schemas dumped.
-    pub schemas: Vec<String>,
     /// Every table in dump order (`schema.name`), with the rows written.
     pub tables: Vec<(String, u64)>,
 }
 
 impl Streamed {
-    pub(super) fn of(schema: &Schema) -> Streamed {
-        Streamed {
-            schemas: schema.schemas.clone(),
-            tables: Vec::new(),
-        }
-    }
-
     pub(super) fn table(&mut self, name: &str, rows: u64) {
         self.tables.push((name.to_string(), rows));
     }
@@ -74,6 +67,52 @@ pub fn refused_meta(text: &str, inside: bool) -> Option<String> {
 /// Reads `file` to the end under the whitelist for `schemas`; the first refused line stops it.
 pub fn scan(file: &Path, schemas: &[String]) -> Result<Inventory> {
     let f = std::fs::File::open(file).map_err(Error::io("cannot read", file))?;
+    scan_from(f, file, schemas)
+}
+
+/// A file still being written, read as it grows: at its end a read waits for more, until the
+/// writer says it is done (after its last flush).
+struct Follow {
+    file: std::fs::File,
+    done: Arc<AtomicBool>,
+}
+
+impl Read for Follow {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.file.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.done.load(Ordering::Acquire) {
+                // What was flushed just before `done`, or the end.
+                return self.file.read(buf);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// The read-back of a dump while it is written (one pass: the check costs no time after the
+/// dump): the thread reads `file` under the whitelist of the schemas `schemas` will name, up to
+/// the end the writer marks with `done`. Compare its inventory with [`compare`].
+pub fn follow(
+    file: &Path,
+    schemas: mpsc::Receiver<Vec<String>>,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Result<Inventory>> {
+    let path = file.to_path_buf();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).map_err(Error::io("cannot read", &path))?;
+        // No schemas: the dump failed before it read them, and says why itself.
+        let schemas = schemas
+            .recv()
+            .map_err(|_| Error::CheckFailed("the dump stopped before its schemas".into()))?;
+        scan_from(Follow { file: f, done }, &path, &schemas)
+    })
+}
+
+fn scan_from(f: impl Read, file: &Path, schemas: &[String]) -> Result<Inventory> {
     let mut script = Script::new(BufReader::with_capacity(1 << 20, f));
     let mut inv = Inventory::default();
     let bad = |e: std::io::Error| Error::io("cannot load", file)(e);
@@ -131,11 +170,10 @@ fn ends_complete(file: &Path) -> Result<bool> {
         .any(|l| l.trim_end() == COMPLETE))
 }
 
-/// The gate before a dump is published: it parses to the end under the whitelist, ends with
-/// the "complete" line, creates each dumped table exactly once and copies as many rows as were
-/// streamed — nothing more, nothing less.
-pub fn dump_file(file: &Path, streamed: &Streamed) -> Result<()> {
-    let inv = scan(file, &streamed.schemas)?;
+/// The gate before a dump is published: the file, read back under the whitelist ([`follow`]),
+/// ends with the "complete" line, creates each dumped table exactly once and copies as many
+/// rows as were streamed — nothing more, nothing less.
+pub fn compare(inv: &Inventory, streamed: &Streamed) -> Result<()> {
     let fail = |why: String| Err(Error::CheckFailed(format!("the dump read back {why}")));
     if !inv.complete {
         return fail("does not end with its \"dump complete\" line".into());

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::mpsc;
 
 use super::catalog::{self, Item, Schema};
 use super::check::Streamed;
@@ -40,35 +41,46 @@ pub struct Stats {
     pub streamed: Streamed,
 }
 
-/// Dumps the app's schemas into `out`.
+/// Dumps the app's schemas into `out`; `schemas` learns them as soon as they are read (the
+/// read-back that follows the file needs them).
 pub fn dump(
     params: &PgParams,
     out: &mut impl Write,
     dest: &Path,
     exclude_data: &[String],
     progress: &mut dyn FnMut(Progress),
+    schemas: mpsc::Sender<Vec<String>>,
 ) -> Result<Stats, Error> {
     let mut connected = false;
     let spill_dir = dest.parent().unwrap_or(Path::new("."));
-    run(
-        params,
+    let to = Target {
         out,
         spill_dir,
-        exclude_data,
-        progress,
-        &mut connected,
-    )
-    .map_err(|f| explain(f, params, dest, connected))
+        schemas,
+    };
+    run(params, to, exclude_data, progress, &mut connected)
+        .map_err(|f| explain(f, params, dest, connected))
+}
+
+/// Where the dump goes.
+struct Target<'a, W> {
+    out: &'a mut W,
+    spill_dir: &'a Path,
+    schemas: mpsc::Sender<Vec<String>>,
 }
 
 fn run(
     params: &PgParams,
-    out: &mut impl Write,
-    spill_dir: &Path,
+    to: Target<impl Write>,
     exclude_data: &[String],
     progress: &mut dyn FnMut(Progress),
     connected: &mut bool,
 ) -> Result<Stats, Fail> {
+    let Target {
+        out,
+        spill_dir,
+        schemas,
+    } = to;
     let mut client = connect(params, &params.database)?;
     *connected = true;
     client.batch_execute(SESSION)?;
@@ -89,15 +101,14 @@ fn run(
         return Err(Fail::OldServer(version));
     }
     let schema = catalog::read(&mut client, &params.search_path, exclude_data)?;
+    // The read-back may start; if it is gone, the check after the dump says so.
+    let _ = schemas.send(schema.schemas.clone());
     // What we read must not be dropped or altered under us until we are done (pg_dump does
     // the same); writers go on.
     for t in &schema.tables {
         client.batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", t.name))?;
     }
-    let mut stats = Stats {
-        streamed: Streamed::of(&schema),
-        ..Default::default()
-    };
+    let mut stats = Stats::default();
     let mut bytes = 0u64;
     let w = |out: &mut dyn Write, s: &str, bytes: &mut u64| -> std::io::Result<()> {
         *bytes += s.len() as u64;
