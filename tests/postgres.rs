@@ -322,28 +322,33 @@ fn a_server_going_away_mid_dump_publishes_nothing(server: &'static Server) {
     db.sql("CREATE TABLE public.big (id integer, pad text); INSERT INTO public.big SELECT i, repeat('x', 500) FROM generate_series(1, 400000) i;");
     let app = db.app();
     let old = app.plant_old_backup();
+    // Kill the dump's sessions as soon as they stream.
+    let out = backup_killed_mid_copy(&db, &app, "db-backup");
+    assert_clean_failure(&app, &out, 1, "PostgreSQL server", &old);
+}
+
+/// A backup whose sessions named `name` (application_name) are terminated while they COPY.
+fn backup_killed_mid_copy(db: &PgDb, app: &App, name: &str) -> std::process::Output {
     let child = app
         .cmd(&["backup"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill the dump's session as soon as it streams.
-    let server = db.server;
     let mut killed = false;
-    for _ in 0..200 {
-        let n = server.admin_sql(
+    for _ in 0..400 {
+        let n = db.server.admin_sql(
             "postgres",
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'db-backup' AND query LIKE 'COPY%'",
+            &format!("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{name}' AND query LIKE 'COPY%'"),
         );
         if n.trim() != "0" {
             killed = true;
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let out = child.wait_with_output().unwrap();
-    assert!(killed, "the dump ended before it could be killed");
-    assert_clean_failure(&app, &out, 1, "PostgreSQL server", &old);
+    assert!(killed, "no session {name} copied before the backup ended");
+    out
 }
 
 on_each_pg!(the_helper_connection_lost_mid_copy_publishes_nothing);
@@ -354,25 +359,7 @@ fn the_helper_connection_lost_mid_copy_publishes_nothing(server: &'static Server
     db.sql("CREATE TABLE public.big (id integer, pad text); INSERT INTO public.big SELECT i, repeat('x', 500) FROM generate_series(1, 300000) i;");
     let app = db.app();
     let old = app.plant_old_backup();
-    let child = app
-        .cmd(&["backup"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut killed = false;
-    for _ in 0..400 {
-        let n = server.admin_sql(
-            "postgres",
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'db-backup helper' AND query LIKE 'COPY%'",
-        );
-        if n.trim() != "0" {
-            killed = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(killed, "the helper never copied");
+    let out = backup_killed_mid_copy(&db, &app, "db-backup helper");
     assert_clean_failure(&app, &out, 1, "PostgreSQL server", &old);
     let left: Vec<String> = app
         .entries()
