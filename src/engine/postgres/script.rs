@@ -278,51 +278,115 @@ impl<R: BufRead> Script<R> {
         }
     }
 
-    /// After a `COPY … FROM stdin` statement: hands each row line (with its newline) to
-    /// `row`, up to the `\.` line; returns how many rows.
-    pub fn copy_rows(&mut self, row: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<u64> {
-        let mut rows = 0;
-        // One buffer for every row: a dump holds millions of them.
-        let mut buf = Vec::with_capacity(1 << 12);
+    /// After a `COPY … FROM stdin` statement: hands the row lines (whole lines, with their
+    /// newlines, several at a time) to `rows`, up to the `\.` line; returns how many rows.
+    /// Every byte is checked (UTF-8, no NUL) a buffer at a time, not a line at a time: a dump
+    /// holds millions of rows.
+    pub fn copy_rows(&mut self, rows: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<u64> {
+        let mut count = 0;
+        // The rest of the COPY statement's own line, if any, is a row line of its own.
+        if let Some((n, text)) = self.pending.take() {
+            if self.row_line(n, text.into_bytes(), rows, &mut count)? {
+                return Ok(count);
+            }
+        }
         loop {
-            buf.clear();
-            let mut n = self.next_line;
-            match self.pending.take() {
-                Some((line, text)) => {
-                    n = line;
-                    buf.extend_from_slice(text.as_bytes());
-                }
-                None => {
-                    if self.reader.read_until(b'\n', &mut buf)? == 0 {
-                        return Err(io::Error::new(
-                            ErrorKind::UnexpectedEof,
-                            format!("line {n}: the script ends inside COPY rows (no `\\.` line)"),
-                        ));
-                    }
-                    self.next_line += 1;
-                }
-            }
-            if memchr::memchr(0, &buf).is_some() {
-                return Err(invalid(n, "a NUL byte (not a SQL script)"));
-            }
-            if std::str::from_utf8(&buf).is_err() {
-                return Err(invalid(n, "not UTF-8"));
-            }
-            let bare = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            let bare = bare.strip_suffix(b"\r").unwrap_or(bare);
-            if bare == b"\\." {
-                return Ok(rows);
-            }
-            if buf.last() != Some(&b'\n') {
-                return Err(invalid(
-                    n,
-                    "the last COPY row has no newline and no `\\.` follows",
+            let n = self.next_line;
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return Err(io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    format!("line {n}: the script ends inside COPY rows (no `\\.` line)"),
                 ));
             }
-            rows += 1;
-            row(&buf)?;
+            // Whole lines only (the reader always stands at a line's start); a line longer
+            // than the buffer, or the last one without a newline, goes alone.
+            let Some(last) = memchr::memrchr(b'\n', buf) else {
+                let mut line = Vec::new();
+                self.reader.read_until(b'\n', &mut line)?;
+                self.next_line += 1;
+                if self.row_line(n, line, rows, &mut count)? {
+                    return Ok(count);
+                }
+                continue;
+            };
+            let lines = &buf[..=last];
+            let end = end_marker(lines);
+            let data = &lines[..end.map_or(lines.len(), |(start, _)| start)];
+            check_bytes(data, n)?;
+            let k = memchr::memchr_iter(b'\n', data).count();
+            if !data.is_empty() {
+                rows(data)?;
+            }
+            count += k as u64;
+            self.next_line += k;
+            match end {
+                Some((_, after)) => {
+                    self.next_line += 1;
+                    self.reader.consume(after);
+                    return Ok(count);
+                }
+                None => {
+                    let used = lines.len();
+                    self.reader.consume(used);
+                }
+            }
         }
     }
+
+    /// One row line read alone (line `n`); true when it is the `\.` that ends the rows.
+    fn row_line(
+        &mut self,
+        n: usize,
+        line: Vec<u8>,
+        rows: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+        count: &mut u64,
+    ) -> io::Result<bool> {
+        check_bytes(&line, n)?;
+        let bare = line.strip_suffix(b"\n").unwrap_or(&line);
+        if bare.strip_suffix(b"\r").unwrap_or(bare) == b"\\." {
+            return Ok(true);
+        }
+        if line.last() != Some(&b'\n') {
+            return Err(invalid(
+                n,
+                "the last COPY row has no newline and no `\\.` follows",
+            ));
+        }
+        *count += 1;
+        rows(&line)?;
+        Ok(false)
+    }
+}
+
+/// Where the first `\.` line of `lines` (whole lines) starts, and where the line after it does.
+fn end_marker(lines: &[u8]) -> Option<(usize, usize)> {
+    for at in memchr::memmem::find_iter(lines, b"\\.") {
+        if at > 0 && lines[at - 1] != b'\n' {
+            continue;
+        }
+        let rest = &lines[at + 2..];
+        if rest.starts_with(b"\n") {
+            return Some((at, at + 3));
+        }
+        if rest.starts_with(b"\r\n") {
+            return Some((at, at + 4));
+        }
+    }
+    None
+}
+
+/// Row bytes as a load may send them: UTF-8, no NUL; the error names the line (`first` is the
+/// line the bytes start on).
+fn check_bytes(bytes: &[u8], first: usize) -> io::Result<()> {
+    let line_of = |at: usize| first + memchr::memchr_iter(b'\n', &bytes[..at]).count();
+    if let Some(at) = memchr::memchr(0, bytes) {
+        return Err(invalid(line_of(at), "a NUL byte (not a SQL script)"));
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(invalid(line_of(e.valid_up_to()), "not UTF-8"));
+    }
+    Ok(())
 }
 
 /// `$tag$` or `$$` at the start of `s`, if that is a dollar quote (not `$1`).
@@ -444,12 +508,53 @@ mod tests {
         let mut seen = Vec::new();
         let n = sc
             .copy_rows(&mut |r| {
-                seen.push(r.to_vec());
+                seen.extend_from_slice(r);
                 Ok(())
             })
             .unwrap();
-        assert_eq!((n, seen.len()), (2, 2));
+        assert_eq!((n, seen.as_slice()), (2, b"1\n\\N\n".as_slice()));
         assert_eq!(sc.next_piece().unwrap(), Some(stmt(5, "SELECT 1")));
+    }
+
+    /// The rows whatever the buffer's size: lines split across reads, lines longer than the
+    /// buffer, `\.` inside a row, a CRLF end marker; what follows starts on the right line.
+    #[test]
+    fn copy_rows_are_the_same_for_any_buffer() {
+        let rows = "1\tx\\.y\n\\.x\n22\t\\N\n333333333333333333333\té\n";
+        for end in ["\\.\n", "\\.\r\n"] {
+            let text = format!("COPY t (a, b) FROM stdin;\n{rows}{end}SELECT 1;\n");
+            for cap in [1, 2, 3, 7, 64, 1 << 20] {
+                let reader = std::io::BufReader::with_capacity(cap, text.as_bytes());
+                let mut sc = Script::new(reader);
+                sc.next_piece().unwrap();
+                let mut seen = Vec::new();
+                let n = sc
+                    .copy_rows(&mut |r| {
+                        seen.extend_from_slice(r);
+                        Ok(())
+                    })
+                    .unwrap();
+                assert_eq!(n, 4, "buffer {cap}");
+                assert_eq!(String::from_utf8(seen).unwrap(), rows, "buffer {cap}");
+                assert_eq!(sc.next_piece().unwrap(), Some(stmt(7, "SELECT 1")));
+            }
+        }
+    }
+
+    /// A NUL or bytes that are not UTF-8 in the rows: refused naming their line.
+    #[test]
+    fn bad_bytes_in_rows_name_their_line() {
+        for (bad, what) in [(&b"\0"[..], "NUL"), (&b"\xff"[..], "UTF-8")] {
+            let mut text = b"COPY t (a) FROM stdin;\n1\n2\nx".to_vec();
+            text.extend_from_slice(bad);
+            text.extend_from_slice(b"\n\\.\n");
+            for cap in [3, 1 << 20] {
+                let mut sc = Script::new(std::io::BufReader::with_capacity(cap, &text[..]));
+                sc.next_piece().unwrap();
+                let e = sc.copy_rows(&mut |_| Ok(())).unwrap_err().to_string();
+                assert!(e.starts_with("line 4: ") && e.contains(what), "{cap}: {e}");
+            }
+        }
     }
 
     #[test]
