@@ -497,6 +497,18 @@ mod tests {
         ));
     }
 
+    /// The rows of a COPY, as one run of bytes, and how many.
+    fn all_rows<R: BufRead>(sc: &mut Script<R>) -> (u64, Vec<u8>) {
+        let mut seen = Vec::new();
+        let n = sc
+            .copy_rows(&mut |r| {
+                seen.extend_from_slice(r);
+                Ok(())
+            })
+            .unwrap();
+        (n, seen)
+    }
+
     #[test]
     fn copy_rows_run_to_the_end_marker() {
         let s = "COPY t (a) FROM stdin;\n1\n\\N\n\\.\nSELECT 1;\n";
@@ -505,13 +517,7 @@ mod tests {
             sc.next_piece().unwrap(),
             Some(Piece::Statement { .. })
         ));
-        let mut seen = Vec::new();
-        let n = sc
-            .copy_rows(&mut |r| {
-                seen.extend_from_slice(r);
-                Ok(())
-            })
-            .unwrap();
+        let (n, seen) = all_rows(&mut sc);
         assert_eq!((n, seen.as_slice()), (2, b"1\n\\N\n".as_slice()));
         assert_eq!(sc.next_piece().unwrap(), Some(stmt(5, "SELECT 1")));
     }
@@ -527,13 +533,7 @@ mod tests {
                 let reader = std::io::BufReader::with_capacity(cap, text.as_bytes());
                 let mut sc = Script::new(reader);
                 sc.next_piece().unwrap();
-                let mut seen = Vec::new();
-                let n = sc
-                    .copy_rows(&mut |r| {
-                        seen.extend_from_slice(r);
-                        Ok(())
-                    })
-                    .unwrap();
+                let (n, seen) = all_rows(&mut sc);
                 assert_eq!(n, 4, "buffer {cap}");
                 assert_eq!(String::from_utf8(seen).unwrap(), rows, "buffer {cap}");
                 assert_eq!(sc.next_piece().unwrap(), Some(stmt(7, "SELECT 1")));
