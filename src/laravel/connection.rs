@@ -1,7 +1,7 @@
 //! Which database to back up, resolved from the app's settings as Laravel would; the one place
 //! that builds a connection, whether from `.env` or from the Artisan bridge's handover.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{config, App};
 use crate::engine::{Connection, MysqlParams, PgParams};
@@ -175,6 +175,15 @@ pub fn pgsql_params(s: PgsqlSettings) -> PgParams {
     }
 }
 
+/// A connection's `.env` key: its value, else the default the app's config/database.php
+/// writes for it, else Laravel's own.
+fn key_of(app: &App, php: &Path, name: &str, key: &str, laravel_default: &str) -> String {
+    app.env
+        .get(key)
+        .or_else(|| config::connection_default(php, name, key))
+        .unwrap_or_else(|| laravel_default.to_string())
+}
+
 /// The PostgreSQL settings: the separate keys with the defaults written in the app's config,
 /// the URL's parts laid over them; `search_path`, `sslmode` and the SSL files from the config
 /// (hard-coded there, or `env()` of a key with a default).
@@ -183,12 +192,7 @@ fn pgsql(app: &App, name: &str, url: Option<&url::Url>) -> PgsqlSettings {
     let text = config::read(&php).unwrap_or_default();
     let block = config::block(&text, name).unwrap_or("");
     let env = |k: &str| app.env.get(k).filter(|v| !v.is_empty());
-    let setting = |key: &str, laravel_default: &str| -> String {
-        app.env
-            .get(key)
-            .or_else(|| config::connection_default(&php, name, key))
-            .unwrap_or_else(|| laravel_default.to_string())
-    };
+    let setting = |key: &str, laravel_default: &str| key_of(app, &php, name, key, laravel_default);
     // A key of the connection's block: a literal, or env('KEY', default).
     let keyed = |key: &str, default: &str| -> String {
         config::setting(block, key)
@@ -243,12 +247,7 @@ fn pgsql(app: &App, name: &str, url: Option<&url::Url>) -> PgsqlSettings {
 /// the URL's parts laid over them.
 fn mysql(app: &App, name: &str, url: Option<&url::Url>) -> MysqlSettings {
     let php = app.dir.join("config/database.php");
-    let setting = |key: &str, laravel_default: &str| -> String {
-        app.env
-            .get(key)
-            .or_else(|| config::connection_default(&php, name, key))
-            .unwrap_or_else(|| laravel_default.to_string())
-    };
+    let setting = |key: &str, laravel_default: &str| key_of(app, &php, name, key, laravel_default);
     let mut s = MysqlSettings {
         host: setting("DB_HOST", "127.0.0.1"),
         port: setting("DB_PORT", "3306"),
