@@ -323,20 +323,33 @@ fn cron_finds_the_binary_that_installed_the_drop_in() {
     assert_eq!(app.backups().len(), 1);
 }
 
-test_on_both!(artisan_backup_on_a_mysql_server_with_retention);
-/// On MariaDB 10.11 and on MySQL 9.7 (where Laravel's PHP logs in with caching_sha2_password).
-fn artisan_backup_on_a_mysql_server_with_retention(server: &'static common::mysql::Server) {
-    use common::mysql::{TestDb, Via};
-    let db = TestDb::on(server);
+/// The Laravel app on the database of `env` (its DB_ keys), migrated and seeded by Laravel
+/// itself, with the bridge installed.
+fn migrated_on(env: &str) -> LaravelApp {
     let app = LaravelApp::sqlite();
-    app.edit_env(|e| e.replace("DB_CONNECTION=sqlite\n", "") + &db.env_text(Via::Tcp));
+    app.edit_env(|e| e.replace("DB_CONNECTION=sqlite\n", "") + env);
     app.artisan_ok(&["migrate", "--seed", "--force"]);
     app.install_bridge();
+    app
+}
+
+/// `db:backup --keep=2` three times: what each printed, and the two backups kept.
+fn three_backups_keeping_two(app: &LaravelApp) -> (Vec<String>, Vec<String>) {
     let outs: Vec<String> = (0..3)
         .map(|_| app.artisan_ok(&["db:backup", "--keep=2"]))
         .collect();
     let names = app.backups();
     assert_eq!(names.len(), 2, "{names:?}");
+    (outs, names)
+}
+
+test_on_both!(artisan_backup_on_a_mysql_server_with_retention);
+/// On MariaDB 10.11 and on MySQL 9.7 (where Laravel's PHP logs in with caching_sha2_password).
+fn artisan_backup_on_a_mysql_server_with_retention(server: &'static common::mysql::Server) {
+    use common::mysql::{TestDb, Via};
+    let db = TestDb::on(server);
+    let app = migrated_on(&db.env_text(Via::Tcp));
+    let (outs, names) = three_backups_keeping_two(&app);
     assert!(names.iter().all(|n| n.ends_with(".sql")));
     assert!(
         outs[0].starts_with("Backup MySQL créé: database_backup_"),
@@ -606,15 +619,8 @@ on_each_pg!(artisan_backup_and_restore_on_postgresql);
 fn artisan_backup_and_restore_on_postgresql(server: &'static common::postgres::Server) {
     use common::postgres::PgDb;
     let db = PgDb::new(server, false);
-    let app = LaravelApp::sqlite();
-    app.edit_env(|e| e.replace("DB_CONNECTION=sqlite\n", "") + &db.env_text());
-    app.artisan_ok(&["migrate", "--seed", "--force"]);
-    app.install_bridge();
-    let outs: Vec<String> = (0..3)
-        .map(|_| app.artisan_ok(&["db:backup", "--keep=2"]))
-        .collect();
-    let names = app.backups();
-    assert_eq!(names.len(), 2, "{names:?}");
+    let app = migrated_on(&db.env_text());
+    let (outs, names) = three_backups_keeping_two(&app);
     assert!(
         outs[0].starts_with("Backup PostgreSQL créé: database_backup_") && outs[0].contains(".sql"),
         "{}",

@@ -25,6 +25,8 @@ use std::sync::OnceLock;
 use super::{App, ClientFile};
 
 const SUPER_PASSWORD: &str = "harness-Pg-super-7";
+/// psql for scripts: no psqlrc, quiet, bare values, stop at the first error.
+const PSQL_QUIET: [&str; 6] = ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"];
 /// What a cluster made by this harness says in its `harness` file: an older one is made again.
 const HARNESS: &str = "tls-only role, ssl on; 2";
 /// This Debian release's PostgreSQL.
@@ -327,18 +329,8 @@ impl Server {
 
     fn psql_super(&self, db: &str, sql: &str) -> Output {
         self.program("psql", "postgres", SUPER_PASSWORD)
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                db,
-                "-c",
-                sql,
-            ])
+            .args(PSQL_QUIET)
+            .args(["-d", db, "-c", sql])
             .output()
             .unwrap()
     }
@@ -432,16 +424,7 @@ impl PgDb {
 
     pub fn psql(&self) -> Command {
         let mut c = self.server.program("psql", &self.user, &self.password);
-        c.args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            &self.name,
-        ]);
+        c.args(PSQL_QUIET).args(["-d", &self.name]);
         c
     }
 
