@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use crate::engine::{mysql, postgres, sqlite, Connection};
 use crate::error::{Error, Result};
 use crate::laravel::Target;
-use crate::store::publish::{self, Lock};
+use crate::store::publish::{self, Lock, Writeback};
 use crate::store::retention::{self, Policy, Verdict};
 use crate::store::Kind;
 
@@ -174,7 +174,7 @@ fn stage(
             Ok((method, CHECK_SQLITE))
         }
         Connection::Mysql(params) => {
-            let mut out = BufWriter::with_capacity(1 << 20, staged.as_file());
+            let mut out = BufWriter::with_capacity(1 << 20, Writeback::new(staged.as_file()));
             let stats = mysql::dump(
                 params,
                 &mut out,
@@ -197,7 +197,7 @@ fn stage(
             let done = Arc::new(AtomicBool::new(false));
             let (schemas, learnt) = std::sync::mpsc::channel();
             let check = postgres::check::follow(staged.path(), learnt, done.clone());
-            let mut out = BufWriter::with_capacity(1 << 20, staged.as_file());
+            let mut out = BufWriter::with_capacity(1 << 20, Writeback::new(staged.as_file()));
             let dumped = postgres::dump(
                 params,
                 &mut out,

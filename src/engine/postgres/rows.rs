@@ -1,16 +1,15 @@
 //! The rows of a dump, as COPY text, in the order the file lists the tables: two connections
 //! on the dump's exported snapshot share the work, so the server formats two streams of rows
 //! at once. Large tables are cut into page ranges (TID range scans, PostgreSQL 14+), so one
-//! big table is shared too. The front connection streams into the file; the helper takes
-//! pieces from the back into spill files (0600, in the backups folder, swept by the next run
-//! if we die), appended when the front reaches them and deleted one by one as they are: what
-//! is spilled is never in the file yet, so the dump takes no more room than its file and one
-//! piece. The file is the same whoever copied a piece, and memory stays constant.
+//! big table is shared too. Both connections take pieces in order, a few ahead of the file,
+//! into memory; the writer appends each in its turn, so both work until the end and nothing
+//! is left to append after the last COPY. The file is the same whoever copied a piece, and
+//! memory stays constant.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
-use std::path::Path;
-use std::sync::{mpsc, Mutex};
+use std::io::{BufRead, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Condvar, Mutex};
 
 use futures_util::StreamExt;
 use postgres::Client;
@@ -33,9 +32,9 @@ pub const SESSION: &str = "SET client_encoding = 'UTF8';
      SET row_security = off;
      SELECT pg_catalog.set_config('search_path', '', false);";
 
-/// Tables larger than this many pages (8 KiB each by default: 16 MiB) are cut into pieces of
+/// Tables larger than this many pages (8 KiB each by default: 4 MiB) are cut into pieces of
 /// this size, so that both connections work until the end.
-const PIECE_PAGES: i64 = 2048;
+const PIECE_PAGES: i64 = 512;
 
 /// One table's rows, or a page range of them.
 #[derive(Debug, Clone)]
@@ -114,18 +113,96 @@ fn copy_sql(table: &Table, piece: &Piece) -> String {
     }
 }
 
-/// Which pieces each connection takes: the front's from the start, the helper's from the
-/// end, until they meet.
-struct Claims {
-    front: usize,
-    back: usize,
+/// Pieces handed out but not yet in the file: with [`IN_MEMORY`], the bound on memory.
+const IN_FLIGHT: usize = 3;
+
+/// A piece's rows are kept in memory up to this size (a piece is [`PIECE_PAGES`] of the
+/// table, but toasted values are not counted in pages); beyond, in an unnamed file.
+const IN_MEMORY: usize = 8 << 20;
+
+/// The pieces' queue, shared by the connections and the writer.
+struct Queue {
+    /// The first piece no connection has taken.
+    next: usize,
+    /// The first piece not yet in the file (the writer's place).
+    written: usize,
+    /// The writer gave up: take nothing more.
+    stop: bool,
 }
 
-/// A piece's rows copied ahead by the helper.
-struct Ahead {
-    index: usize,
-    spill: tempfile::NamedTempFile,
+struct Shared {
+    queue: Mutex<Queue>,
+    moved: Condvar,
+    /// Emptied buffers, for the next pieces.
+    pool: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Shared {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stop(&self) {
+        self.queue().stop = true;
+        self.moved.notify_all();
+    }
+}
+
+/// A piece's rows copied by a connection, waiting for their turn in the file.
+struct Copied {
+    memory: Vec<u8>,
+    /// What did not fit in memory, after it (an unnamed 0600 file in the backups folder:
+    /// gone with the process, whatever happens).
+    disk: Option<std::fs::File>,
+    dir: PathBuf,
     rows: u64,
+}
+
+impl Write for Copied {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.disk.is_none() && self.memory.len() + buf.len() > IN_MEMORY {
+            self.disk = Some(tempfile::tempfile_in(&self.dir)?);
+        }
+        match &mut self.disk {
+            Some(f) => f.write(buf),
+            None => {
+                self.memory.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Copied {
+    /// Appends the rows to `out`; gives the buffer back for the next piece.
+    fn write_to(mut self, out: &mut dyn Write, shared: &Shared) -> Result<u64, Fail> {
+        out.write_all(&self.memory)?;
+        let mut bytes = self.memory.len() as u64;
+        if let Some(mut f) = self.disk.take() {
+            f.seek(SeekFrom::Start(0))?;
+            let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+            loop {
+                let chunk = r.fill_buf()?;
+                if chunk.is_empty() {
+                    break;
+                }
+                out.write_all(chunk)?;
+                bytes += chunk.len() as u64;
+                let n = chunk.len();
+                r.consume(n);
+            }
+        }
+        self.memory.clear();
+        let mut pool = shared.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < IN_FLIGHT {
+            pool.push(std::mem::take(&mut self.memory));
+        }
+        Ok(bytes)
+    }
 }
 
 /// What the rows phase needs of the dump.
@@ -137,7 +214,14 @@ pub struct Dumping<'a> {
     pub spill_dir: &'a Path,
 }
 
-/// Writes every table's COPY section into `out`, in order.
+/// The connections that copy rows: two on the snapshot, named for `pg_stat_activity`. One
+/// that cannot open (max_connections, say) leaves the work to the other; with none, the
+/// dump's own connection copies alone.
+const COPIERS: [&str; 2] = ["db-backup", "db-backup helper"];
+
+/// Writes every table's COPY section into `out`, in order. The copying connections take the
+/// pieces in order, a few ahead of the file at most, so both work until the end and the
+/// pieces are written as they come, with no tail of spilled rows to append.
 pub fn write(
     d: Dumping,
     tables: &[Table],
@@ -147,32 +231,43 @@ pub fn write(
     stats: &mut Stats,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), Fail> {
-    let claims = Mutex::new(Claims {
-        front: 0,
-        back: pieces.len(),
-    });
-    let (sent, received) = mpsc::channel::<Result<Ahead, Fail>>();
     let Dumping {
         params,
         client,
         snapshot,
         spill_dir,
     } = d;
+    let work = pieces.iter().filter(|p| copies(&tables[p.table])).count();
+    let wanted = COPIERS.len().min(work);
+    let streams: Vec<Stream> = std::thread::scope(|scope| {
+        let opening: Vec<_> = COPIERS[..wanted]
+            .iter()
+            .map(|name| scope.spawn(move || open_stream(params, snapshot, name)))
+            .collect();
+        opening
+            .into_iter()
+            .filter_map(|h| h.join().ok().and_then(Result::ok))
+            .collect()
+    });
+    let shared = Shared {
+        queue: Mutex::new(Queue {
+            next: 0,
+            written: 0,
+            stop: false,
+        }),
+        moved: Condvar::new(),
+        pool: Mutex::new(Vec::new()),
+    };
+    let (sent, received) = mpsc::channel::<(usize, Result<Copied, Fail>)>();
+    let copying = !streams.is_empty();
     std::thread::scope(|scope| -> Result<(), Fail> {
-        let work = pieces.iter().filter(|p| copies(&tables[p.table])).count();
-        if work >= 2 {
-            let claims = &claims;
-            scope.spawn(move || helper(params, snapshot, tables, pieces, spill_dir, claims, sent));
-        } else {
-            drop(sent);
+        for s in streams {
+            let sent = sent.clone();
+            let shared = &shared;
+            scope.spawn(move || copier(s, tables, pieces, spill_dir, shared, sent));
         }
-        // The front's rows on an async connection too, or on the dump's own if none opens.
-        let mut front = if work > 0 {
-            open_stream(params, snapshot, "db-backup").ok()
-        } else {
-            None
-        };
-        let mut ahead: HashMap<usize, Ahead> = HashMap::new();
+        drop(sent);
+        let mut ahead: HashMap<usize, Copied> = HashMap::new();
         let mut table_rows = 0u64;
         let mut run = || -> Result<(), Fail> {
             for (index, piece) in pieces.iter().enumerate() {
@@ -197,28 +292,20 @@ pub fn write(
                         check_empty(client, table)?;
                     }
                 }
-                // Every piece before the helper's first is the front's.
-                let mine = {
-                    let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
-                    let mine = index < c.back;
-                    if mine {
-                        c.front = index + 1;
-                    }
-                    mine
-                };
                 if copies(table) {
-                    table_rows += if mine {
-                        let mut source = match front.as_mut() {
-                            Some(s) => Source::Stream(s),
-                            None => Source::Sync(&mut *client),
-                        };
-                        stream(&mut source, &copy_sql(table, piece), table, out, bytes)?
-                    } else {
+                    table_rows += if copying {
                         let done = wait_for(index, &mut ahead, &received)?;
-                        let mut spill = done.spill.reopen()?;
-                        *bytes += std::io::copy(&mut spill, out)?;
-                        done.rows
+                        let rows = done.rows;
+                        *bytes += done.write_to(out, &shared)?;
+                        rows
+                    } else {
+                        let mut source = Source::Sync(&mut *client);
+                        stream(&mut source, &copy_sql(table, piece), table, out, bytes)?
                     };
+                }
+                {
+                    shared.queue().written = index + 1;
+                    shared.moved.notify_all();
                 }
                 if piece.last {
                     if copies(table) {
@@ -237,29 +324,28 @@ pub fn write(
             Ok(())
         };
         let result = run();
-        if result.is_err() {
-            // The helper takes nothing more: the scope waits for it.
-            let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
-            c.back = c.front;
-        }
+        // The copiers take nothing more (they finish the piece in hand): the scope waits.
+        shared.stop();
         result
     })
 }
 
-/// The helper's copy of piece `index`, as it arrives (the helper works from the end).
+/// Piece `index` as a copier hands it over; a copier's failure is the dump's.
 fn wait_for(
     index: usize,
-    ahead: &mut HashMap<usize, Ahead>,
-    received: &mpsc::Receiver<Result<Ahead, Fail>>,
-) -> Result<Ahead, Fail> {
+    ahead: &mut HashMap<usize, Copied>,
+    received: &mpsc::Receiver<(usize, Result<Copied, Fail>)>,
+) -> Result<Copied, Fail> {
     loop {
         if let Some(done) = ahead.remove(&index) {
             return Ok(done);
         }
-        let next = received
-            .recv()
-            .map_err(|_| Fail::Io(std::io::Error::other("the helper connection stopped")))??;
-        ahead.insert(next.index, next);
+        let (at, next) = received.recv().map_err(|_| {
+            Fail::Io(std::io::Error::other(
+                "the connections copying rows stopped",
+            ))
+        })?;
+        ahead.insert(at, next?);
     }
 }
 
@@ -284,64 +370,65 @@ fn check_empty(client: &mut Client, table: &Table) -> Result<(), Fail> {
     Ok(())
 }
 
-/// The second connection: pieces from the end into spill files. One that cannot connect
-/// (max_connections, say) leaves every piece to the front.
-fn helper(
-    params: &PgParams,
-    snapshot: &str,
+/// A copying connection: takes the next piece while fewer than [`IN_FLIGHT`] wait for the
+/// file, copies it into memory (or an unnamed file past [`IN_MEMORY`]) and hands it over.
+fn copier(
+    mut s: Stream,
     tables: &[Table],
     pieces: &[Piece],
-    spill_dir: &Path,
-    claims: &Mutex<Claims>,
-    sent: mpsc::Sender<Result<Ahead, Fail>>,
+    dir: &Path,
+    shared: &Shared,
+    sent: mpsc::Sender<(usize, Result<Copied, Fail>)>,
 ) {
-    let Ok(mut s) = open_stream(params, snapshot, "db-backup helper") else {
-        return;
-    };
-    loop {
-        let index = {
-            let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
-            // Pieces without rows to copy are left to the front.
-            while c.back > c.front && !copies(&tables[pieces[c.back - 1].table]) {
-                c.back -= 1;
-            }
-            if c.back <= c.front {
-                return;
-            }
-            c.back -= 1;
-            c.back
-        };
+    while let Some(index) = claim(tables, pieces, shared) {
         let piece = &pieces[index];
-        let done = spill(&mut s, &tables[piece.table], piece, spill_dir)
-            .map(|(spill, rows)| Ahead { index, spill, rows });
+        let table = &tables[piece.table];
+        let memory = shared
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(IN_MEMORY));
+        let mut copied = Copied {
+            memory,
+            disk: None,
+            dir: dir.to_path_buf(),
+            rows: 0,
+        };
+        let mut ignored = 0;
+        let done = stream(
+            &mut Source::Stream(&mut s),
+            &copy_sql(table, piece),
+            table,
+            &mut copied,
+            &mut ignored,
+        )
+        .map(|rows| Copied { rows, ..copied });
         let failed = done.is_err();
-        if sent.send(done).is_err() || failed {
+        if sent.send((index, done)).is_err() || failed {
             return;
         }
     }
 }
 
-/// One piece's rows into a spill file.
-fn spill(
-    s: &mut Stream,
-    table: &Table,
-    piece: &Piece,
-    dir: &Path,
-) -> Result<(tempfile::NamedTempFile, u64), Fail> {
-    let file = crate::store::publish::staging_file(dir)
-        .map_err(|e| Fail::Io(std::io::Error::other(e.to_string())))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
-    let mut bytes = 0;
-    let rows = stream(
-        &mut Source::Stream(s),
-        &copy_sql(table, piece),
-        table,
-        &mut w,
-        &mut bytes,
-    )?;
-    w.flush()?;
-    drop(w);
-    Ok((file, rows))
+/// The next piece with rows to copy, once fewer than [`IN_FLIGHT`] are ahead of the file;
+/// None when there is none left or the writer stopped.
+fn claim(tables: &[Table], pieces: &[Piece], shared: &Shared) -> Option<usize> {
+    let mut q = shared.queue();
+    loop {
+        // Pieces without rows to copy are the writer's.
+        while q.next < pieces.len() && !copies(&tables[pieces[q.next].table]) {
+            q.next += 1;
+        }
+        if q.stop || q.next >= pieces.len() {
+            return None;
+        }
+        if q.next < q.written + IN_FLIGHT {
+            q.next += 1;
+            return Some(q.next - 1);
+        }
+        q = shared.moved.wait(q).unwrap_or_else(|e| e.into_inner());
+    }
 }
 
 /// Where rows come from: an async connection on the snapshot (cheaper per row: see
