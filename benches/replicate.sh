@@ -66,6 +66,8 @@ cleanup() {
     kill "$GARAGE_PID" 2>/dev/null || true
     wait "$GARAGE_PID" 2>/dev/null || true
     rm -rf "$G"
+    # The app and its backups (made again each run); result.json stays.
+    rm -rf "${APP:-/nonexistent}"
 }
 trap cleanup EXIT
 for _ in $(seq 100); do garage status >/dev/null 2>&1 && break; sleep 0.2; done

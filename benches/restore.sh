@@ -23,6 +23,8 @@ APP=$BENCH_DIR/app
 DB=$APP/database/database.sqlite
 BACKUPS=$APP/storage/app/backups
 rm -rf "$BENCH_DIR"
+# Its gigabytes go with the run (made again each time).
+trap 'rm -rf "$BENCH_DIR"' EXIT
 mkdir -p "$APP/database" "$APP/storage/app"
 touch "$APP/artisan"
 echo "DB_CONNECTION=sqlite" >"$APP/.env"
