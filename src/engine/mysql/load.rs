@@ -11,6 +11,7 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
+use super::defer::{self, Deferred};
 use super::foreign::{Checker, Scope, Server, Verdict};
 use super::guard::{self, catch_interrupts, supervised};
 use super::inventory::Inventory;
@@ -180,6 +181,9 @@ fn load(
     let mut statements = Statements::new(BufReader::with_capacity(1 << 20, f));
     let mut checker = checker(scope, facts)?;
     let mut warned = BTreeSet::new();
+    // Keys of the table being loaded, added once its rows are in (defer.rs), and the line of
+    // its CREATE.
+    let mut waiting: Option<(usize, Deferred)> = None;
     while let Some(stmt) = statements.next() {
         if guard::interrupted() {
             return Err(Fail::Interrupted);
@@ -211,7 +215,18 @@ fn load(
                 limit: longest + 1,
             });
         }
-        send(conn, sql).map_err(|e| Fail::at(stmt.line, sql, e))?;
+        if let Some((_, d)) = &waiting {
+            if !d.covers(sql) {
+                add_keys(conn, waiting.take())?;
+            }
+        }
+        match deferrable(conn, sql)? {
+            Some((create, keys)) => {
+                send(conn, &create).map_err(|e| Fail::at(stmt.line, &create, e))?;
+                waiting = Some((stmt.line, keys));
+            }
+            None => send(conn, sql).map_err(|e| Fail::at(stmt.line, sql, e))?,
+        }
         meter.set_done(statements.position());
         if sql.len() > 12 && sql[..12].eq_ignore_ascii_case(b"CREATE TABLE") {
             meter.tables.fetch_add(1, Ordering::Relaxed);
@@ -226,6 +241,7 @@ fn load(
         follow(&mut statements, &checker);
         n += 1;
     }
+    add_keys(conn, waiting.take())?;
     if statements.unterminated() {
         return Err(Fail::Script(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
@@ -233,6 +249,33 @@ fn load(
         )));
     }
     Ok(n)
+}
+
+/// A CREATE TABLE whose keys can wait for its rows: only while foreign_key_checks is off,
+/// as dumps load (a foreign key to a table not created yet is then allowed either way).
+fn deferrable(conn: &mut Conn, sql: &[u8]) -> Result<Option<(Vec<u8>, Deferred)>, Fail> {
+    if !sql.starts_with(b"CREATE TABLE `") {
+        return Ok(None);
+    }
+    let Some(split) = defer::split(sql) else {
+        return Ok(None);
+    };
+    let checks: Option<i64> = conn.query_first("SELECT @@foreign_key_checks")?;
+    Ok((checks == Some(0)).then_some(split))
+}
+
+/// Adds a loaded table's keys back (foreign ones unchecked, as they were created); a failure
+/// is its CREATE's.
+fn add_keys(conn: &mut Conn, waiting: Option<(usize, Deferred)>) -> Result<(), Fail> {
+    let Some((line, keys)) = waiting else {
+        return Ok(());
+    };
+    conn.query_drop("SET @db_backup_fk = @@foreign_key_checks, foreign_key_checks = 0")?;
+    for sql in keys.statements() {
+        send(conn, &sql).map_err(|e| Fail::at(line, &sql, e))?;
+    }
+    conn.query_drop("SET foreign_key_checks = @db_backup_fk")?;
+    Ok(())
 }
 
 /// Sends a statement as the bytes it is, as the stock client does. Its strings need not be

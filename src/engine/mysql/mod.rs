@@ -3,6 +3,7 @@
 
 pub mod check;
 mod clean;
+mod defer;
 pub mod dump;
 mod encode;
 mod foreign;
