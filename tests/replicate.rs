@@ -234,6 +234,54 @@ fn restore_at_gives_exactly_what_was_committed_by_then() {
     }
 }
 
+/// What the app committed while replicate was stopped is found by the next run (which goes on
+/// with the chain, or starts a new one if the -wal was restarted meanwhile): when each of those
+/// transactions was committed is not known, so a time between the last transaction seen before
+/// the stop and the restart is refused as a break, never answered with the state from before
+/// them; times before and after stay exact. Once after SIGTERM, once after kill -9. (Here the
+/// app's next commit restarts the -wal, so a new chain starts; the catch-up transaction of a
+/// run that goes on with the chain is dated the same way: pitr.rs's unit tests.)
+#[test]
+fn what_was_committed_while_replicate_was_stopped_is_never_dated_before_it_was_seen() {
+    for killed in [false, true] {
+        stopped_then_started_again(killed);
+    }
+}
+
+fn stopped_then_started_again(killed: bool) {
+    let app = wal_app(4096, "");
+    let db = app.db_path();
+    let rep = Replicate::start(&app);
+    let mut commits = write(&db, 20, 20, 0, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    if killed {
+        rep.kill9();
+    } else {
+        rep.stop();
+    }
+    let down = write(&db, 30, 30, 0, 21);
+    let inside = down[15].done;
+    commits.extend(down);
+    std::thread::sleep(Duration::from_millis(300));
+    let rep = Replicate::start(&app);
+    std::thread::sleep(Duration::from_millis(300));
+    rep.stop();
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert_exact(&app, &commits, commits[5].done + 0.3);
+    let o = app.run(&["verify", "--at", &rfc3339(inside)]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("falls in a break") && err.contains("known only as of"),
+        "{err}"
+    );
+    assert_exact(&app, &commits, after);
+    assert_eq!(rows_at(&app, &rfc3339(after)), rows(&db));
+}
+
 #[test]
 fn restore_at_over_the_live_database_takes_a_safety_backup_first() {
     let app = wal_app(4096, "");

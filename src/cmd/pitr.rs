@@ -189,19 +189,36 @@ pub fn build(target: &Target, raw: &str, at_ms: i64, disk: Option<&str>) -> Resu
             .filter(|ch| ch.page_size == page_size)
             .find_map(|ch| ch.find(st, at_ms).map(|p| (ch, p)));
         let Some((chain, from)) = found else { continue };
-        // A later chain starting before the time means this one broke off before it, and no
-        // backup of the later one comes early enough: the time falls in the break.
+        // A later chain means this one broke off after its last change: what the app did
+        // between that and the later chain's start (a VACUUM, changes while no replicate ran)
+        // is not known — unless the run that saw the break says until when it watched this
+        // chain — and before the time asked no backup of the later chain comes.
+        let watched = |next: &Chain| {
+            next.follows
+                .as_ref()
+                .is_some_and(|f| f.chain == chain.id && at_ms <= f.until_ms)
+        };
         if let Some(next) = chains
             .iter()
-            .filter(|ch| ch.start_ms() > chain.end_ms() && ch.start_ms() <= at_ms)
+            .filter(|ch| ch.start_ms() > chain.end_ms())
             .min_by_key(|ch| ch.start_ms())
+            .filter(|next| at_ms > chain.end_ms() && !watched(next))
         {
             return Err(no_point(format!(
-                "it falls in a break of continuous backup: chain {} ends at {} and chain {} starts at {}, from a backup made after the time asked",
+                "it falls in a break of continuous backup: chain {} ends with a change seen at {} and chain {} starts at {}, from a backup made after the time asked; what the app did in between is known only as of {}",
                 chain.id,
                 show(chain.end_ms(), target.tz),
                 next.id,
+                show(next.start_ms(), target.tz),
                 show(next.start_ms(), target.tz)
+            )));
+        }
+        if let Some((since, seen)) = chain.unknown(at_ms) {
+            return Err(no_point(format!(
+                "it falls in a break of continuous backup: replicate was not running for a while between {} and {}, and what the app committed then is known only as of {}; ask for a time outside it",
+                show(since, target.tz),
+                show(seen, target.tz),
+                show(seen, target.tz)
             )));
         }
         let to = chain.at(at_ms).unwrap_or(from);

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cli::AppArgs;
-use crate::engine::sqlite::replicate::segment::{self, Footer, Writer};
+use crate::engine::sqlite::replicate::segment::{self, Follows, Footer, Writer};
 use crate::engine::sqlite::replicate::{Follower, Seen};
 use crate::engine::Connection;
 use crate::error::{Error, Result};
@@ -114,13 +114,17 @@ fn follow(
 ) -> Result<()> {
     let dir = dir.to_path_buf();
     let started = Instant::now();
-    let mut session = Session::start(target, db, &dir, opts, published)?;
+    let mut session = Session::start(target, db, &dir, opts, published, None)?;
+    // The last look that found the chain whole: what a break follows on from.
+    let mut watched_ms = now_ms();
     let mut last_sync = Instant::now();
     let mut last_tidy = Instant::now();
     let mut restart_after = Instant::now();
     loop {
         let stopping = crate::engine::mysql::guard::interrupted()
             || opts.stop_after.is_some_and(|d| started.elapsed() >= d);
+        // Whatever was committed before this look, the look reads.
+        let look_ms = now_ms();
         let seen = if stopping || last_sync.elapsed() >= opts.sync {
             last_sync = Instant::now();
             let seen = session.follower.rotate(&mut session.writer)?;
@@ -149,10 +153,16 @@ fn follow(
                 "the chain broke ({why}): starting a new one from a new backup"
             ));
             session.ship(&dir, &target.keys, published)?;
+            let follows = Follows {
+                chain: session.chain.id.clone(),
+                until_ms: watched_ms,
+            };
             drop(session);
-            session = Session::start(target, db, &dir, opts, published)?;
+            session = Session::start(target, db, &dir, opts, published, Some(follows))?;
+            watched_ms = now_ms();
             continue;
         }
+        watched_ms = look_ms;
         if session.needs_snapshot {
             session.snapshot(target, app);
         }
@@ -190,6 +200,7 @@ impl Session {
         dir: &Path,
         opts: &Options,
         published: &mut Published,
+        follows: Option<Follows>,
     ) -> Result<Session> {
         let newest = published
             .segments
@@ -244,6 +255,7 @@ impl Session {
         };
         if s.needs_snapshot {
             // The chain's opening segment: its first state, published before anything else.
+            s.writer.follows(follows);
             s.ship_even_empty(dir, &target.keys, published)?;
         }
         Ok(s)

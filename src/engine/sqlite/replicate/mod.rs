@@ -364,13 +364,17 @@ impl Follower {
             wal::follow(&wal, &mut pos).map_err(Error::io("cannot read", &self.wal_path))?;
         let now_ms = chrono::Utc::now().timestamp_millis();
         self.pos = Some(pos);
+        // What was committed while no replicate ran comes first, marked as such: when it was
+        // committed is unknown.
+        let resumed = self.catch_up.is_some();
         if let Some(caught) = self.catch_up.take() {
             txns.insert(0, caught);
         }
         let mut n = 0;
-        for txn in txns {
+        for (i, txn) in txns.into_iter().enumerate() {
             let mark = self.mark_at(&header, txn.end, txn.chain);
-            out.begin(now_ms, txn.db_pages, txn.frames.len() as u32, &mark)?;
+            let count = txn.frames.len() as u32;
+            out.begin(now_ms, txn.db_pages, count, &mark, resumed && i == 0)?;
             for (pgno, offset) in txn.frames {
                 if !wal::read_page(&wal, &header, pgno, offset, &mut self.frame)
                     .map_err(Error::io("cannot read", &self.wal_path))?

@@ -16,6 +16,9 @@ pub struct Point {
     pub seq: u64,
     /// When the transaction was seen (Unix milliseconds).
     pub time_ms: i64,
+    /// For what a run found at its start, committed while no replicate ran: the time of the
+    /// point before, after which it was committed, when exactly is not known.
+    pub since_ms: Option<i64>,
     pub state: u64,
 }
 
@@ -27,6 +30,8 @@ pub struct Chain {
     pub page_size: u32,
     pub segments: Vec<(PathBuf, Footer)>,
     pub points: Vec<Point>,
+    /// The chain this one follows, as its opening segment says.
+    pub follows: Option<segment::Follows>,
 }
 
 /// The chains the segment files `files` make up. Each file is checked whole (SHA-256 and its
@@ -73,6 +78,7 @@ pub fn chains(files: &[PathBuf], keys: &Keys, warnings: &mut Vec<String>) -> Res
         let mut points = vec![Point {
             seq: first.first - 1,
             time_ms: first.opened_ms,
+            since_ms: None,
             state: first.base_state,
         }];
         for (path, footer) in &kept {
@@ -80,9 +86,11 @@ pub fn chains(files: &[PathBuf], keys: &Keys, warnings: &mut Vec<String>) -> Res
             let mut seq = footer.first;
             while let Some(c) = r.next_commit()? {
                 r.skip_pages(c.count)?;
+                let before = points.last().map_or(c.time_ms, |p: &Point| p.time_ms);
                 points.push(Point {
                     seq,
                     time_ms: c.time_ms,
+                    since_ms: c.resumed.then_some(before),
                     state: r.state()?,
                 });
                 seq += 1;
@@ -91,6 +99,7 @@ pub fn chains(files: &[PathBuf], keys: &Keys, warnings: &mut Vec<String>) -> Res
         out.push(Chain {
             id,
             page_size: first.page_size,
+            follows: first.follows.clone(),
             points,
             segments: kept,
         });
@@ -106,6 +115,16 @@ impl Chain {
             .rev()
             .find(|p| p.time_ms <= at_ms)
             .copied()
+    }
+
+    /// The stretch `(since, seen)` around `at_ms` in which changes were committed while no
+    /// replicate ran: which of them came before `at_ms` is not known, so no point there is
+    /// exact.
+    pub fn unknown(&self, at_ms: i64) -> Option<(i64, i64)> {
+        self.points
+            .iter()
+            .filter_map(|p| p.since_ms.map(|s| (s, p.time_ms)))
+            .find(|&(since, seen)| since < at_ms && at_ms < seen)
     }
 
     /// The newest point at or before `at_ms` whose state is `state`.
@@ -166,5 +185,64 @@ impl Chain {
             }
         }
         Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::sqlite::replicate::segment::{Mark, Writer};
+
+    fn keys() -> Keys {
+        Keys::new(
+            Some("base64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            &[],
+        )
+    }
+
+    /// A chain of three transactions seen at 2000 and 3000 (live) and 9000 (found by a run's
+    /// start, committed while no replicate ran).
+    fn resumed_chain(dir: &Path) -> Chain {
+        let mark = Mark {
+            salts: "0011223344556677".into(),
+            seq: 1,
+            offset: 32,
+            chain: (1, 2),
+            inode: 0,
+        };
+        let mut w = Writer::new(dir, None, "00112233aabbccdd", 1, 512, 7, 1, 1000).unwrap();
+        for (i, (time, resumed)) in [(2000, false), (3000, false), (9000, true)]
+            .into_iter()
+            .enumerate()
+        {
+            w.begin(time, 1, 1, &mark, resumed).unwrap();
+            w.page(1, &[i as u8; 512]).unwrap();
+            w.end(100 + i as u64).unwrap();
+        }
+        let (file, footer) = w.finish(&keys()).unwrap();
+        let path = dir.join(footer.name());
+        file.persist(&path).unwrap();
+        let mut warnings = Vec::new();
+        let mut all = chains(&[path], &keys(), &mut warnings).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        all.remove(0)
+    }
+
+    /// What a run found at its start is dated when it was found, and no point is given between
+    /// the transaction before it and then: which of it came before such a time is not known.
+    #[test]
+    fn a_catch_up_transaction_leaves_no_point_before_it_was_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = resumed_chain(dir.path());
+        let since: Vec<Option<i64>> = chain.points.iter().map(|p| p.since_ms).collect();
+        assert_eq!(since, [None, None, None, Some(3000)]);
+        for at in [3001, 5000, 8999] {
+            assert_eq!(chain.unknown(at), Some((3000, 9000)), "{at}");
+        }
+        for at in [1500, 2500, 3000, 9000, 9500] {
+            assert_eq!(chain.unknown(at), None, "{at}");
+        }
+        assert_eq!(chain.at(2500).map(|p| p.seq), Some(1));
+        assert_eq!(chain.at(9000).map(|p| p.seq), Some(3));
     }
 }

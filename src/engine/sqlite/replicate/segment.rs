@@ -4,12 +4,14 @@
 //!
 //! ```text
 //! "DBBCHG02", preamble length:u32, preamble (JSON: chain, first, page size, base state…)
-//! per transaction: 'C' time_ms:i64 db_pages:u32 count:u32 mark (salts[8] seq:u32
+//! per transaction: 'C' (or 'R') time_ms:i64 db_pages:u32 count:u32 mark (salts[8] seq:u32
 //!   offset:u64 chain:u32×2), count × (pgno:u32 page), state:u64, XXH3 of the record:u64
 //! footer (JSON), footer length:u32
 //! SHA-256 of all the above (32 bytes), then its seal: 64 hex digits of HMAC-SHA256
 //! ```
 //!
+//! 'R' marks what a run found at its start, committed while no replicate ran: its time is when
+//! it was found, and it may have been committed any time after the transaction before it.
 //! Each record carries where the -wal reader stood after it and its own hash, so that a segment
 //! being written when replicate was killed (the spool) can be taken up to its last whole record
 //! by the next run: nothing seen is lost to a kill -9.
@@ -82,6 +84,18 @@ pub struct Footer {
     /// Page images held.
     pub pages: u64,
     pub mark: Option<Mark>,
+    /// On a chain's opening segment, begun by the run that saw the chain before it break: that
+    /// one, and until when it was watched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<Follows>,
+}
+
+/// The chain a new one follows, watched until `until_ms` (Unix ms): up to then, that chain's
+/// last state was the database's.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Follows {
+    pub chain: String,
+    pub until_ms: i64,
 }
 
 impl Footer {
@@ -211,6 +225,7 @@ impl Writer {
                 db_pages,
                 pages: 0,
                 mark: None,
+                follows: None,
             },
             open: 0,
             record: XxHash3_64::with_seed(0),
@@ -244,8 +259,16 @@ impl Writer {
     }
 
     /// Starts a transaction of `count` pages, seen at `time_ms`, leaving `db_pages` pages,
-    /// after which the -wal reader stands at `mark`.
-    pub fn begin(&mut self, time_ms: i64, db_pages: u32, count: u32, mark: &Mark) -> Result<()> {
+    /// after which the -wal reader stands at `mark`; `resumed`: found at a run's start, made
+    /// while no replicate ran (record 'R').
+    pub fn begin(
+        &mut self,
+        time_ms: i64,
+        db_pages: u32,
+        count: u32,
+        mark: &Mark,
+        resumed: bool,
+    ) -> Result<()> {
         assert_eq!(self.open, 0, "a transaction is still open");
         if self.footer.commits() == 0 {
             self.footer.start_ms = time_ms;
@@ -258,7 +281,7 @@ impl Writer {
         self.open = count;
         self.record = XxHash3_64::with_seed(0);
         let mut head = Vec::with_capacity(HEAD);
-        head.push(b'C');
+        head.push(if resumed { b'R' } else { b'C' });
         head.extend_from_slice(&time_ms.to_le_bytes());
         head.extend_from_slice(&db_pages.to_le_bytes());
         head.extend_from_slice(&count.to_le_bytes());
@@ -296,6 +319,11 @@ impl Writer {
     pub fn with_mark(mut self, mark: Option<Mark>) -> Writer {
         self.footer.mark = mark;
         self
+    }
+
+    /// Says, on a chain's opening segment, which chain it follows (see [`Follows`]).
+    pub fn follows(&mut self, follows: Option<Follows>) {
+        self.footer.follows = follows;
     }
 
     /// Appends the records `[from, from + len)` of the segment (or spool) at `path`, which hold
@@ -441,11 +469,12 @@ pub fn recover(path: &Path, keys: &Keys, inode: u64) -> Result<Option<(NamedTemp
         db_pages: p.db_pages,
         pages: 0,
         mark: None,
+        follows: None,
     };
     let mut page = vec![0u8; p.page_size as usize];
     let mut rec = [0u8; HEAD];
     loop {
-        if file.read_exact(&mut rec).is_err() || rec[0] != b'C' {
+        if file.read_exact(&mut rec).is_err() || !matches!(rec[0], b'C' | b'R') {
             break;
         }
         let mut h = XxHash3_64::with_seed(0);
@@ -591,6 +620,8 @@ pub struct Commit {
     pub time_ms: i64,
     pub db_pages: u32,
     pub count: u32,
+    /// Found at a run's start: committed at some time after the transaction before it.
+    pub resumed: bool,
 }
 
 /// Reads the transactions of a segment [`verify`] passed, in order.
@@ -630,7 +661,7 @@ impl Records {
         self.left -= 1;
         let mut head = [0u8; HEAD];
         self.read(&mut head)?;
-        if head[0] != b'C' {
+        if !matches!(head[0], b'C' | b'R') {
             return Err(Error::CheckFailed(format!(
                 "{}: a transaction record is damaged",
                 self.path.display()
@@ -640,6 +671,7 @@ impl Records {
             time_ms: i64::from_le_bytes(head[1..9].try_into().unwrap()),
             db_pages: u32::from_le_bytes(head[9..13].try_into().unwrap()),
             count: u32::from_le_bytes(head[13..17].try_into().unwrap()),
+            resumed: head[0] == b'R',
         }))
     }
 
@@ -691,11 +723,11 @@ mod tests {
 
     fn written(dir: &Path) -> (std::path::PathBuf, Footer) {
         let mut w = Writer::new(dir, None, "00112233aabbccdd", 5, 512, 7, 3, 1000).unwrap();
-        w.begin(1001, 3, 2, &mark()).unwrap();
+        w.begin(1001, 3, 2, &mark(), false).unwrap();
         w.page(1, &[1u8; 512]).unwrap();
         w.page(3, &[3u8; 512]).unwrap();
         w.end(42).unwrap();
-        w.begin(1002, 2, 0, &mark()).unwrap();
+        w.begin(1002, 2, 0, &mark(), true).unwrap();
         w.end(43).unwrap();
         let (file, footer) = w.finish(&keys()).unwrap();
         let path = dir.join(footer.name());
@@ -718,14 +750,17 @@ mod tests {
         );
         let mut r = Records::open(&path, &footer).unwrap();
         let c = r.next_commit().unwrap().unwrap();
-        assert_eq!((c.time_ms, c.db_pages, c.count), (1001, 3, 2));
+        assert_eq!(
+            (c.time_ms, c.db_pages, c.count, c.resumed),
+            (1001, 3, 2, false)
+        );
         let mut page = Vec::new();
         assert_eq!(r.page(&mut page).unwrap(), 1);
         assert_eq!(r.page(&mut page).unwrap(), 3);
         assert_eq!(page, vec![3u8; 512]);
         assert_eq!(r.state().unwrap(), 42);
         let c = r.next_commit().unwrap().unwrap();
-        assert_eq!((c.count, r.state().unwrap()), (0, 43));
+        assert_eq!((c.count, c.resumed, r.state().unwrap()), (0, true, 43));
         assert_eq!(r.next_commit().unwrap(), None);
     }
 
@@ -772,7 +807,7 @@ mod tests {
         )
         .unwrap();
         for i in 0..4u8 {
-            w.begin(1001 + i64::from(i), 3, 2, &mark()).unwrap();
+            w.begin(1001 + i64::from(i), 3, 2, &mark(), false).unwrap();
             w.page(1, &[i; 512]).unwrap();
             w.page(3, &[i + 100; 512]).unwrap();
             w.end(42 + u64::from(i)).unwrap();
