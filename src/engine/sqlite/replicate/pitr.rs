@@ -191,25 +191,13 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::sqlite::replicate::segment::{Mark, Writer};
-
-    fn keys() -> Keys {
-        Keys::new(
-            Some("base64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
-            &[],
-        )
-    }
+    use crate::engine::sqlite::replicate::segment::tests::{keys, mark};
+    use crate::engine::sqlite::replicate::segment::Writer;
 
     /// A chain of three transactions seen at 2000 and 3000 (live) and 9000 (found by a run's
     /// start, committed while no replicate ran).
     fn resumed_chain(dir: &Path) -> Chain {
-        let mark = Mark {
-            salts: "0011223344556677".into(),
-            seq: 1,
-            offset: 32,
-            chain: (1, 2),
-            inode: 0,
-        };
+        let mark = mark();
         let mut w = Writer::new(dir, None, "00112233aabbccdd", 1, 512, 7, 1, 1000).unwrap();
         for (i, (time, resumed)) in [(2000, false), (3000, false), (9000, true)]
             .into_iter()

@@ -701,17 +701,18 @@ impl Records {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn keys() -> Keys {
+    /// Keys from a fixed APP_KEY (pitr.rs's tests use them too).
+    pub(in crate::engine::sqlite::replicate) fn keys() -> Keys {
         Keys::new(
             Some("base64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
             &[],
         )
     }
 
-    fn mark() -> Mark {
+    pub(in crate::engine::sqlite::replicate) fn mark() -> Mark {
         Mark {
             salts: "0102030405060708".into(),
             seq: 3,
