@@ -25,8 +25,12 @@ pub fn split(create: &[u8]) -> Option<(Vec<u8>, Deferred)> {
     let text = std::str::from_utf8(create).ok()?;
     let mut lines = text.split('\n');
     let head = lines.next()?;
-    let table = head.strip_prefix("CREATE TABLE `")?.strip_suffix(" (")?;
-    let table = format!("`{table}");
+    let name = head.strip_prefix("CREATE TABLE `")?.strip_suffix("` (")?;
+    // One quoted name, nothing after it (inside, a backtick is written twice).
+    if name.replace("``", "").contains('`') {
+        return None;
+    }
+    let table = format!("`{name}`");
     let body: Vec<&str> = lines.collect();
     let close = body.iter().position(|l| l.starts_with(')'))?;
     let (defs, tail) = body.split_at(close);
@@ -49,6 +53,11 @@ pub fn split(create: &[u8]) -> Option<(Vec<u8>, Deferred)> {
     if !bare.iter().any(|l| l.starts_with("  PRIMARY KEY (")) {
         return None;
     }
+    // A line inside a string or a comment that spans lines is not a definition: lines are
+    // only moved when each one closes what it opens, however backslashes read.
+    if !bare.iter().all(|l| closed(l, true) && closed(l, false)) {
+        return None;
+    }
     // An AUTO_INCREMENT column must lead some key from the start: such keys stay.
     let counters: Vec<String> = bare
         .iter()
@@ -59,9 +68,15 @@ pub fn split(create: &[u8]) -> Option<(Vec<u8>, Deferred)> {
     let mut keys = Vec::new();
     let mut foreign = Vec::new();
     for def in bare {
-        if def.starts_with("  KEY `") && !counters.iter().any(|c| def.contains(c.as_str())) {
+        let key = def.starts_with("  KEY `") && !counters.iter().any(|c| def.contains(c.as_str()));
+        let fk = def.starts_with("  CONSTRAINT `") && def.contains("` FOREIGN KEY (");
+        if (key || fk) && !one_definition(def) {
+            // What was judged as part of one CREATE must not become more in an ALTER.
+            return None;
+        }
+        if key {
             keys.push(def.trim_start().as_bytes().to_vec());
-        } else if def.starts_with("  CONSTRAINT `") && def.contains("` FOREIGN KEY (") {
+        } else if fk {
             foreign.push(def.trim_start().as_bytes().to_vec());
         } else {
             kept.push(def);
@@ -84,6 +99,59 @@ pub fn split(create: &[u8]) -> Option<(Vec<u8>, Deferred)> {
         foreign,
     };
     Some((out.into_bytes(), deferred))
+}
+
+/// Whether `line` closes every string, quoted name and comment it opens, with backslashes
+/// escaping in strings or not (the session's sql_mode decides; both must agree).
+fn closed(line: &str, backslash: bool) -> bool {
+    let b = line.as_bytes();
+    let (mut i, mut quote) = (0, None::<u8>);
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) if backslash && q != b'`' && c == b'\\' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if matches!(c, b'\'' | b'"' | b'`') => quote = Some(c),
+            None if b[i..].starts_with(b"/*") => match line[i + 2..].find("*/") {
+                Some(end) => i += end + 3,
+                None => return false,
+            },
+            None => {}
+        }
+        i += 1;
+    }
+    quote.is_none()
+}
+
+/// Whether `def` is one key definition and nothing more: the checker judged it inside a
+/// CREATE TABLE, and in `ALTER TABLE … ADD def` a comma or a semicolon at its top level would
+/// add clauses no one judged (`, RENAME TO other_db.t`). Strings and quoted names are passed
+/// over; anything whose reading depends on the session (backslashes, double quotes) or that
+/// hides text from a plain reading (comments, which `/*!…*/` runs) is not taken.
+fn one_definition(def: &str) -> bool {
+    let def = def.trim_start();
+    let def = def.strip_suffix(" /*!80000 INVISIBLE */").unwrap_or(def);
+    if def.contains(['\\', '"', '#']) || def.contains("/*") || def.contains("--") {
+        return false;
+    }
+    let (mut depth, mut quote) = (0i32, None::<char>);
+    for c in def.chars() {
+        match (quote, c) {
+            // A doubled quote inside a string or name closes and reopens it: the same.
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '`' | '\'') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ',' | ';') if depth == 0 => return false,
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    quote.is_none() && depth == 0
 }
 
 impl Deferred {
@@ -168,11 +236,54 @@ mod tests {
             // Not one definition per line.
             "CREATE TABLE `t` (`a` int, PRIMARY KEY (`a`), KEY `k` (`a`)) ENGINE=InnoDB",
             "CREATE TABLE IF NOT EXISTS `t` (\n  `a` int,\n  PRIMARY KEY (`a`),\n  KEY `k` (`a`)\n)",
+            // More than a name where the table's name goes.
+            "CREATE TABLE `t` (`x` int), RENAME TO `o`.`t` (\n  `a` int,\n  PRIMARY KEY (`a`),\n  KEY `k` (`a`)\n)",
+            "CREATE TABLE `t` `u` (\n  `a` int,\n  PRIMARY KEY (`a`),\n  KEY `k` (`a`)\n)",
             "CREATE TABLE `t` (\n  `a` int,\n  PRIMARY KEY (`a`),\nKEY `k` (`a`)\n)",
             "CREATE TABLE `t` (\n  `a` int\n  PRIMARY KEY (`a`),\n  KEY `k` (`a`)\n)",
         ] {
             assert_eq!(split(create.as_bytes()), None, "{create}");
         }
+    }
+
+    /// A hostile file's CREATE TABLE whose key lines would be more than keys in an ALTER: the
+    /// table is created as written (the server judges it whole), nothing is split off.
+    #[test]
+    fn a_key_line_that_would_add_clauses_keeps_its_table_whole() {
+        for line in [
+            "  KEY `k` (`a`), RENAME TO `other`.`t`",
+            "  KEY `k` (`a`); DROP DATABASE `other`",
+            "  KEY `k` (`a`) /*!50000 , RENAME TO `other`.`t` */",
+            "  KEY `k` (`a`) COMMENT 'x\\', RENAME TO `other`.`t` -- '",
+            "  KEY `k` (\"a\"), RENAME TO other.t",
+            "  KEY `k` (`a`)) , RENAME TO `other`.`t` ,((`a`",
+            "  KEY `k` (`a`) # , RENAME TO x",
+            "  CONSTRAINT `c` FOREIGN KEY (`a`) REFERENCES `p` (`id`), RENAME TO `other`.`t`",
+        ] {
+            let create = format!(
+                "CREATE TABLE `t` (\n  `a` int NOT NULL,\n  PRIMARY KEY (`a`),\n{line}\n) ENGINE=InnoDB"
+            );
+            assert_eq!(split(create.as_bytes()), None, "{line}");
+        }
+        // Lines inside a string or comment that spans lines are not definitions.
+        for body in [
+            "  `a` int NOT NULL COMMENT 'x,\n  CONSTRAINT `c` FOREIGN KEY (`a`) REFERENCES `other`.`p` (`id`),\n  y'",
+            "  `a` int NOT NULL COMMENT 'x\\',\n  KEY `k` (`a`),\n  y'",
+            "  `a` int NOT NULL /* x,\n  KEY `k` (`a`),\n  */",
+            "  `a` int NOT NULL COMMENT \"x,\n  KEY `k` (`a`),\n  y\"",
+        ] {
+            let create = format!(
+                "CREATE TABLE `t` (\n{body},\n  PRIMARY KEY (`a`)\n) ENGINE=InnoDB"
+            );
+            assert_eq!(split(create.as_bytes()), None, "{body}");
+        }
+        // Commas and quotes inside strings and names are nothing more.
+        let create = "CREATE TABLE `t` (\n  `a` int NOT NULL,\n  PRIMARY KEY (`a`),\n  KEY `k,``x` (`a`) COMMENT 'it''s, a key' /*!80000 INVISIBLE */\n) ENGINE=InnoDB";
+        let (_, d) = split(create.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8(d.statements().remove(0)).unwrap(),
+            "ALTER TABLE `t` ADD KEY `k,``x` (`a`) COMMENT 'it''s, a key' /*!80000 INVISIBLE */"
+        );
     }
 
     #[test]
