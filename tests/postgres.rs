@@ -318,13 +318,20 @@ fn bad_settings_and_servers_give_one_line_and_no_file(server: &'static Server) {
 on_each_pg!(a_server_going_away_mid_dump_publishes_nothing);
 /// The server going away in the middle of a dump: one line, nothing published.
 fn a_server_going_away_mid_dump_publishes_nothing(server: &'static Server) {
+    // Kill the dump's sessions as soon as they stream.
+    killed_mid_copy_fails_cleanly(server, "db-backup");
+}
+
+/// A 75 MB table, and a backup of it whose sessions named `name` are terminated while they
+/// copy: one line, exit 1, nothing published, the older backup untouched.
+fn killed_mid_copy_fails_cleanly(server: &'static Server, name: &str) -> App {
     let db = PgDb::new(server, false);
-    db.sql("CREATE TABLE public.big (id integer, pad text); INSERT INTO public.big SELECT i, repeat('x', 500) FROM generate_series(1, 60000) i;");
+    db.sql("CREATE TABLE public.big (id integer, pad text); INSERT INTO public.big SELECT i, repeat('x', 500) FROM generate_series(1, 150000) i;");
     let app = db.app();
     let old = app.plant_old_backup();
-    // Kill the dump's sessions as soon as they stream.
-    let out = backup_killed_mid_copy(&db, &app, "db-backup");
+    let out = backup_killed_mid_copy(&db, &app, name);
     assert_clean_failure(&app, &out, 1, "PostgreSQL server", &old);
+    app
 }
 
 /// A backup whose sessions named `name` (application_name) are terminated while they COPY.
@@ -355,12 +362,7 @@ on_each_pg!(the_helper_connection_lost_mid_copy_publishes_nothing);
 /// The second copying connection (the helper) killed while it copies: one line, nothing
 /// published, no file left.
 fn the_helper_connection_lost_mid_copy_publishes_nothing(server: &'static Server) {
-    let db = PgDb::new(server, false);
-    db.sql("CREATE TABLE public.big (id integer, pad text); INSERT INTO public.big SELECT i, repeat('x', 500) FROM generate_series(1, 60000) i;");
-    let app = db.app();
-    let old = app.plant_old_backup();
-    let out = backup_killed_mid_copy(&db, &app, "db-backup helper");
-    assert_clean_failure(&app, &out, 1, "PostgreSQL server", &old);
+    let app = killed_mid_copy_fails_cleanly(server, "db-backup helper");
     let left: Vec<String> = app
         .entries()
         .into_iter()
