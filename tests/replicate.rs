@@ -110,8 +110,24 @@ struct Commit {
 
 /// Runs the writer process to the end: `count` transactions at `rate` per second.
 fn write(db: &Path, count: u32, rate: u32, truncate_every: u32, start: i64) -> Vec<Commit> {
+    write_with(db, count, rate, truncate_every, start, None)
+}
+
+/// [`write`], the writer's connection with `wal_autocheckpoint` set to `autocheckpoint`.
+fn write_with(
+    db: &Path,
+    count: u32,
+    rate: u32,
+    truncate_every: u32,
+    start: i64,
+    autocheckpoint: Option<u32>,
+) -> Vec<Commit> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replicate/writer.py");
-    let mut child = Command::new("python3")
+    let mut cmd = Command::new("python3");
+    if let Some(n) = autocheckpoint {
+        cmd.env("WRITER_AUTOCHECKPOINT", n.to_string());
+    }
+    let mut child = cmd
         .arg(script)
         .arg(db)
         .args([
@@ -351,6 +367,17 @@ fn the_apps_own_truncate_checkpoints_leave_no_gap() {
 
 #[test]
 fn the_wal_stays_bounded_under_a_steady_writer() {
+    wal_stays_bounded(None);
+}
+
+/// Between restarts replicate leaves checkpoints to the app's autocheckpoint: an app that
+/// turned it off must still see its -wal bounded.
+#[test]
+fn the_wal_stays_bounded_when_the_app_never_checkpoints() {
+    wal_stays_bounded(Some(0));
+}
+
+fn wal_stays_bounded(autocheckpoint: Option<u32>) {
     let app = wal_app(4096, "DB_BACKUP_WAL_LIMIT=256K\n");
     let rep = Replicate::start(&app);
     let db = app.db_path();
@@ -363,9 +390,24 @@ fn the_wal_stays_bounded_under_a_steady_writer() {
         }
         max
     });
-    let commits = write(&db, 1000, 250, 0, 1);
+    let commits = write_with(&db, 1000, 250, 0, 1, autocheckpoint);
     let max = watcher.join().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Once the app is idle nothing more is published: a restart window is opened for what
+    // the app wrote, never for the -wal file's size (which a restart keeps).
+    std::thread::sleep(Duration::from_millis(1500));
+    let segments = || {
+        common::list(&app.backups_dir().join("changes"))
+            .into_iter()
+            .filter(|n| n.ends_with(".dbchanges"))
+            .collect::<Vec<_>>()
+    };
+    let idle = segments();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        segments(),
+        idle,
+        "segments were published while the app was idle"
+    );
     let log = rep.stop();
     assert!(log.contains("the -wal was restarted"), "{log}");
     // The limit, plus what a second of this writer adds before the next sync.

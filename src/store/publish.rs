@@ -182,17 +182,7 @@ impl std::io::Write for Writeback<'_> {
         let n = (&mut &*self.file).write(buf)?;
         self.written += n as u64;
         if self.written - self.sent >= WRITEBACK_STEP {
-            use std::os::fd::AsRawFd;
-            // SAFETY: a plain system call on a descriptor we hold. Its failure (a filesystem
-            // without it) costs only the head start, so it is ignored.
-            unsafe {
-                libc::sync_file_range(
-                    self.file.as_raw_fd(),
-                    self.sent as libc::off64_t,
-                    (self.written - self.sent) as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                );
-            }
+            start_writeback(self.file, self.sent, self.written - self.sent);
             self.sent = self.written;
         }
         Ok(n)
@@ -200,6 +190,22 @@ impl std::io::Write for Writeback<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         (&mut &*self.file).flush()
+    }
+}
+
+/// Starts sending the dirty pages of `len` bytes of `file` from `from` (0: to its end) to the
+/// disk, without waiting for them.
+pub fn start_writeback(file: &File, from: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on a descriptor we hold. Its failure (a filesystem without
+    // it) costs only the head start, so it is ignored.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            from as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
     }
 }
 

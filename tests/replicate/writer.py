@@ -2,13 +2,16 @@
 # sets row j-1's v to j, so the database after any prefix 1..k of transactions is known exactly.
 # Prints "j started finished" (Unix seconds) for each commit, flushed at once.
 # Usage: writer.py DB COUNT RATE [truncate_every] [start]
-import sqlite3, sys, time
+import os, sqlite3, sys, time
 
 db, count, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 truncate_every = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 start = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 c = sqlite3.connect(db, isolation_level=None, timeout=30)
 c.execute("PRAGMA busy_timeout=30000")
+# An app may turn its own checkpoints off: replicate must then bound the -wal by itself.
+if "WRITER_AUTOCHECKPOINT" in os.environ:
+    c.execute("PRAGMA wal_autocheckpoint=%d" % int(os.environ["WRITER_AUTOCHECKPOINT"]))
 gap = 1.0 / rate
 for j in range(start, start + count):
     began = time.time()

@@ -168,6 +168,8 @@ pub struct Writer {
     record: XxHash3_64,
     /// The database file's inode, for the marks read back.
     inode: u64,
+    /// Bytes already sent on their way to the disk (`start_writeback`).
+    sent: u64,
 }
 
 impl Writer {
@@ -230,6 +232,7 @@ impl Writer {
             open: 0,
             record: XxHash3_64::with_seed(0),
             inode: 0,
+            sent: 0,
         };
         let preamble = serde_json::to_vec(&Preamble {
             chain: chain.to_string(),
@@ -313,6 +316,17 @@ impl Writer {
 
     pub fn footer(&self) -> &Footer {
         &self.footer
+    }
+
+    /// Starts writing what was added since the last call to the disk: the fsync that
+    /// publishes the segment then finds little left, instead of a second's worth of pages at
+    /// once, which the app's own commits (each an fsync) would queue behind.
+    pub fn start_writeback(&mut self) {
+        let len = self.out.get_ref().metadata().map_or(0, |m| m.len());
+        if len > self.sent {
+            publish::start_writeback(self.out.get_ref(), self.sent, len - self.sent);
+            self.sent = len;
+        }
     }
 
     /// Where the -wal reader stands before the first transaction (kept by an empty segment).
