@@ -16,4 +16,6 @@ build_bin() {
         BIN=$CARGO_TARGET_DIR/release/db-backup
     fi
     [[ -x $BIN ]] || die "no db-backup binary at $BIN"
+    # The benches run it from other folders (the app's).
+    BIN=$(realpath "$BIN")
 }

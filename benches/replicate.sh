@@ -60,7 +60,7 @@ api_bind_addr = "127.0.0.1:$ADMIN_PORT"
 TOML
 chmod 600 "$G/garage.toml"
 garage() { RUST_LOG=warn "$GARAGE" -c "$G/garage.toml" "$@"; }
-setsid "$GARAGE" -c "$G/garage.toml" server </dev/null >"$G/garage.log" 2>&1 &
+setsid nice -n 19 "$GARAGE" -c "$G/garage.toml" server </dev/null >"$G/garage.log" 2>&1 &
 GARAGE_PID=$!
 cleanup() {
     kill "$GARAGE_PID" 2>/dev/null || true

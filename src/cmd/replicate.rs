@@ -539,7 +539,7 @@ fn yield_to_the_app() {
 }
 
 fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    crate::engine::sqlite::replicate::seen_ms()
 }
 
 /// 16 hex digits, new for each chain: the time and the process make it unique on a machine.

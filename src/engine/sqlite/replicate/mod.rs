@@ -55,6 +55,14 @@ use state::State;
 /// The -wal file is cut back to at most this many times the restart bound when it restarts.
 pub const KEPT_WAL: u64 = 4;
 
+/// Now, in Unix milliseconds rounded up: what is seen is dated at or after the moment it was
+/// seen, never before. Rounded down, a transaction committed and read within the same
+/// millisecond as a time asked, but after it, was given to `--at` that time (a test caught it).
+pub fn seen_ms() -> i64 {
+    let us = chrono::Utc::now().timestamp_micros();
+    us.div_euclid(1000) + i64::from(us.rem_euclid(1000) != 0)
+}
+
 /// What a look at the -wal found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Seen {
@@ -379,7 +387,7 @@ impl Follower {
         let mut pos = pos;
         let mut txns =
             wal::follow(&wal, &mut pos).map_err(Error::io("cannot read", &self.wal_path))?;
-        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now_ms = seen_ms();
         self.pos = Some(pos);
         // What was committed while no replicate ran comes first, marked as such: when it was
         // committed is unknown.
@@ -513,5 +521,18 @@ impl Follower {
         let locked = c.execute_batch("BEGIN IMMEDIATE").is_ok();
         c.busy_timeout(self.busy).map_err(|e| self.sqlite(e))?;
         Ok(locked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A transaction read at a time is never dated before it: rounded up, not down.
+    #[test]
+    fn what_is_seen_is_dated_at_or_after_the_moment_it_was_seen() {
+        for _ in 0..1000 {
+            let before = chrono::Utc::now().timestamp_micros();
+            let seen = super::seen_ms();
+            assert!(seen * 1000 >= before, "{seen} ms is before {before} µs");
+        }
     }
 }
