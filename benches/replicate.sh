@@ -102,7 +102,11 @@ return [
     ],
 ];
 PHP
-printf 'DB_CONNECTION=sqlite\nAPP_TIMEZONE=UTC\nAPP_KEY=base64:YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2g=\nDB_BACKUP_DISKS=s3\nDB_BACKUP_COMPRESS=zstd\n' >"$APP/.env"
+# BENCH_LOCAL=1: the backups folder alone (no S3 disk): what the shipping to S3 costs the app
+# on this machine is then left out of the latency (the S3 RPO is then not measured).
+DISKS_LINE='DB_BACKUP_DISKS=s3\n'
+[[ ${BENCH_LOCAL:-0} == 1 ]] && DISKS_LINE=''
+printf 'DB_CONNECTION=sqlite\nAPP_TIMEZONE=UTC\nAPP_KEY=base64:YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2g=\n%bDB_BACKUP_COMPRESS=zstd\n' "$DISKS_LINE" >"$APP/.env"
 log "building a ${BENCH_SIZE_MB} MiB stock database"
 sqlite3 "$APP/database/database.sqlite" <<SQL
 PRAGMA journal_mode=OFF;
