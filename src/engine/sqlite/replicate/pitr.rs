@@ -1,7 +1,7 @@
 //! Point in time: chains read back from their segments, the point a backup holds found by its
 //! state checksum, and the transactions after it applied to a copy of it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -146,25 +146,11 @@ impl Chain {
 
     /// Applies transactions `from.seq + 1 ..= to.seq` to `dest`, a copy of the database at
     /// `from`; returns how many. The state checksum of the result is the caller's to check.
-    ///
-    /// Each page is written once, in its last version: a first pass notes where that lies
-    /// (the same hot pages are written by most transactions: replaying every version wrote
-    /// several times the database), then the pages are copied in file order. A page past a
-    /// size the database shrank to is zero unless written after (as replaying does).
     pub fn apply(&self, from: Point, to: Point, dest: &File, dest_path: &Path) -> Result<u64> {
         let ps = u64::from(self.page_size);
-        // Page number -> (segment, offset of its last version).
-        let mut last: HashMap<u32, (usize, u64)> = HashMap::new();
-        let base = dest
-            .metadata()
-            .map_err(|e| Error::io("cannot read", dest_path)(e))?
-            .len()
-            / ps;
-        let base = u32::try_from(base).unwrap_or(u32::MAX);
-        // The size after the transaction before, and the least size so far.
-        let (mut pages, mut least) = (base, base);
+        let mut page = Vec::new();
         let mut applied = 0;
-        for (i, (path, footer)) in self.segments.iter().enumerate() {
+        for (path, footer) in &self.segments {
             if footer.last <= from.seq || footer.first > to.seq {
                 continue;
             }
@@ -181,52 +167,22 @@ impl Chain {
                     continue;
                 }
                 for _ in 0..c.count {
-                    let (pgno, at) = r.page_place()?;
+                    let pgno = r.page(&mut page)?;
                     if pgno == 0 || pgno > c.db_pages {
                         return Err(Error::CheckFailed(format!(
                             "{}: page {pgno} lies outside the database",
                             path.display()
                         )));
                     }
-                    last.insert(pgno, (i, at));
+                    dest.write_all_at(&page, u64::from(pgno - 1) * ps)
+                        .map_err(|e| Error::io("cannot write", dest_path)(e))?;
                 }
                 r.state()?;
-                if c.db_pages < pages {
-                    // Shrunk: what lay past the end is gone, whatever was written there.
-                    last.retain(|&p, _| p <= c.db_pages);
-                }
-                least = least.min(c.db_pages);
-                pages = c.db_pages;
+                dest.set_len(u64::from(c.db_pages) * ps)
+                    .map_err(|e| Error::io("cannot write", dest_path)(e))?;
                 seq += 1;
                 applied += 1;
             }
-        }
-        if applied == 0 {
-            return Ok(0);
-        }
-        let size = |n: u32| {
-            dest.set_len(u64::from(n) * ps)
-                .map_err(|e| Error::io("cannot write", dest_path)(e))
-        };
-        // Cut to the least size any transaction left, then to the last one's: what lies past
-        // the former is zero unless written after it.
-        size(least)?;
-        size(pages)?;
-        let mut order: Vec<(usize, u64, u32)> =
-            last.into_iter().map(|(p, (i, at))| (i, at, p)).collect();
-        order.sort_unstable();
-        let mut page = vec![0u8; self.page_size as usize];
-        let mut open: Option<(usize, File)> = None;
-        for (i, at, pgno) in order {
-            let path = &self.segments[i].0;
-            if open.as_ref().is_none_or(|(j, _)| *j != i) {
-                open = Some((i, File::open(path).map_err(Error::io("cannot open", path))?));
-            }
-            let (_, file) = open.as_ref().expect("opened above");
-            file.read_exact_at(&mut page, at)
-                .map_err(Error::io("cannot read", path))?;
-            dest.write_all_at(&page, u64::from(pgno - 1) * ps)
-                .map_err(|e| Error::io("cannot write", dest_path)(e))?;
         }
         Ok(applied)
     }
@@ -260,11 +216,10 @@ mod tests {
         all.remove(0)
     }
 
-    /// Writing each page once, in its last version, gives what replaying every transaction
-    /// gives, shrinks included: a page past a size the database shrank to is zero unless
-    /// written after.
+    /// Replaying gives each page its last version, shrinks included: a page past a size the
+    /// database shrank to is zero unless written after.
     #[test]
-    fn each_page_written_once_gives_what_replaying_gives() {
+    fn replaying_gives_each_page_its_last_version_and_zero_past_a_shrink() {
         let dir = tempfile::tempdir().unwrap();
         let mark = mark();
         let mut w = Writer::new(dir.path(), None, "00112233aabbccdd", 1, 512, 7, 2, 1000).unwrap();

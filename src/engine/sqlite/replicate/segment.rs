@@ -689,19 +689,13 @@ impl Records {
         }))
     }
 
-    /// The next page of the transaction, passed over: its number, and where its bytes lie in
-    /// the file (to read them later, with `pread`).
-    pub fn page_place(&mut self) -> Result<(u32, u64)> {
+    /// The next page of the transaction: its number, its bytes in `page`.
+    pub fn page(&mut self, page: &mut Vec<u8>) -> Result<u32> {
         let mut word = [0u8; 4];
         self.read(&mut word)?;
-        let at = self
-            .reader
-            .stream_position()
-            .map_err(Error::io("cannot read", &self.path))?;
-        self.reader
-            .seek_relative(self.page_size as i64)
-            .map_err(Error::io("cannot read", &self.path))?;
-        Ok((u32::from_le_bytes(word), at))
+        page.resize(self.page_size, 0);
+        self.read(page)?;
+        Ok(u32::from_le_bytes(word))
     }
 
     /// Passes over the `count` pages of the transaction.
@@ -775,12 +769,9 @@ pub(super) mod tests {
             (c.time_ms, c.db_pages, c.count, c.resumed),
             (1001, 3, 2, false)
         );
-        assert_eq!(r.page_place().unwrap().0, 1);
-        let (pgno, at) = r.page_place().unwrap();
-        assert_eq!(pgno, 3);
-        let mut page = vec![0u8; 512];
-        std::os::unix::fs::FileExt::read_exact_at(&File::open(&path).unwrap(), &mut page, at)
-            .unwrap();
+        let mut page = Vec::new();
+        assert_eq!(r.page(&mut page).unwrap(), 1);
+        assert_eq!(r.page(&mut page).unwrap(), 3);
         assert_eq!(page, vec![3u8; 512]);
         assert_eq!(r.state().unwrap(), 42);
         let c = r.next_commit().unwrap().unwrap();
