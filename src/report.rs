@@ -705,8 +705,14 @@ fn seconds(d: Duration) -> String {
 /// Which point `--at` found, on stderr before anything is restored or written.
 pub fn point(target: &Target, built: &crate::cmd::pitr::Built, at_ms: i64) {
     use crate::cmd::pitr::show;
+    let checked = match built.check {
+        crate::cmd::pitr::Check::Here => "checked (state checksum, integrity_check)",
+        crate::cmd::pitr::Check::BesideSafetyBackup => {
+            "state checksum checked (integrity_check runs beside the safety backup)"
+        }
+    };
     note(&format!(
-        "the database as at {} (asked: {}): {} plus {} transaction(s) of chain {}, checked (state checksum, integrity_check)",
+        "the database as at {} (asked: {}): {} plus {} transaction(s) of chain {}, {checked}",
         show(built.point_ms, target.tz),
         show(at_ms, target.tz),
         built.base,

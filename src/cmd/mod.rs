@@ -71,7 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let target = load_target(&app)?;
             if let Some(at) = at {
                 let at_ms = pitr::parse_time(&at, target.tz)?;
-                let built = pitr::build(&target, &at, at_ms, disk.as_deref())?;
+                let built = pitr::build(&target, &at, at_ms, disk.as_deref(), pitr::Check::Here)?;
                 report::warnings(&built.warnings);
                 report::point_verified(&target, &built, json);
                 return Ok(());
@@ -117,7 +117,11 @@ pub fn run(cli: Cli) -> Result<()> {
             let busy_timeout = Duration::from_secs(busy_timeout);
             if let Some(at) = at {
                 let at_ms = pitr::parse_time(&at, target.tz)?;
-                let built = pitr::build(&target, &at, at_ms, disk.as_deref())?;
+                let check = match to {
+                    Some(_) => pitr::Check::Here,
+                    None => pitr::Check::BesideSafetyBackup,
+                };
+                let built = pitr::build(&target, &at, at_ms, disk.as_deref(), check)?;
                 report::warnings(&built.warnings);
                 report::point(&target, &built, at_ms);
                 if let Some(to) = to {
@@ -132,7 +136,14 @@ pub fn run(cli: Cli) -> Result<()> {
                     built.applied,
                     pitr::show(built.point_ms, target.tz)
                 ));
-                return restore_file(&target, path, yes, clean, busy_timeout, Some(shown));
+                let req = restore::Request {
+                    file: path,
+                    yes,
+                    clean,
+                    busy_timeout,
+                    thorough: true,
+                };
+                return restore_file(&target, req, Some(shown));
             }
             let file = file.expect("clap requires FILE without --at");
             // A copy from a disk is downloaded (and checked against the disk's checksum) into a
@@ -152,14 +163,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(f) => f.path.clone(),
                 None => locate(&target, Some(&file), false, "restoring ")?,
             };
-            restore_file(
-                &target,
-                path,
+            let req = restore::Request {
+                file: path,
                 yes,
                 clean,
                 busy_timeout,
-                fetched.as_ref().map(|f| f.shown.clone()),
-            )
+                thorough: false,
+            };
+            restore_file(&target, req, fetched.as_ref().map(|f| f.shown.clone()))
         }
         Some(Command::Replicate {
             busy_timeout,
@@ -184,20 +195,7 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// Restores `file` over the live database (`shown`: the name to report instead of its path).
-fn restore_file(
-    target: &Target,
-    file: PathBuf,
-    yes: bool,
-    clean: bool,
-    busy_timeout: Duration,
-    shown: Option<PathBuf>,
-) -> Result<()> {
-    let req = restore::Request {
-        file,
-        yes,
-        clean,
-        busy_timeout,
-    };
+fn restore_file(target: &Target, req: restore::Request, shown: Option<PathBuf>) -> Result<()> {
     let mut bar = report::DumpProgress::new(false);
     let mut failed = Vec::new();
     let meter = std::sync::Arc::new(crate::engine::Meter::default());

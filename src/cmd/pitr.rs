@@ -27,6 +27,20 @@ pub struct Built {
     /// The chain's newest point, for a TIME past it.
     pub chain_end_ms: i64,
     pub warnings: Vec<String>,
+    pub check: Check,
+}
+
+/// Where a built point's `integrity_check` runs. Its state checksum is always checked first:
+/// it proves the file is, page for page, the app's database at that point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Before anything else (`verify --at`, `restore --at --to`).
+    Here,
+    /// Beside the safety backup, in place of the `quick_check` a plain restore runs there
+    /// (`restore --at` over the live database): it read the whole file on its own before,
+    /// the largest part of what `--at` adds to a plain restore. It fails the restore the same
+    /// way, before the live database is touched.
+    BesideSafetyBackup,
 }
 
 /// TIME as the user gave it: RFC 3339, or a wall-clock time in the app's time zone
@@ -98,7 +112,13 @@ struct Candidate {
 
 /// Builds the database as it was at `at_ms` from the backups folder and its changes, or from
 /// those on `disk`.
-pub fn build(target: &Target, raw: &str, at_ms: i64, disk: Option<&str>) -> Result<Built> {
+pub fn build(
+    target: &Target,
+    raw: &str,
+    at_ms: i64,
+    disk: Option<&str>,
+    check: Check,
+) -> Result<Built> {
     if !matches!(target.connection, Connection::Sqlite { .. }) {
         return Err(Error::Unsupported(
             "--at needs continuous backup, which covers SQLite databases (MySQL's binary log comes later)".into(),
@@ -222,7 +242,7 @@ pub fn build(target: &Target, raw: &str, at_ms: i64, disk: Option<&str>) -> Resu
             )));
         }
         let to = chain.at(at_ms).unwrap_or(from);
-        return make(target, chain, &path, &c.name, from, to, warnings);
+        return make(target, chain, (&path, &c.name), (from, to), warnings, check);
     }
     let oldest = chains.iter().map(|c| c.start_ms()).min().unwrap_or(0);
     Err(no_point(if at_ms < oldest {
@@ -289,11 +309,10 @@ fn wall_ms(target: &Target, at: NaiveDateTime) -> Option<i64> {
 fn make(
     target: &Target,
     chain: &Chain,
-    base: &Path,
-    base_name: &str,
-    from: Point,
-    to: Point,
+    (base, base_name): (&Path, &str),
+    (from, to): (Point, Point),
     warnings: Vec<String>,
+    check: Check,
 ) -> Result<Built> {
     publish::ensure_dir(&target.backups_dir)?;
     let dir = publish::fetch_dir(&target.backups_dir)?;
@@ -322,7 +341,10 @@ fn make(
     // The state checksum and integrity_check both read the whole file: side by side.
     let reading = path.clone();
     let summing = std::thread::spawn(move || state::of_path(&reading));
-    let checked = sqlite::check::integrity(&path);
+    let checked = match check {
+        Check::Here => sqlite::check::integrity_private(&path).map(drop),
+        Check::BesideSafetyBackup => Ok(()),
+    };
     let (st, _, _) = summing
         .join()
         .unwrap_or_else(|_| Err(Error::CheckFailed("the checksum thread panicked".into())))?;
@@ -343,6 +365,7 @@ fn make(
         chain: chain.id.clone(),
         chain_end_ms: chain.end_ms(),
         warnings,
+        check,
     })
 }
 

@@ -24,6 +24,9 @@ pub struct Request {
     /// How long other sessions may hold what the restore needs before we give up: SQLite's
     /// writers, MySQL's table and row locks.
     pub busy_timeout: Duration,
+    /// SQLite: `integrity_check` rather than `quick_check` beside the safety backup, for a
+    /// point in time rebuilt from a chain in a private folder (see `pitr::Check`).
+    pub thorough: bool,
 }
 
 /// What a restore did.
@@ -119,8 +122,13 @@ pub fn run(
     let checking = match &target.connection {
         Connection::Sqlite { .. } => {
             let path = file.to_path_buf();
+            let thorough = req.thorough;
             Some(std::thread::spawn(move || {
-                sqlite::check::quick_contents(&path)
+                if thorough {
+                    sqlite::check::integrity_private(&path)
+                } else {
+                    sqlite::check::quick_contents(&path)
+                }
             }))
         }
         Connection::Mysql(_) | Connection::Postgres(_) => None,

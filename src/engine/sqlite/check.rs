@@ -68,15 +68,24 @@ pub fn whole(path: &Path) -> Result<()> {
 /// quick_check` (every page read, every record's format and order; not the index-to-table
 /// cross-check of integrity_check), then every table counted.
 pub fn quick_contents(path: &Path) -> Result<Contents> {
-    contents(path, "quick_check")
+    contents(path, "quick_check", false)
 }
 
 /// A SQLite backup: opened read-only, `PRAGMA integrity_check`, then every table counted.
 pub fn integrity(path: &Path) -> Result<Contents> {
-    contents(path, "integrity_check")
+    contents(path, "integrity_check", false)
 }
 
-fn contents(path: &Path, pragma: &str) -> Result<Contents> {
+/// The same for a file in a private folder of ours (a point in time being built): opened read-only,
+/// `PRAGMA integrity_check`, then every table counted. Read through a memory map: measured
+/// 0.73 → 0.32 s on 256 MiB, the page copies and re-reads of SQLite's small cache gone. Only
+/// for such files: one that someone truncated under the map would kill the process (SIGBUS)
+/// instead of failing the check.
+pub fn integrity_private(path: &Path) -> Result<Contents> {
+    contents(path, "integrity_check", true)
+}
+
+fn contents(path: &Path, pragma: &str, mapped: bool) -> Result<Contents> {
     let bad = |detail: String| Error::BadBackup {
         file: path.to_path_buf(),
         detail,
@@ -89,6 +98,10 @@ fn contents(path: &Path, pragma: &str) -> Result<Contents> {
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| bad(e.to_string()))?;
+    if mapped {
+        conn.pragma_update(None, "mmap_size", len as i64)
+            .map_err(|e| bad(e.to_string()))?;
+    }
     let problems: Vec<String> = conn
         .prepare(&format!("PRAGMA {pragma}"))
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())

@@ -38,8 +38,8 @@ pub struct Chain {
 /// seal) first; one that fails, or a gap, ends its chain there, with a warning.
 pub fn chains(files: &[PathBuf], keys: &Keys, warnings: &mut Vec<String>) -> Result<Vec<Chain>> {
     let mut by_chain: BTreeMap<String, Vec<(PathBuf, Footer)>> = BTreeMap::new();
-    for path in files {
-        match segment::verify(path, keys) {
+    for (path, verified) in files.iter().zip(verify_all(files, keys)) {
+        match verified {
             Ok(f) => by_chain
                 .entry(f.chain.clone())
                 .or_default()
@@ -107,6 +107,32 @@ pub fn chains(files: &[PathBuf], keys: &Keys, warnings: &mut Vec<String>) -> Res
     Ok(out)
 }
 
+/// [`segment::verify`] of each file, in order, on every core (each takes the next file:
+/// a compacted segment can be a thousand times the size of a live one). Reading and hashing a
+/// day of segments is most of what `--at` adds before the changes are applied.
+fn verify_all(files: &[PathBuf], keys: &Keys) -> Vec<Result<Footer>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<Result<Footer>>>> = Mutex::new(files.iter().map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers.min(files.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = files.get(i) else { break };
+                let verified = segment::verify(path, keys);
+                out.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(verified);
+            });
+        }
+    });
+    out.into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::CheckFailed("not verified".into()))))
+        .collect()
+}
+
 impl Chain {
     /// The newest point at or before `at_ms`.
     pub fn at(&self, at_ms: i64) -> Option<Point> {
@@ -150,6 +176,12 @@ impl Chain {
         let ps = u64::from(self.page_size);
         let mut page = Vec::new();
         let mut applied = 0;
+        // Resized only when a transaction changes the page count: a truncate to the same size
+        // is still a metadata change for the filesystem, tens of thousands of them in a day.
+        let mut len = dest
+            .metadata()
+            .map_err(|e| Error::io("cannot read", dest_path)(e))?
+            .len();
         for (path, footer) in &self.segments {
             if footer.last <= from.seq || footer.first > to.seq {
                 continue;
@@ -178,8 +210,12 @@ impl Chain {
                         .map_err(|e| Error::io("cannot write", dest_path)(e))?;
                 }
                 r.state()?;
-                dest.set_len(u64::from(c.db_pages) * ps)
-                    .map_err(|e| Error::io("cannot write", dest_path)(e))?;
+                let size = u64::from(c.db_pages) * ps;
+                if size != len {
+                    dest.set_len(size)
+                        .map_err(|e| Error::io("cannot write", dest_path)(e))?;
+                    len = size;
+                }
                 seq += 1;
                 applied += 1;
             }

@@ -170,6 +170,10 @@ pub struct Writer {
     inode: u64,
     /// Bytes already sent on their way to the disk (`start_writeback`).
     sent: u64,
+    /// SHA-256 of every byte written, for the seal: hashed as it goes rather than read back
+    /// (a compaction would otherwise read its whole output once more).
+    digest: ring::digest::Context,
+    written: u64,
 }
 
 impl Writer {
@@ -233,6 +237,8 @@ impl Writer {
             record: XxHash3_64::with_seed(0),
             inode: 0,
             sent: 0,
+            digest: ring::digest::Context::new(&ring::digest::SHA256),
+            written: 0,
         };
         let preamble = serde_json::to_vec(&Preamble {
             chain: chain.to_string(),
@@ -253,7 +259,10 @@ impl Writer {
         let path = self.staged.path();
         self.out
             .write_all(bytes)
-            .map_err(Error::io("cannot write", path))
+            .map_err(Error::io("cannot write", path))?;
+        self.digest.update(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
     }
 
     fn put_record(&mut self, bytes: &[u8]) -> Result<()> {
@@ -397,7 +406,9 @@ impl Writer {
             .out
             .into_inner()
             .map_err(|e| Error::io("cannot write", &path)(e.into_error()))?;
-        let (sha, len) = crate::store::remote::seal::hash_file(&path)?;
+        let mut sha = [0u8; 32];
+        sha.copy_from_slice(self.digest.finish().as_ref());
+        let len = self.written;
         let seal = keys.seal(SEAL_NAME, len, sha, len)?;
         let mut trailer = sha.to_vec();
         trailer.extend_from_slice(seal.mac.as_bytes());
