@@ -155,6 +155,54 @@ fn keys_added_after_the_rows_come_back_exactly(server: &'static Server) {
     again.assert_same_data(&before);
 }
 
+test_on_both!(a_key_built_after_the_rows_fails_at_its_own_create);
+/// A table's keys are built after its rows (engine/mysql/defer.rs), once the next statement
+/// shows the rows are done: a key that cannot be built still fails the restore with the line
+/// of its own CREATE and names the safety backup; in a good file, over the live tables, every
+/// table and key comes back.
+fn a_key_built_after_the_rows_fails_at_its_own_create(server: &'static Server) {
+    let db = TestDb::on(server);
+    db.sql(
+        "CREATE TABLE a_first (id INT NOT NULL PRIMARY KEY, a INT, KEY a_idx (a)) ENGINE=InnoDB;
+         CREATE TABLE b_second (id INT NOT NULL PRIMARY KEY, first_id INT NOT NULL, b INT, KEY b_idx (b),
+           CONSTRAINT b_first FOREIGN KEY (first_id) REFERENCES a_first (id)) ENGINE=InnoDB;
+         CREATE TABLE c_third (id INT NOT NULL PRIMARY KEY, c INT, KEY c_idx (c)) ENGINE=InnoDB;
+         INSERT INTO a_first VALUES (1, 10), (2, 20);
+         INSERT INTO b_second VALUES (1, 1, 5), (2, 2, 6), (3, 1, 7);
+         INSERT INTO c_third VALUES (1, 1);",
+    );
+    let before = db.snapshot();
+    let (app, file) = backup(&db, Via::Tcp);
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    // A good file first, over the live tables.
+    app.ok(&["restore", &name, "--yes"]);
+    let after = db.snapshot();
+    assert_eq!(after.schema, before.schema);
+    after.assert_same_data(&before);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("  KEY `a_idx` (`a`)"), "{text}");
+    let line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("CREATE TABLE `a_first`"))
+        .unwrap();
+    std::fs::write(
+        &file,
+        text.replace("  KEY `a_idx` (`a`)", "  KEY `a_idx` (`nope`)"),
+    )
+    .unwrap();
+    let out = app.run(&["restore", &name, "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("line {line}")) && err.contains("nope"),
+        "the CREATE's line and the key's column are named: {err}"
+    );
+    assert!(
+        err.contains("the data from before the restore is in"),
+        "{err}"
+    );
+}
+
 #[test]
 fn restore_a_file_made_by_the_real_mariadb_dump() {
     let db = TestDb::on(mariadb());
