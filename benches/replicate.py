@@ -3,8 +3,8 @@
 # the S3 requests per hour (counted by the server, Garage's own metrics), idle and under writes.
 import json, os, re, signal, sqlite3, statistics, subprocess, sys, threading, time, urllib.request
 
-app, binary, rate, secs, idle, metrics_url, bucket_env = sys.argv[1:8]
-rate, secs, idle = int(rate), float(secs), float(idle)
+app, binary, rate, secs, idle, metrics_url, bucket_env, rounds = sys.argv[1:9]
+rate, secs, idle, rounds = int(rate), float(secs), float(idle), int(rounds)
 db = os.path.join(app, "database/database.sqlite")
 changes = os.path.join(app, "storage/app/backups/changes")
 env = dict(os.environ, **json.loads(bucket_env))
@@ -83,26 +83,44 @@ def watch_remote():
         time.sleep(0.25)
 
 
-# --- without replicate --------------------------------------------------------------------
-# The local watcher (a listing every 20 ms) runs in every phase. The S3 watcher (an rclone
-# process 4 times a second) is too heavy for a 2-core machine: it runs only in the RPO phase,
-# and the app's latency is compared between two phases without it.
+# --- the app's latency: rounds alternating without and with replicate --------------------
+# A single phase without, then one with, compared the machine's drift as much as replicate:
+# single phases without it move 0.3-0.6 ms at p99 from one to the next here. ROUNDS rounds
+# each way instead, replicate started (and waited for) before each "with" round and stopped
+# after it, the latencies pooled per side. The local watcher (a listing every 20 ms) runs in
+# every phase. The S3 watcher (an rclone process 4 times a second) is too heavy for a 2-core
+# machine: it runs only in the RPO phase, after these rounds.
 threading.Thread(target=watch_local, daemon=True).start()
-base_lat, base_done = [], []
-writer(secs, base_lat, base_done)
+
+
+def start_replicate():
+    rep = subprocess.Popen([binary, "replicate"], cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in rep.stdout:
+        if "has its backup" in line or "going on with chain" in line:
+            break
+    threading.Thread(target=lambda: [None for _ in rep.stdout], daemon=True).start()
+    time.sleep(2)
+    return rep
+
+
+base_lat, lat, rounds_out = [], [], []
+for r in range(rounds):
+    a, d = [], []
+    writer(secs, a, d)
+    rep = start_replicate()
+    b, d = [], []
+    writer(secs, b, d)
+    rep.send_signal(signal.SIGTERM)
+    rep.wait(timeout=120)
+    base_lat += a
+    lat += b
+    rounds_out.append({"p99_ms_without": round(pct(a, 99) * 1000, 3), "p99_ms_with": round(pct(b, 99) * 1000, 3)})
 wal_max[0] = 0
 
-# --- with replicate -----------------------------------------------------------------------
-rep = subprocess.Popen([binary, "replicate"], cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-for line in rep.stdout:
-    if "has its backup" in line or "going on with chain" in line:
-        break
-threading.Thread(target=lambda: [None for _ in rep.stdout], daemon=True).start()
-time.sleep(2)
+# --- with replicate running: RPO, the -wal's bound, S3 requests ------------------------------
+rep = start_replicate()
 before = s3_counts()
 t_start = time.time()
-lat, lat_done = [], []
-writer(secs, lat, lat_done)
 # RPO: the same writer again, with the S3 watcher.
 time.sleep(2)
 names = [n for n in os.listdir(changes) if n.endswith(".dbchanges")]
@@ -139,6 +157,7 @@ rl, rr = rpo(local_seen), rpo(remote_seen)
 per_hour = lambda c, s: {k: round(v * 3600 / s) for k, v in sorted(c.items())}
 print(json.dumps({
     "rate_tx_per_s": rate,
+    "latency_rounds": rounds_out,
     "commits": len(lat),
     "latency_p50_ms_without": round(pct(base_lat, 50) * 1000, 3),
     "latency_p99_ms_without": round(pct(base_lat, 99) * 1000, 3),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (not a test) of continuous backup, `db-backup replicate`: with a writer of
 # BENCH_RATE transactions per second (500) for BENCH_SECS seconds (60), in the same run:
-# the writer's p99 commit latency without and with replicate (target: at most 1.1×), the RPO to
+# the writer's p99 commit latency without and with replicate (target: at most 1.1×), pooled
+# over BENCH_ROUNDS (3) alternating rounds of BENCH_SECS each way; the RPO to
 # the backups folder (target p99 ≤ 2 s) and to S3 (a Garage of its own; target p99 ≤ 5 s), the
 # -wal's largest size, and the S3 requests per hour counted by Garage itself (PutObject,
 # ListObjectsV2…), while writing and while idle (BENCH_IDLE seconds, 60). Then `restore --at`
@@ -18,6 +19,7 @@ BENCH_DIR=${BENCH_DIR:-/tmp/db-backup-bench-replicate}
 BENCH_RATE=${BENCH_RATE:-500}
 BENCH_SECS=${BENCH_SECS:-60}
 BENCH_IDLE=${BENCH_IDLE:-60}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SIZE_MB=${BENCH_SIZE_MB:-256}
 BENCH_BIN=${BENCH_BIN:-}
 GARAGE=${DB_BACKUP_TEST_GARAGE:-${DB_BACKUP_TOOLS:-$HOME/.cache/db-backup/tools}/bin/garage}
@@ -131,14 +133,20 @@ BUCKET_ENV=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::
 
 log "writer at $BENCH_RATE tx/s for $BENCH_SECS s without, then with replicate; then $BENCH_IDLE s idle"
 python3 "$HERE/replicate.py" "$APP" "$BIN" "$BENCH_RATE" "$BENCH_SECS" "$BENCH_IDLE" \
-    "http://127.0.0.1:$ADMIN_PORT/metrics" "$BUCKET_ENV" | tee "$BENCH_DIR/result.json"
+    "http://127.0.0.1:$ADMIN_PORT/metrics" "$BUCKET_ENV" "$BENCH_ROUNDS" | tee "$BENCH_DIR/result.json"
 
 # --- restore --at the end, against a plain restore of the chain's backup --------------------
 cd "$APP"
-SNAP=$(ls storage/app/backups/database_backup_*.sqlite | head -1)
+# The newest backup: the last replicate session's chain starts from it when the app restarted
+# its -wal while replicate was stopped between rounds (else the first one's chain goes on).
+SNAP=$(ls storage/app/backups/database_backup_*.sqlite | tail -1)
 AT=$(date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ)
-t0=$(now); "$BIN" restore --at "$AT" --yes >/dev/null 2>&1; t1=$(now)
+sync
+t0=$(now); AT_OUT=$("$BIN" restore --at "$AT" --yes 2>&1); t1=$(now)
+sync
 t2=$(now); "$BIN" restore "$SNAP" --yes >/dev/null 2>&1; t3=$(now)
 AT_S=$(elapsed "$t0" "$t1")
 PLAIN_S=$(elapsed "$t2" "$t3")
-echo "restore --at (backup + every change of the run): ${AT_S} s; plain restore of the backup: ${PLAIN_S} s; ratio $(awk -v a="$AT_S" -v b="$PLAIN_S" 'BEGIN { printf "%.2f", a / b }') (target ≤ 2)"
+APPLIED=$(grep -o '+ [0-9]* transaction(s)' <<<"$AT_OUT" | head -1)
+BASE=$(grep -o 'restored database_backup_[0-9_-]*\.sqlite' <<<"$AT_OUT" | head -1)
+echo "restore --at (${BASE#restored } $APPLIED): ${AT_S} s; plain restore of $(basename "$SNAP"): ${PLAIN_S} s; ratio $(awk -v a="$AT_S" -v b="$PLAIN_S" 'BEGIN { printf "%.2f", a / b }') (target ≤ 2)"
