@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cli::AppArgs;
+use crate::engine::sqlite::replicate::pitr;
 use crate::engine::sqlite::replicate::segment::{self, Follows, Footer, Writer};
 use crate::engine::sqlite::replicate::{Follower, Seen};
 use crate::engine::Connection;
@@ -77,8 +78,8 @@ pub fn run(target: &Target, app: &AppArgs, opts: &Options) -> Result<()> {
     let mut published = Published::default();
     let mut warnings = Vec::new();
     let files = changes::scan(&dir).map_err(Error::io("cannot list", &dir))?;
-    for path in &files {
-        match segment::verify(path, &target.keys) {
+    for (path, verified) in files.iter().zip(pitr::verify_all(&files, &target.keys)) {
+        match verified {
             Ok(f) => {
                 published.segments.insert(f.name(), f);
             }

@@ -109,8 +109,9 @@ pub fn chains(files: &[PathBuf], keys: &Keys, warnings: &mut Vec<String>) -> Res
 
 /// [`segment::verify`] of each file, in order, on every core (each takes the next file:
 /// a compacted segment can be a thousand times the size of a live one). Reading and hashing a
-/// day of segments is most of what `--at` adds before the changes are applied.
-fn verify_all(files: &[PathBuf], keys: &Keys) -> Vec<Result<Footer>> {
+/// day of segments is most of what `--at` adds before the changes are applied, and what
+/// replicate does first when it starts.
+pub fn verify_all(files: &[PathBuf], keys: &Keys) -> Vec<Result<Footer>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
