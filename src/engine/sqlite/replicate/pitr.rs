@@ -175,7 +175,7 @@ impl Chain {
     /// `from`; returns how many. The state checksum of the result is the caller's to check.
     pub fn apply(&self, from: Point, to: Point, dest: &File, dest_path: &Path) -> Result<u64> {
         let ps = u64::from(self.page_size);
-        let mut page = Vec::new();
+        let (mut page, mut bytes) = (Vec::new(), Vec::new());
         let mut applied = 0;
         // Resized only when a transaction changes the page count: a truncate to the same size
         // is still a metadata change for the filesystem, tens of thousands of them in a day.
@@ -200,14 +200,35 @@ impl Chain {
                     continue;
                 }
                 for _ in 0..c.count {
-                    let pgno = r.page(&mut page)?;
+                    let (pgno, whole) = r.page(&mut bytes)?;
                     if pgno == 0 || pgno > c.db_pages {
                         return Err(Error::CheckFailed(format!(
                             "{}: page {pgno} lies outside the database",
                             path.display()
                         )));
                     }
-                    dest.write_all_at(&page, u64::from(pgno - 1) * ps)
+                    let at = u64::from(pgno - 1) * ps;
+                    let page = if whole {
+                        &bytes
+                    } else {
+                        // Changes to the page as the transactions before this one left it.
+                        page.resize(ps as usize, 0);
+                        let read = match at + ps <= len {
+                            true => dest
+                                .read_exact_at(&mut page, at)
+                                .map_err(|e| Error::io("cannot read", dest_path)(e)),
+                            false => Err(Error::CheckFailed(format!(
+                                "{}: page {pgno} is changed before it exists",
+                                path.display()
+                            ))),
+                        };
+                        read?;
+                        super::delta::apply(&bytes, &mut page).map_err(|why| {
+                            Error::CheckFailed(format!("{}: page {pgno}: {why}", path.display()))
+                        })?;
+                        &page
+                    };
+                    dest.write_all_at(page, at)
                         .map_err(|e| Error::io("cannot write", dest_path)(e))?;
                 }
                 r.state()?;
@@ -300,6 +321,61 @@ mod tests {
             assert_eq!(n, to as u64);
             assert_eq!(std::fs::read(&base).unwrap(), expected, "up to {to}");
         }
+    }
+
+    /// Pages written as changes replay onto the version the transactions before left; a change
+    /// to a page the database no longer holds (a damaged or foreign segment) fails the replay.
+    #[test]
+    fn changed_pages_replay_onto_their_previous_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::new(dir.path(), None, "00112233aabbccdd", 1, 512, 7, 2, 1000).unwrap();
+        let (v0, mut v1, mut v2) = (vec![1u8; 512], vec![1u8; 512], vec![1u8; 512]);
+        v1[10..20].fill(7);
+        v2[10..20].fill(7);
+        v2[500] = 9;
+        // (pages after, page 2 as it was, page 2 now): two changes, a shrink, then a change to
+        // page 2 that no longer exists.
+        for (k, (db, old, new)) in [(2, &v0, &v1), (2, &v1, &v2), (1, &v2, &v2), (2, &v2, &v1)]
+            .into_iter()
+            .enumerate()
+        {
+            let count = u32::from(k != 2);
+            w.begin(2000 + k as i64, db, count, &mark(), false).unwrap();
+            if count == 1 {
+                w.changed_page(2, new, Some(old)).unwrap();
+            }
+            w.end(100 + k as u64).unwrap();
+        }
+        let (file, footer) = w.finish(&keys()).unwrap();
+        assert!(footer.records.unwrap() < 3 * 512, "the changes went whole");
+        let path = dir.path().join(footer.name());
+        file.persist(&path).unwrap();
+        let chain = chains(&[path], &keys(), &mut Vec::new()).unwrap().remove(0);
+        let base = dir.path().join("base");
+        let open = || {
+            std::fs::write(&base, [&v0[..], &v0[..]].concat()).unwrap();
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&base)
+                .unwrap()
+        };
+        for (to, page2) in [(1, &v1), (2, &v2)] {
+            let dest = open();
+            chain
+                .apply(chain.points[0], chain.points[to], &dest, &base)
+                .unwrap();
+            assert_eq!(
+                std::fs::read(&base).unwrap(),
+                [&v0[..], &page2[..]].concat()
+            );
+        }
+        let dest = open();
+        let e = chain
+            .apply(chain.points[0], chain.points[4], &dest, &base)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("page 2 is changed before it exists"), "{e}");
     }
 
     /// What a run found at its start is dated when it was found, and no point is given between

@@ -3,9 +3,10 @@
 //! the database after it. One file, written privately and published whole:
 //!
 //! ```text
-//! "DBBCHG02", preamble length:u32, preamble (JSON: chain, first, page size, base state…)
+//! "DBBCHG03", preamble length:u32, preamble (JSON: chain, first, page size, base state…)
 //! per transaction: 'C' (or 'R') time_ms:i64 db_pages:u32 count:u32 mark (salts[8] seq:u32
-//!   offset:u64 chain:u32×2), count × (pgno:u32 page), state:u64, XXH3 of the record:u64
+//!   offset:u64 chain:u32×2), count × (pgno:u32 size:u32 bytes), state:u64, XXH3 of the
+//!   record:u64
 //! footer (JSON), footer length:u32
 //! SHA-256 of all the above (32 bytes), then its seal: 64 hex digits of HMAC-SHA256
 //! ```
@@ -15,6 +16,10 @@
 //! Each record carries where the -wal reader stood after it and its own hash, so that a segment
 //! being written when replicate was killed (the spool) can be taken up to its last whole record
 //! by the next run: nothing seen is lost to a kill -9.
+//! A page's bytes are the page whole when `size` is the page size, else the runs that change
+//! its previous version into it (see `delta`): most transactions change a few rows of a page.
+//! Files of version 2 ("DBBCHG02", before deltas) hold `pgno page` entries, whole pages only;
+//! they are still read, and compaction rewrites their records as version 3.
 //! Integers are little-endian. The seal is made with the key derived from APP_KEY, as copies'
 //! seals are: a segment someone else planted or changed is refused before a page is applied.
 
@@ -32,7 +37,9 @@ use crate::error::{Error, Result};
 use crate::store::publish;
 use crate::store::remote::seal::Keys;
 
-const MAGIC: &[u8; 8] = b"DBBCHG02";
+const MAGIC: &[u8; 8] = b"DBBCHG03";
+/// Segments written before page deltas: read, never written.
+const MAGIC_V2: &[u8; 8] = b"DBBCHG02";
 /// 'C', time, db_pages, count, then the mark.
 const HEAD: usize = 17 + MARK;
 /// salts, seq, offset, chain.
@@ -43,6 +50,8 @@ const TAIL: usize = 16;
 pub const SPOOL: &str = ".replicate-spool";
 /// What the seal of a segment is made over, besides its length and digest.
 const SEAL_NAME: &str = "db-backup changes v1";
+/// A page's entry head: pgno, then the size of what follows.
+const ENTRY: usize = 8;
 /// SHA-256 and the hex seal after the footer length.
 const TRAILER: u64 = 32 + 64;
 /// A footer is small; anything larger is not ours.
@@ -81,8 +90,11 @@ pub struct Footer {
     pub end_ms: i64,
     /// Database size in pages after the last transaction.
     pub db_pages: u32,
-    /// Page images held.
+    /// Page images held (whole or as changes).
     pub pages: u64,
+    /// Bytes of its records (version 3; a version 2 file's follow from its counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
     pub mark: Option<Mark>,
     /// On a chain's opening segment, begun by the run that saw the chain before it break: that
     /// one, and until when it was watched.
@@ -174,6 +186,10 @@ pub struct Writer {
     /// (a compaction would otherwise read its whole output once more).
     digest: ring::digest::Context,
     written: u64,
+    /// Where the records start (after the magic and the preamble).
+    records_from: u64,
+    /// A page's changes, before they are written.
+    delta: Vec<u8>,
 }
 
 impl Writer {
@@ -230,6 +246,7 @@ impl Writer {
                 end_ms: now_ms,
                 db_pages,
                 pages: 0,
+                records: None,
                 mark: None,
                 follows: None,
             },
@@ -239,6 +256,8 @@ impl Writer {
             sent: 0,
             digest: ring::digest::Context::new(&ring::digest::SHA256),
             written: 0,
+            records_from: 0,
+            delta: Vec::new(),
         };
         let preamble = serde_json::to_vec(&Preamble {
             chain: chain.to_string(),
@@ -252,6 +271,7 @@ impl Writer {
         w.put(MAGIC)?;
         w.put(&(preamble.len() as u32).to_le_bytes())?;
         w.put(&preamble)?;
+        w.records_from = w.written;
         Ok(w)
     }
 
@@ -301,14 +321,34 @@ impl Writer {
         self.put_record(&head)
     }
 
-    /// One page of the open transaction.
+    /// One page of the open transaction, whole.
+    #[cfg(test)]
     pub fn page(&mut self, pgno: u32, page: &[u8]) -> Result<()> {
+        self.changed_page(pgno, page, None)
+    }
+
+    /// One page of the open transaction, written as its changes from `previous` (its version
+    /// before this transaction, which the replay will find in the database it rebuilds) when
+    /// that is much smaller, else whole.
+    pub fn changed_page(&mut self, pgno: u32, page: &[u8], previous: Option<&[u8]>) -> Result<()> {
         assert!(self.open > 0, "more pages than announced");
         assert_eq!(page.len(), self.footer.page_size as usize);
         self.open -= 1;
         self.footer.pages += 1;
-        self.put_record(&pgno.to_le_bytes())?;
-        self.put_record(page)
+        let mut delta = std::mem::take(&mut self.delta);
+        delta.clear();
+        let body = match previous {
+            Some(old) if old.len() == page.len() && super::delta::encode(old, page, &mut delta) => {
+                &delta[..]
+            }
+            _ => page,
+        };
+        let mut entry = [0u8; ENTRY];
+        entry[..4].copy_from_slice(&pgno.to_le_bytes());
+        entry[4..].copy_from_slice(&(body.len() as u32).to_le_bytes());
+        let written = self.put_record(&entry).and_then(|_| self.put_record(body));
+        self.delta = delta;
+        written
     }
 
     /// Ends the open transaction with the state checksum after it.
@@ -352,7 +392,7 @@ impl Writer {
     /// Appends the records `[from, from + len)` of the segment (or spool) at `path`, which hold
     /// `summary`'s transactions and must follow on from the ones written so far (compaction,
     /// and a spool taken up).
-    fn append_records(&mut self, path: &Path, from: u64, len: u64, summary: &Footer) -> Result<()> {
+    fn append_records(&mut self, path: &Path, span: Span, summary: &Footer) -> Result<()> {
         assert_eq!(self.open, 0, "a transaction is still open");
         if summary.first != self.footer.last + 1 || summary.base_state != self.footer.end_state {
             return Err(Error::CheckFailed(format!(
@@ -362,18 +402,32 @@ impl Writer {
             )));
         }
         let mut file = File::open(path).map_err(Error::io("cannot open", path))?;
-        file.seek(SeekFrom::Start(from))
+        file.seek(SeekFrom::Start(span.from))
             .map_err(Error::io("cannot read", path))?;
-        let mut reader = file.take(len);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(Error::io("cannot read", path))?;
-            if n == 0 {
-                break;
+        let mut reader = BufReader::with_capacity(1 << 20, file.take(span.len));
+        if span.v3 {
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = reader
+                    .read(&mut buf)
+                    .map_err(Error::io("cannot read", path))?;
+                if n == 0 {
+                    break;
+                }
+                self.put(&buf[..n])?;
             }
-            self.put(&buf[..n])?;
+        } else {
+            // Version 2 records are rewritten as version 3 (their pages whole).
+            let mut buf = Vec::new();
+            for _ in 0..summary.commits() {
+                let page_size = self.footer.page_size as usize;
+                if walk_record(&mut reader, false, page_size, &mut buf, Some(self))?.is_none() {
+                    return Err(Error::CheckFailed(format!(
+                        "{}: a transaction record is damaged",
+                        path.display()
+                    )));
+                }
+            }
         }
         if summary.commits() > 0 {
             if self.footer.commits() == 0 {
@@ -391,13 +445,14 @@ impl Writer {
 
     /// Appends the transactions of a segment [`verify`] passed (compaction).
     pub fn append(&mut self, path: &Path, footer: &Footer) -> Result<()> {
-        let (from, len) = records_span(path, footer)?;
-        self.append_records(path, from, len, footer)
+        let span = records_span(path, footer)?;
+        self.append_records(path, span, footer)
     }
 
     /// Writes the footer and the sealed trailer; the file is then ready to publish under
     /// `footer().name()`.
     pub fn finish(mut self, keys: &Keys) -> Result<(NamedTempFile, Footer)> {
+        self.footer.records = Some(self.written - self.records_from);
         let json = serde_json::to_vec(&self.footer).expect("a footer always serializes");
         self.put(&json)?;
         self.put(&(json.len() as u32).to_le_bytes())?;
@@ -439,18 +494,123 @@ pub fn merge(dir: &Path, parts: &[Footer], keys: &Keys) -> Result<(NamedTempFile
     w.finish(keys)
 }
 
-/// Where a segment's records lie: after the magic and the preamble, before the footer.
-fn records_span(path: &Path, footer: &Footer) -> Result<(u64, u64)> {
+/// Where a segment's records lie (after the magic and the preamble, before the footer), and
+/// whether they are of version 3.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    from: u64,
+    len: u64,
+    v3: bool,
+}
+
+fn records_span(path: &Path, footer: &Footer) -> Result<Span> {
     let mut file = File::open(path).map_err(Error::io("cannot open", path))?;
     let mut head = [0u8; 12];
     file.read_exact(&mut head)
         .map_err(Error::io("cannot read", path))?;
     let pre = u64::from(u32::from_le_bytes(head[8..12].try_into().unwrap()));
-    Ok((12 + pre, records_len(footer)))
+    let v3 = &head[..8] == MAGIC;
+    let len = records_len(footer, v3).ok_or_else(|| {
+        Error::CheckFailed(format!(
+            "{}: its footer does not say its size",
+            path.display()
+        ))
+    })?;
+    Ok(Span {
+        from: 12 + pre,
+        len,
+        v3,
+    })
 }
 
-fn records_len(f: &Footer) -> u64 {
-    f.commits() * (HEAD + TAIL) as u64 + f.pages * (4 + u64::from(f.page_size))
+/// The bytes of a segment's records: said by a version 3 footer, counted for version 2.
+fn records_len(f: &Footer, v3: bool) -> Option<u64> {
+    match (v3, f.records) {
+        (true, records) => records,
+        (false, None) => {
+            Some(f.commits() * (HEAD + TAIL) as u64 + f.pages * (4 + u64::from(f.page_size)))
+        }
+        (false, Some(_)) => None,
+    }
+}
+
+/// What [`walk_record`] read of a whole record.
+struct Walked {
+    head: [u8; HEAD],
+    count: u32,
+    state: u64,
+    /// Its bytes in the file it was read from.
+    len: u64,
+}
+
+/// Reads one record of a file of version 3 (`v3`) or 2 from `r`, checking its hash; None when
+/// there is no whole, sound record there (the end, a cut, a wrong tag, an entry larger than a
+/// page, a hash that does not match). With `out`, writes it into `out` as version 3 as it goes
+/// (version 2 entries become whole-page entries, under a new hash); `buf` is scratch space.
+fn walk_record(
+    r: &mut impl Read,
+    v3: bool,
+    page_size: usize,
+    buf: &mut Vec<u8>,
+    mut out: Option<&mut Writer>,
+) -> Result<Option<Walked>> {
+    let mut head = [0u8; HEAD];
+    if r.read_exact(&mut head).is_err() || !matches!(head[0], b'C' | b'R') {
+        return Ok(None);
+    }
+    let mut h = XxHash3_64::with_seed(0);
+    h.write(&head);
+    if let Some(w) = out.as_deref_mut() {
+        w.record = XxHash3_64::with_seed(0);
+        w.put_record(&head)?;
+    }
+    let count = u32::from_le_bytes(head[13..17].try_into().unwrap());
+    let mut len = (HEAD + TAIL) as u64;
+    for _ in 0..count {
+        let mut entry = [0u8; ENTRY];
+        let entry = if v3 { &mut entry[..] } else { &mut entry[..4] };
+        if r.read_exact(entry).is_err() {
+            return Ok(None);
+        }
+        h.write(entry);
+        let size = match v3 {
+            true => u32::from_le_bytes(entry[4..].try_into().unwrap()) as usize,
+            false => page_size,
+        };
+        if size > page_size {
+            return Ok(None);
+        }
+        buf.resize(size, 0);
+        if r.read_exact(buf).is_err() {
+            return Ok(None);
+        }
+        h.write(buf);
+        len += (entry.len() + size) as u64;
+        if let Some(w) = out.as_deref_mut() {
+            w.put_record(&entry[..4])?;
+            w.put_record(&(size as u32).to_le_bytes())?;
+            w.put_record(buf)?;
+        }
+    }
+    let mut tail = [0u8; TAIL];
+    if r.read_exact(&mut tail).is_err() {
+        return Ok(None);
+    }
+    h.write(&tail[..8]);
+    if h.finish() != u64::from_le_bytes(tail[8..].try_into().unwrap()) {
+        return Ok(None);
+    }
+    if let Some(w) = out {
+        w.put_record(&tail[..8])?;
+        let hash = w.record.finish();
+        w.put(&hash.to_le_bytes())?;
+    }
+    Ok(Some(Walked {
+        head,
+        count,
+        state: u64::from_le_bytes(tail[..8].try_into().unwrap()),
+        len,
+    }))
 }
 
 /// Takes up the spool a killed run left: its whole records, checked one by one by their hash,
@@ -464,9 +624,10 @@ pub fn recover(path: &Path, keys: &Keys, inode: u64) -> Result<Option<(NamedTemp
         Err(e) => return Err(Error::io("cannot open", path)(e)),
     };
     let mut head = [0u8; 12];
-    if file.read_exact(&mut head).is_err() || &head[..8] != MAGIC {
+    if file.read_exact(&mut head).is_err() || (&head[..8] != MAGIC && &head[..8] != MAGIC_V2) {
         return Ok(None);
     }
+    let v3 = &head[..8] == MAGIC;
     let pre_len = u32::from_le_bytes(head[8..12].try_into().unwrap());
     if pre_len > MAX_FOOTER {
         return Ok(None);
@@ -493,46 +654,24 @@ pub fn recover(path: &Path, keys: &Keys, inode: u64) -> Result<Option<(NamedTemp
         end_ms: p.opened_ms,
         db_pages: p.db_pages,
         pages: 0,
+        records: None,
         mark: None,
         follows: None,
     };
-    let mut page = vec![0u8; p.page_size as usize];
-    let mut rec = [0u8; HEAD];
-    loop {
-        if file.read_exact(&mut rec).is_err() || !matches!(rec[0], b'C' | b'R') {
-            break;
-        }
-        let mut h = XxHash3_64::with_seed(0);
-        h.write(&rec);
-        let count = u32::from_le_bytes(rec[13..17].try_into().unwrap());
-        let mut whole = true;
-        for _ in 0..count {
-            let mut pgno = [0u8; 4];
-            if file.read_exact(&mut pgno).is_err() || file.read_exact(&mut page).is_err() {
-                whole = false;
-                break;
-            }
-            h.write(&pgno);
-            h.write(&page);
-        }
-        let mut tail = [0u8; TAIL];
-        if !whole || file.read_exact(&mut tail).is_err() {
-            break;
-        }
-        h.write(&tail[..8]);
-        if h.finish() != u64::from_le_bytes(tail[8..].try_into().unwrap()) {
-            break;
-        }
-        let time = i64::from_le_bytes(rec[1..9].try_into().unwrap());
+    let mut buf = Vec::new();
+    let mut walked = 0;
+    while let Some(rec) = walk_record(&mut file, v3, p.page_size as usize, &mut buf, None)? {
+        let time = i64::from_le_bytes(rec.head[1..9].try_into().unwrap());
         if summary.commits() == 0 {
             summary.start_ms = time;
         }
         summary.last += 1;
         summary.end_ms = time;
-        summary.db_pages = u32::from_le_bytes(rec[9..13].try_into().unwrap());
-        summary.pages += u64::from(count);
-        summary.end_state = u64::from_le_bytes(tail[..8].try_into().unwrap());
-        summary.mark = Some(Mark::from_bytes(&rec[17..], inode));
+        summary.db_pages = u32::from_le_bytes(rec.head[9..13].try_into().unwrap());
+        summary.pages += u64::from(rec.count);
+        summary.end_state = rec.state;
+        summary.mark = Some(Mark::from_bytes(&rec.head[17..], inode));
+        walked += rec.len;
     }
     if summary.commits() == 0 {
         return Ok(None);
@@ -547,12 +686,12 @@ pub fn recover(path: &Path, keys: &Keys, inode: u64) -> Result<Option<(NamedTemp
         p.db_pages,
         p.opened_ms,
     )?;
-    w.append_records(
-        path,
-        12 + u64::from(pre_len),
-        records_len(&summary),
-        &summary,
-    )?;
+    let span = Span {
+        from: 12 + u64::from(pre_len),
+        len: walked,
+        v3,
+    };
+    w.append_records(path, span, &summary)?;
     w.finish(keys).map(Some)
 }
 
@@ -574,6 +713,7 @@ pub fn verify(path: &Path, keys: &Keys) -> Result<Footer> {
     let mut reader = BufReader::with_capacity(1 << 20, (&mut file).take(body));
     let mut buf = vec![0u8; 1 << 20];
     let mut first = true;
+    let mut v3 = true;
     loop {
         let n = reader
             .read(&mut buf)
@@ -581,8 +721,11 @@ pub fn verify(path: &Path, keys: &Keys) -> Result<Footer> {
         if n == 0 {
             break;
         }
-        if first && (n < MAGIC.len() || &buf[..MAGIC.len()] != MAGIC) {
+        if first && (n < MAGIC.len() || (&buf[..8] != MAGIC && &buf[..8] != MAGIC_V2)) {
             return Err(bad("it does not start as one"));
+        }
+        if first {
+            v3 = &buf[..8] == MAGIC;
         }
         first = false;
         digest.update(&buf[..n]);
@@ -632,7 +775,7 @@ pub fn verify(path: &Path, keys: &Keys) -> Result<Footer> {
         || !(512..=65536).contains(&footer.page_size)
         || footer.first == 0
         || footer.last + 1 < footer.first
-        || records != records_len(&footer)
+        || Some(records) != records_len(&footer, v3)
     {
         return Err(bad("its footer does not describe its contents"));
     }
@@ -653,19 +796,21 @@ pub struct Commit {
 pub struct Records {
     reader: BufReader<File>,
     page_size: usize,
+    v3: bool,
     left: u64,
     path: std::path::PathBuf,
 }
 
 impl Records {
     pub fn open(path: &Path, footer: &Footer) -> Result<Records> {
-        let (from, _) = records_span(path, footer)?;
+        let span = records_span(path, footer)?;
         let mut file = File::open(path).map_err(Error::io("cannot open", path))?;
-        file.seek(SeekFrom::Start(from))
+        file.seek(SeekFrom::Start(span.from))
             .map_err(Error::io("cannot read", path))?;
         Ok(Records {
             reader: BufReader::with_capacity(1 << 20, file),
             page_size: footer.page_size as usize,
+            v3: span.v3,
             left: footer.commits(),
             path: path.to_path_buf(),
         })
@@ -700,21 +845,47 @@ impl Records {
         }))
     }
 
-    /// The next page of the transaction: its number, its bytes in `page`.
-    pub fn page(&mut self, page: &mut Vec<u8>) -> Result<u32> {
-        let mut word = [0u8; 4];
-        self.read(&mut word)?;
-        page.resize(self.page_size, 0);
-        self.read(page)?;
-        Ok(u32::from_le_bytes(word))
+    /// The next page of the transaction: its number, and whether `bytes` holds it whole (else
+    /// the changes from its previous version, for `delta::apply`).
+    pub fn page(&mut self, bytes: &mut Vec<u8>) -> Result<(u32, bool)> {
+        let (pgno, size) = self.entry()?;
+        bytes.resize(size, 0);
+        self.read(bytes)?;
+        Ok((pgno, size == self.page_size))
+    }
+
+    /// A page entry's head: its number and the size of its bytes.
+    fn entry(&mut self) -> Result<(u32, usize)> {
+        let mut entry = [0u8; ENTRY];
+        let entry = if self.v3 {
+            &mut entry[..]
+        } else {
+            &mut entry[..4]
+        };
+        self.read(entry)?;
+        let pgno = u32::from_le_bytes(entry[..4].try_into().unwrap());
+        if !self.v3 {
+            return Ok((pgno, self.page_size));
+        }
+        let size = u32::from_le_bytes(entry[4..].try_into().unwrap()) as usize;
+        if size > self.page_size {
+            return Err(Error::CheckFailed(format!(
+                "{}: a page record is damaged",
+                self.path.display()
+            )));
+        }
+        Ok((pgno, size))
     }
 
     /// Passes over the `count` pages of the transaction.
     pub fn skip_pages(&mut self, count: u32) -> Result<()> {
-        let bytes = i64::from(count) * (4 + self.page_size as i64);
-        self.reader
-            .seek_relative(bytes)
-            .map_err(Error::io("cannot read", &self.path))
+        for _ in 0..count {
+            let (_, size) = self.entry()?;
+            self.reader
+                .seek_relative(size as i64)
+                .map_err(Error::io("cannot read", &self.path))?;
+        }
+        Ok(())
     }
 
     /// The state checksum after the transaction whose pages were just read.
@@ -781,13 +952,113 @@ pub(super) mod tests {
             (1001, 3, 2, false)
         );
         let mut page = Vec::new();
-        assert_eq!(r.page(&mut page).unwrap(), 1);
-        assert_eq!(r.page(&mut page).unwrap(), 3);
+        assert_eq!(r.page(&mut page).unwrap(), (1, true));
+        assert_eq!(r.page(&mut page).unwrap(), (3, true));
         assert_eq!(page, vec![3u8; 512]);
         assert_eq!(r.state().unwrap(), 42);
         let c = r.next_commit().unwrap().unwrap();
         assert_eq!((c.count, c.resumed, r.state().unwrap()), (0, true, 43));
         assert_eq!(r.next_commit().unwrap(), None);
+    }
+
+    /// A segment as version 2 wrote it (whole pages, no `records` in the footer), sealed.
+    fn written_v2(dir: &Path, first: u64, pages: &[(u32, u8)]) -> (std::path::PathBuf, Footer) {
+        let pre = serde_json::to_vec(&Preamble {
+            chain: "00112233aabbccdd".into(),
+            first,
+            page_size: 512,
+            base_state: 7,
+            db_pages: 3,
+            opened_ms: 1000,
+        })
+        .unwrap();
+        let mut body = [&MAGIC_V2[..], &(pre.len() as u32).to_le_bytes(), &pre].concat();
+        let mut head = vec![b'C'];
+        head.extend_from_slice(&1001i64.to_le_bytes());
+        head.extend_from_slice(&3u32.to_le_bytes());
+        head.extend_from_slice(&(pages.len() as u32).to_le_bytes());
+        head.extend_from_slice(&mark().to_bytes());
+        let mut record = head;
+        for &(pgno, b) in pages {
+            record.extend_from_slice(&pgno.to_le_bytes());
+            record.extend_from_slice(&[b; 512]);
+        }
+        record.extend_from_slice(&42u64.to_le_bytes());
+        let hash = twox_hash::XxHash3_64::oneshot(&record);
+        body.extend_from_slice(&record);
+        body.extend_from_slice(&hash.to_le_bytes());
+        let footer = Footer {
+            chain: "00112233aabbccdd".into(),
+            first,
+            last: first,
+            page_size: 512,
+            base_state: 7,
+            end_state: 42,
+            opened_ms: 1000,
+            start_ms: 1001,
+            end_ms: 1001,
+            db_pages: 3,
+            pages: pages.len() as u64,
+            records: None,
+            mark: Some(mark()),
+            follows: None,
+        };
+        let json = serde_json::to_vec(&footer).unwrap();
+        body.extend_from_slice(&json);
+        body.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        let sha = ring::digest::digest(&ring::digest::SHA256, &body);
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(sha.as_ref());
+        let len = body.len() as u64;
+        let seal = keys().seal(SEAL_NAME, len, digest, len).unwrap();
+        body.extend_from_slice(&digest);
+        body.extend_from_slice(seal.mac.as_bytes());
+        let path = dir.join(footer.name());
+        std::fs::write(&path, body).unwrap();
+        (path, footer)
+    }
+
+    /// Segments written before page deltas (version 2) still verify and read, and compaction
+    /// merges them with newer ones into one version 3 segment holding the same pages.
+    #[test]
+    fn a_version_2_segment_still_reads_and_merges() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, old_footer) = written_v2(dir.path(), 4, &[(1, 9), (3, 8)]);
+        assert_eq!(verify(&old, &keys()).unwrap(), old_footer);
+        let mut r = Records::open(&old, &old_footer).unwrap();
+        r.next_commit().unwrap().unwrap();
+        let mut page = Vec::new();
+        assert_eq!(r.page(&mut page).unwrap(), (1, true));
+        r.skip_pages(1).unwrap();
+        assert_eq!((r.state().unwrap(), &page[..]), (42, &[9u8; 512][..]));
+        // The newer one follows on (base state 7 there stands for 42 here: rewritten).
+        let (new, mut new_footer) = written(dir.path());
+        new_footer.base_state = 42;
+        let mut w = Writer::new(dir.path(), None, "00112233aabbccdd", 4, 512, 7, 3, 1000).unwrap();
+        w.append(&old, &old_footer).unwrap();
+        w.append(&new, &new_footer).unwrap();
+        let (file, merged) = w.finish(&keys()).unwrap();
+        let path = dir.path().join(merged.name());
+        file.persist(&path).unwrap();
+        assert_eq!(verify(&path, &keys()).unwrap(), merged);
+        assert_eq!((merged.first, merged.last, merged.pages), (4, 6, 4));
+        let mut r = Records::open(&path, &merged).unwrap();
+        let mut got = Vec::new();
+        while let Some(c) = r.next_commit().unwrap() {
+            for _ in 0..c.count {
+                let (pgno, whole) = r.page(&mut page).unwrap();
+                got.push((pgno, whole, page[0]));
+            }
+            r.state().unwrap();
+        }
+        assert_eq!(
+            got,
+            [(1, true, 9), (3, true, 8), (1, true, 1), (3, true, 3)]
+        );
+        // A version 2 footer claiming a version 3 size is refused.
+        let mut lying = old_footer.clone();
+        lying.records = Some(1);
+        assert!(records_len(&lying, false).is_none());
     }
 
     #[test]
@@ -840,7 +1111,7 @@ pub(super) mod tests {
         }
         let full = std::fs::read(&spool).unwrap();
         std::mem::forget(w); // as a kill -9 would leave it
-        let record = HEAD + TAIL + 2 * (4 + 512);
+        let record = HEAD + TAIL + 2 * (ENTRY + 512);
         let start = full.len() - 4 * record;
         for cut in [
             start,
@@ -872,5 +1143,40 @@ pub(super) mod tests {
         std::fs::write(&spool, &bad).unwrap();
         let (_, footer) = recover(&spool, &keys(), 9).unwrap().unwrap();
         assert_eq!(footer.commits(), 2);
+        // Pages written as changes are taken up as written.
+        std::fs::remove_file(&spool).unwrap();
+        let mut w = Writer::new(
+            dir.path(),
+            Some(SPOOL),
+            "00112233aabbccdd",
+            5,
+            512,
+            7,
+            3,
+            1000,
+        )
+        .unwrap();
+        let mut old = vec![0u8; 512];
+        for i in 0..3u8 {
+            let mut new = old.clone();
+            new[i as usize * 10] = i + 1;
+            w.begin(1001, 3, 1, &mark(), false).unwrap();
+            w.changed_page(2, &new, Some(&old)).unwrap();
+            w.end(50 + u64::from(i)).unwrap();
+            old = new;
+        }
+        std::mem::forget(w);
+        let (file, footer) = recover(&spool, &keys(), 9).unwrap().unwrap();
+        assert_eq!((footer.commits(), footer.end_state), (3, 52));
+        assert!(footer.records.unwrap() < 512, "{footer:?}");
+        let path = dir.path().join(footer.name());
+        file.persist(&path).unwrap();
+        let mut r = Records::open(&path, &verify(&path, &keys()).unwrap()).unwrap();
+        r.next_commit().unwrap().unwrap();
+        let mut bytes = Vec::new();
+        assert_eq!(r.page(&mut bytes).unwrap(), (2, false));
+        let mut page = vec![0u8; 512];
+        crate::engine::sqlite::replicate::delta::apply(&bytes, &mut page).unwrap();
+        assert_eq!((page[0], page[1]), (1, 0));
     }
 }
