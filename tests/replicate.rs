@@ -250,6 +250,47 @@ fn restore_at_gives_exactly_what_was_committed_by_then() {
     }
 }
 
+/// A database put back as it once was (a copy of it put in its place) starts a new chain, whose
+/// backup has the state of the older chain's first point too: `restore --at` after it goes on
+/// from the newer chain, not from the older one (which would stop at the break between them).
+/// Put back three times: which chain has a given state first depends on their random ids,
+/// so an old chain is taken over the newest one, if that can happen, in all but 1 run in 24.
+#[test]
+fn a_database_put_back_as_it_was_restores_from_its_new_chain() {
+    let app = wal_app(4096, "");
+    let db = app.db_path();
+    let start = app.root.path().join("start.sqlite");
+    let c = Connection::open(&db).unwrap();
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    drop(c);
+    std::fs::copy(&db, &start).unwrap();
+    for round in 0..4 {
+        if round > 0 {
+            // Put back: the copy renamed over the database, its -wal and -shm gone.
+            for suffix in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+            }
+            let staged = app.root.path().join("staged.sqlite");
+            std::fs::copy(&start, &staged).unwrap();
+            std::fs::rename(&staged, &db).unwrap();
+            // Backups are named to the second.
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+        let rep = Replicate::start(&app);
+        let commits = write(&db, 40, 40, 0, 1);
+        std::thread::sleep(Duration::from_millis(300));
+        rep.stop();
+        let end = commits.last().unwrap().done;
+        assert_eq!(rows(&db), expected(40));
+        assert_eq!(
+            rows_at(&app, &rfc3339(end + 1.0)),
+            expected(40),
+            "round {round}"
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+}
+
 /// What the app committed while replicate was stopped is found by the next run (which goes on
 /// with the chain, or starts a new one if the -wal was restarted meanwhile): when each of those
 /// transactions was committed is not known, so a time between the last transaction seen before

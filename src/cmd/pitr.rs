@@ -204,10 +204,15 @@ pub fn build(
             ));
             continue;
         };
+        // The latest point with the backup's state: a database put back to an earlier state
+        // (a restore, a copy) starts a chain whose backup has the state of a point of an older
+        // chain too, and from that older point the replay would stop at the break between them.
+        // Same state, same pages: any such point is a sound start.
         let found = chains
             .iter()
             .filter(|ch| ch.page_size == page_size)
-            .find_map(|ch| ch.find(st, at_ms).map(|p| (ch, p)));
+            .filter_map(|ch| ch.find(st, at_ms).map(|p| (ch, p)))
+            .max_by_key(|(_, p)| (p.time_ms, p.seq));
         let Some((chain, from)) = found else { continue };
         // A later chain means this one broke off after its last change: what the app did
         // between that and the later chain's start (a VACUUM, changes while no replicate ran)
