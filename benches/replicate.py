@@ -1,9 +1,9 @@
 # Driver of benches/replicate.sh (a benchmark, not a test): the app's commit latency with and
 # without `db-backup replicate`, the RPO to the backups folder and to S3, the -wal's bound, and
 # the S3 requests per hour (counted by the server, Garage's own metrics), idle and under writes.
-import json, os, re, signal, sqlite3, statistics, subprocess, sys, threading, time, urllib.request
+import json, os, re, shutil, signal, sqlite3, statistics, subprocess, sys, threading, time, urllib.request
 
-app, binary, rate, secs, idle, metrics_url, bucket_env, rounds = sys.argv[1:9]
+app, binary, rate, secs, idle, metrics_url, bucket_env, rounds, pristine = sys.argv[1:10]
 rate, secs, idle, rounds = int(rate), float(secs), float(idle), int(rounds)
 db = os.path.join(app, "database/database.sqlite")
 changes = os.path.join(app, "storage/app/backups/changes")
@@ -93,6 +93,18 @@ def watch_remote():
 threading.Thread(target=watch_local, daemon=True).start()
 
 
+def reset():
+    """Each phase starts from the same database: no -wal file, the rows it was built with. Else
+    each phase inherits the last one's (the -wal file replicate keeps at its size, more rows)."""
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+    shutil.copyfile(pristine, db + ".tmp")
+    os.replace(db + ".tmp", db)
+    os.sync()
+    time.sleep(1)
+
+
 def start_replicate():
     rep = subprocess.Popen([binary, "replicate"], cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in rep.stdout:
@@ -106,7 +118,9 @@ def start_replicate():
 base_lat, lat, rounds_out = [], [], []
 for r in range(rounds):
     a, d = [], []
+    reset()
     writer(secs, a, d)
+    reset()
     rep = start_replicate()
     b, d = [], []
     writer(secs, b, d)

@@ -122,6 +122,7 @@ PRAGMA journal_mode=WAL;
 SQL
 mkdir -p "$APP/storage/app/backups"
 chmod 700 "$APP/storage/app/backups"
+cp "$APP/database/database.sqlite" "$BENCH_DIR/pristine.sqlite"
 
 BUCKET_ENV=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' \
     AWS_ACCESS_KEY_ID "$KEY_ID" AWS_SECRET_ACCESS_KEY "$SECRET" AWS_DEFAULT_REGION garage \
@@ -133,7 +134,7 @@ BUCKET_ENV=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::
 
 log "writer at $BENCH_RATE tx/s for $BENCH_SECS s without, then with replicate; then $BENCH_IDLE s idle"
 python3 "$HERE/replicate.py" "$APP" "$BIN" "$BENCH_RATE" "$BENCH_SECS" "$BENCH_IDLE" \
-    "http://127.0.0.1:$ADMIN_PORT/metrics" "$BUCKET_ENV" "$BENCH_ROUNDS" | tee "$BENCH_DIR/result.json"
+    "http://127.0.0.1:$ADMIN_PORT/metrics" "$BUCKET_ENV" "$BENCH_ROUNDS" "$BENCH_DIR/pristine.sqlite" | tee "$BENCH_DIR/result.json"
 
 # --- restore --at the end, against a plain restore of the chain's backup --------------------
 cd "$APP"
