@@ -1088,21 +1088,16 @@ pub(super) mod tests {
         assert!(verify(&path, &rotated).is_ok());
     }
 
+    /// A spool of chain 00112233aabbccdd from transaction 5, 512-byte pages.
+    fn spool_writer(dir: &Path) -> Writer {
+        Writer::new(dir, Some(SPOOL), "00112233aabbccdd", 5, 512, 7, 3, 1000).unwrap()
+    }
+
     #[test]
     fn a_spool_cut_anywhere_gives_back_its_whole_records() {
         let dir = tempfile::tempdir().unwrap();
         let spool = dir.path().join(SPOOL);
-        let mut w = Writer::new(
-            dir.path(),
-            Some(SPOOL),
-            "00112233aabbccdd",
-            5,
-            512,
-            7,
-            3,
-            1000,
-        )
-        .unwrap();
+        let mut w = spool_writer(dir.path());
         for i in 0..4u8 {
             w.begin(1001 + i64::from(i), 3, 2, &mark(), false).unwrap();
             w.page(1, &[i; 512]).unwrap();
@@ -1145,17 +1140,7 @@ pub(super) mod tests {
         assert_eq!(footer.commits(), 2);
         // Pages written as changes are taken up as written.
         std::fs::remove_file(&spool).unwrap();
-        let mut w = Writer::new(
-            dir.path(),
-            Some(SPOOL),
-            "00112233aabbccdd",
-            5,
-            512,
-            7,
-            3,
-            1000,
-        )
-        .unwrap();
+        let mut w = spool_writer(dir.path());
         let mut old = vec![0u8; 512];
         for i in 0..3u8 {
             let mut new = old.clone();
