@@ -406,16 +406,7 @@ impl Writer {
             .map_err(Error::io("cannot read", path))?;
         let mut reader = BufReader::with_capacity(1 << 20, file.take(span.len));
         if span.v3 {
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = reader
-                    .read(&mut buf)
-                    .map_err(Error::io("cannot read", path))?;
-                if n == 0 {
-                    break;
-                }
-                self.put(&buf[..n])?;
-            }
+            each_chunk(&mut reader, path, |chunk| self.put(chunk))?;
         } else {
             // Version 2 records are rewritten as version 3 (their pages whole).
             let mut buf = Vec::new();
@@ -531,6 +522,24 @@ fn records_len(f: &Footer, v3: bool) -> Option<u64> {
             Some(f.commits() * (HEAD + TAIL) as u64 + f.pages * (4 + u64::from(f.page_size)))
         }
         (false, Some(_)) => None,
+    }
+}
+
+/// Reads `reader` to its end, handing `each` what it reads 1 MiB at most at a time.
+fn each_chunk(
+    reader: &mut impl Read,
+    path: &Path,
+    mut each: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(Error::io("cannot read", path))?;
+        if n == 0 {
+            return Ok(());
+        }
+        each(&buf[..n])?;
     }
 }
 
@@ -711,25 +720,20 @@ pub fn verify(path: &Path, keys: &Keys) -> Result<Footer> {
     let body = len - TRAILER;
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     let mut reader = BufReader::with_capacity(1 << 20, (&mut file).take(body));
-    let mut buf = vec![0u8; 1 << 20];
     let mut first = true;
     let mut v3 = true;
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(Error::io("cannot read", path))?;
-        if n == 0 {
-            break;
-        }
-        if first && (n < MAGIC.len() || (&buf[..8] != MAGIC && &buf[..8] != MAGIC_V2)) {
+    each_chunk(&mut reader, path, |chunk| {
+        if first && (chunk.len() < MAGIC.len() || (&chunk[..8] != MAGIC && &chunk[..8] != MAGIC_V2))
+        {
             return Err(bad("it does not start as one"));
         }
         if first {
-            v3 = &buf[..8] == MAGIC;
+            v3 = &chunk[..8] == MAGIC;
         }
         first = false;
-        digest.update(&buf[..n]);
-    }
+        digest.update(chunk);
+        Ok(())
+    })?;
     let mut trailer = [0u8; TRAILER as usize];
     file.seek(SeekFrom::Start(body))
         .and_then(|_| file.read_exact(&mut trailer))
