@@ -212,17 +212,15 @@ impl Chain {
                         &bytes
                     } else {
                         // Changes to the page as the transactions before this one left it.
-                        page.resize(ps as usize, 0);
-                        let read = match at + ps <= len {
-                            true => dest
-                                .read_exact_at(&mut page, at)
-                                .map_err(|e| Error::io("cannot read", dest_path)(e)),
-                            false => Err(Error::CheckFailed(format!(
+                        if at + ps > len {
+                            return Err(Error::CheckFailed(format!(
                                 "{}: page {pgno} is changed before it exists",
                                 path.display()
-                            ))),
-                        };
-                        read?;
+                            )));
+                        }
+                        page.resize(ps as usize, 0);
+                        dest.read_exact_at(&mut page, at)
+                            .map_err(|e| Error::io("cannot read", dest_path)(e))?;
                         super::delta::apply(&bytes, &mut page).map_err(|why| {
                             Error::CheckFailed(format!("{}: page {pgno}: {why}", path.display()))
                         })?;

@@ -525,6 +525,17 @@ fn records_len(f: &Footer, v3: bool) -> Option<u64> {
     }
 }
 
+/// A page entry's number and the size of its bytes, from its head: `pgno size` (version 3) or
+/// `pgno` alone (version 2, whole pages); None for a size larger than a page.
+fn entry_head(entry: &[u8], page_size: usize) -> Option<(u32, usize)> {
+    let pgno = u32::from_le_bytes(entry[..4].try_into().unwrap());
+    let size = match entry.get(4..8) {
+        Some(size) => u32::from_le_bytes(size.try_into().unwrap()) as usize,
+        None => page_size,
+    };
+    (size <= page_size).then_some((pgno, size))
+}
+
 /// Reads `reader` to its end, handing `each` what it reads 1 MiB at most at a time.
 fn each_chunk(
     reader: &mut impl Read,
@@ -582,13 +593,9 @@ fn walk_record(
             return Ok(None);
         }
         h.write(entry);
-        let size = match v3 {
-            true => u32::from_le_bytes(entry[4..].try_into().unwrap()) as usize,
-            false => page_size,
-        };
-        if size > page_size {
+        let Some((_, size)) = entry_head(entry, page_size) else {
             return Ok(None);
-        }
+        };
         buf.resize(size, 0);
         if r.read_exact(buf).is_err() {
             return Ok(None);
@@ -867,18 +874,9 @@ impl Records {
             &mut entry[..4]
         };
         self.read(entry)?;
-        let pgno = u32::from_le_bytes(entry[..4].try_into().unwrap());
-        if !self.v3 {
-            return Ok((pgno, self.page_size));
-        }
-        let size = u32::from_le_bytes(entry[4..].try_into().unwrap()) as usize;
-        if size > self.page_size {
-            return Err(Error::CheckFailed(format!(
-                "{}: a page record is damaged",
-                self.path.display()
-            )));
-        }
-        Ok((pgno, size))
+        entry_head(entry, self.page_size).ok_or_else(|| {
+            Error::CheckFailed(format!("{}: a page record is damaged", self.path.display()))
+        })
     }
 
     /// Passes over the `count` pages of the transaction.
