@@ -999,3 +999,57 @@ fn assert_failed_naming_safety(
     );
     assert!(took < bound, "stopped {took:?} after the cause");
 }
+
+test_on_both!(rows_loaded_over_two_connections_come_back_and_a_failing_one_names_its_line);
+/// Restoring our own file, a table's INSERTs are shared by two connections (engine/mysql/
+/// share.rs): a table of many statements comes back exact, beside a table without a primary
+/// key; an INSERT that fails on the second connection stops the restore at its own line and
+/// names the safety backup.
+fn rows_loaded_over_two_connections_come_back_and_a_failing_one_names_its_line(
+    server: &'static Server,
+) {
+    let db = TestDb::on(server);
+    stock_objects(&db);
+    filler(&db, 60_000);
+    db.sql(
+        "CREATE TABLE heap (a INT, b VARCHAR(20)) ENGINE=InnoDB;
+         INSERT INTO heap VALUES (3, 'c'), (1, 'a'), (2, 'b'), (1, 'a');",
+    );
+    let before = db.snapshot();
+    let (app, file) = backup(&db, Via::Tcp);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let inserts: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("INSERT INTO `filler` "))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(inserts.len() >= 4, "several statements: {}", inserts.len());
+    db.sql("UPDATE filler SET label = 'changed'; DELETE FROM heap;");
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    app.ok(&["restore", &name, "--yes"]);
+    let after = db.snapshot();
+    assert_eq!(after.schema, before.schema);
+    after.assert_same_data(&before);
+
+    // A table's first INSERT is the second connection's: its first row twice fails there.
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let first = &lines[inserts[0]];
+    let values = first.find(" VALUES (").unwrap() + 8;
+    let row = &first[values..values + first[values..].find("),(").unwrap() + 1];
+    lines[inserts[0]] = format!("{},{row};", first.strip_suffix(';').unwrap());
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    for f in app.backups().into_iter().filter(|n| *n != name) {
+        std::fs::remove_file(app.backups_dir().join(f)).unwrap();
+    }
+    let out = app.run(&["restore", &name, "--yes"]);
+    assert_failed_naming_safety(
+        &app,
+        &out,
+        &format!("line {}", inserts[0] + 1),
+        Instant::now(),
+        Duration::from_secs(600),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Duplicate entry"), "{err}");
+}

@@ -9,7 +9,7 @@
 //! has not answered for [`PING_TIMEOUT`] is given up on. Lock waits are bounded by the server
 //! itself (`lock_wait_timeout`, `innodb_lock_wait_timeout`, set by the caller).
 
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,15 @@ const KILL_AGAIN: Duration = Duration::from_secs(1);
 
 /// Signals received while a load runs (SIGINT, SIGTERM).
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+/// A second loading connection (share.rs) whose statement is cancelled with the load's; 0:
+/// none.
+static ALSO: AtomicU32 = AtomicU32::new(0);
+
+/// Cancels connection `id`'s statement too after Ctrl-C (0: no more).
+pub fn cancel_also(id: u32) {
+    ALSO.store(id, Ordering::SeqCst);
+}
+
 /// What the second signal writes to stderr before leaving: bytes made in advance, since a
 /// signal handler may not allocate or format. Null: nothing.
 static LAST_WORDS: AtomicPtr<Vec<u8>> = AtomicPtr::new(std::ptr::null_mut());
@@ -105,6 +114,10 @@ impl Watch<'_> {
     fn cancel(&mut self) {
         if let Some(c) = &mut self.conn {
             let _ = c.query_drop(format!("KILL QUERY {}", self.target));
+            let also = ALSO.load(Ordering::SeqCst);
+            if also != 0 {
+                let _ = c.query_drop(format!("KILL QUERY {also}"));
+            }
         }
     }
 }

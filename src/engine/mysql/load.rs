@@ -16,6 +16,7 @@ use super::foreign::{Checker, Scope, Server, Verdict};
 use super::guard::{self, catch_interrupts, supervised};
 use super::inventory::Inventory;
 use super::script::Statements;
+use super::share::{Sharing, Turn};
 use super::{connect, explain, max_packet, Fail, MysqlParams};
 use crate::engine::{Contents, Meter};
 use crate::error::{Error, Result};
@@ -165,6 +166,7 @@ fn follow<R: std::io::BufRead>(statements: &mut Statements<R>, checker: &Checker
 /// per kind), anything else that is not what dump tools write stops the load.
 fn load(
     conn: &mut Conn,
+    (params, lock_wait): (&MysqlParams, Duration),
     file: &Path,
     scope: Scope,
     facts: &Facts,
@@ -184,48 +186,65 @@ fn load(
     // Keys of the table being loaded, added once its rows are in (defer.rs), and the line of
     // its CREATE.
     let mut waiting: Option<(usize, Deferred)> = None;
+    let mut sharing = Sharing::new(params, lock_wait, &head(file)?);
     while let Some(stmt) = statements.next() {
         if guard::interrupted() {
             return Err(Fail::Interrupted);
         }
         let stmt = stmt.map_err(Fail::Script)?;
-        let rewritten;
+        let line = stmt.line;
         let sql = match checker.judge(&stmt.sql) {
-            Verdict::Run => &stmt.sql,
-            Verdict::RunAs(sql) => {
-                rewritten = sql;
-                &rewritten
-            }
+            Verdict::Run => stmt.sql,
+            Verdict::RunAs(sql) => sql,
             Verdict::Skip { kind, why } => {
                 if warned.insert(kind.clone()) {
                     warn(format!(
-                        "skipped `{kind}` at line {} of {}, and any later one: {why}",
-                        stmt.line,
+                        "skipped `{kind}` at line {line} of {}, and any later one: {why}",
                         file.display()
                     ));
                 }
                 continue;
             }
-            Verdict::Refuse(detail) => return Err(Fail::Refused(stmt.line, detail)),
+            Verdict::Refuse(detail) => return Err(Fail::Refused(line, detail)),
         };
         if sql.len() > longest {
             return Err(Fail::StatementTooLarge {
-                line: stmt.line,
+                line,
                 bytes: sql.len(),
                 limit: longest + 1,
             });
         }
+        let sql = match &mut sharing {
+            None => sql,
+            Some(s) => match s.offer(conn, line, sql)? {
+                Turn::Helper => {
+                    meter.set_done(statements.position());
+                    n += 1;
+                    continue;
+                }
+                Turn::Shared(sql) => sql,
+                Turn::Alone(sql) => {
+                    s.settle()?;
+                    s.running(&sql);
+                    if s.skips(&sql) {
+                        n += 1;
+                        continue;
+                    }
+                    sql
+                }
+            },
+        };
         if let Some((_, d)) = &waiting {
-            if !d.covers(sql) {
+            if !d.covers(&sql) {
                 add_keys(conn, waiting.take())?;
             }
         }
-        match deferrable(conn, sql)? {
+        match deferrable(conn, &sql)? {
             Some((create, keys)) => {
-                send(conn, &create).map_err(|e| Fail::at(stmt.line, &create, e))?;
-                waiting = Some((stmt.line, keys));
+                send(conn, &create).map_err(|e| Fail::at(line, &create, e))?;
+                waiting = Some((line, keys));
             }
-            None => send(conn, sql).map_err(|e| Fail::at(stmt.line, sql, e))?,
+            None => send(conn, &sql).map_err(|e| Fail::at(line, &sql, e))?,
         }
         meter.set_done(statements.position());
         if sql.len() > 12 && sql[..12].eq_ignore_ascii_case(b"CREATE TABLE") {
@@ -234,12 +253,15 @@ fn load(
         // The server says whether backslashes escape; the checker must have followed it.
         if conn.no_backslash_escape() != checker.mode().no_backslash_escapes {
             return Err(Fail::Refused(
-                stmt.line,
+                line,
                 "after it, the server's sql_mode is not what the file set; how the rest reads cannot be known".into(),
             ));
         }
         follow(&mut statements, &checker);
         n += 1;
+    }
+    if let Some(s) = &mut sharing {
+        s.settle()?;
     }
     add_keys(conn, waiting.take())?;
     if statements.unterminated() {
@@ -249,6 +271,15 @@ fn load(
         )));
     }
     Ok(n)
+}
+
+/// The first bytes of `file`: whether db-backup wrote it.
+fn head(file: &Path) -> Result<Vec<u8>, Fail> {
+    let mut head = Vec::with_capacity(64);
+    File::open(file)
+        .and_then(|f| f.take(64).read_to_end(&mut head))
+        .map_err(Fail::Script)?;
+    Ok(head)
 }
 
 /// A CREATE TABLE whose keys can wait for its rows: only while foreign_key_checks is off,
@@ -356,6 +387,7 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
         scratch: scratch.clone(),
     }));
     let (path, db, app) = (file.to_path_buf(), scratch.clone(), params.database.clone());
+    let owned = params.clone();
     let (conn, result) = supervised(
         conn,
         params,
@@ -365,7 +397,8 @@ pub fn verify(params: &MysqlParams, file: &Path, warn: &mut dyn FnMut(String)) -
                 app: &app,
                 target: &db,
             };
-            load(conn, &path, scope, &facts, &Meter::default(), warn)?;
+            let how = (&owned, VERIFY_LOCK_WAIT);
+            load(conn, how, &path, scope, &facts, &Meter::default(), warn)?;
             table_counts(conn, &db)
         },
         warn,
@@ -465,6 +498,7 @@ pub fn restore(
     // The pre-check warned about a broad user already.
     let facts = facts(&mut conn).map_err(|f| explain(f, params, file, false))?;
     let (path, db): (PathBuf, String) = (file.to_path_buf(), params.database.clone());
+    let owned = params.clone();
     let job = move |conn: &mut Conn, warn: &mut dyn FnMut(String)| {
         bound_lock_waits(conn, lock_wait)?;
         let dropped = super::clean::prepare(conn, &db, &dump, clean, warn)?;
@@ -472,7 +506,15 @@ pub fn restore(
             app: &db,
             target: &db,
         };
-        load(conn, &path, scope, &facts, &meter, warn)?;
+        load(
+            conn,
+            (&owned, lock_wait),
+            &path,
+            scope,
+            &facts,
+            &meter,
+            warn,
+        )?;
         let tables = table_counts(conn, &db)?;
         Ok(Restored { tables, dropped })
     };

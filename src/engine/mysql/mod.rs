@@ -13,6 +13,7 @@ pub mod load;
 mod params;
 pub mod schema;
 mod script;
+mod share;
 
 use std::time::Duration;
 
