@@ -464,14 +464,21 @@ fn stream(
 ) -> Result<u64, Fail> {
     let mut rows = 0u64;
     let mut last = b'\n';
-    let mut take = |chunk: &[u8]| -> Result<(), Fail> {
-        rows += memchr::memchr_iter(b'\n', chunk).count() as u64;
+    let mut take = |chunk: &[u8], counted: Option<u64>| -> Result<(), Fail> {
+        rows += counted.unwrap_or_else(|| memchr::memchr_iter(b'\n', chunk).count() as u64);
         last = chunk[chunk.len() - 1];
         out.write_all(chunk)?;
         *bytes += chunk.len() as u64;
         Ok(())
     };
+    let unfinished = || {
+        Fail::Io(std::io::Error::other(format!(
+            "the rows of {} did not end with a newline",
+            table.name
+        )))
+    };
     match source {
+        // The reader's chunks are not messages: lines are counted.
         Source::Sync(client) => {
             let mut reader = client.copy_out(sql)?;
             loop {
@@ -479,29 +486,30 @@ fn stream(
                 if chunk.is_empty() {
                     break;
                 }
-                take(chunk)?;
+                take(chunk, None)?;
                 let n = chunk.len();
                 reader.consume(n);
             }
         }
-        // One block_on for the whole COPY.
+        // One block_on for the whole COPY. Each chunk is one CopyData message, and "messages
+        // sent from the backend will always correspond to single data rows" (the protocol's
+        // documentation): a row is a message, which must end its line. The read-back counts
+        // the file's lines, so the two counts are two readings of the rows.
         Source::Stream(s) => s.runtime.block_on(async {
             let rows = s.client.copy_out(sql).await?;
             futures_util::pin_mut!(rows);
             while let Some(chunk) = rows.next().await {
                 let chunk = chunk?;
-                if !chunk.is_empty() {
-                    take(&chunk)?;
+                if chunk.last() != Some(&b'\n') {
+                    return Err(unfinished());
                 }
+                take(&chunk, Some(1))?;
             }
             Ok::<(), Fail>(())
         })?,
     }
     if last != b'\n' {
-        return Err(Fail::Io(std::io::Error::other(format!(
-            "the rows of {} did not end with a newline",
-            table.name
-        ))));
+        return Err(unfinished());
     }
     Ok(rows)
 }
