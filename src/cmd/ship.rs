@@ -49,6 +49,7 @@ pub fn run(
     stop: &AtomicBool,
     status: &Mutex<BTreeMap<String, DiskState>>,
 ) {
+    only_when_idle();
     let mut places: Vec<Place> = target
         .settings
         .disks()
@@ -99,6 +100,18 @@ pub fn run(
         while Instant::now() < until && !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// Runs this thread (and the threads it makes) only on a core nothing else wants
+/// (`SCHED_IDLE`): compressing, sealing and uploading can wait a few milliseconds, the app's
+/// commits beside it cannot. The local chain, which the RPO rests on, keeps the follower's
+/// priority. Failing (a kernel without it) leaves the priority as it was.
+fn only_when_idle() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a plain system call about this thread (0), with a valid parameter.
+    unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }
 
