@@ -341,6 +341,18 @@ fn has_primary_key(sql: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    fn params() -> MysqlParams {
+        MysqlParams {
+            host: "127.0.0.1".into(),
+            port: 1,
+            socket: None,
+            database: "d".into(),
+            user: "u".into(),
+            password: String::new(),
+            ssl_ca: None,
+        }
+    }
+
     #[test]
     fn the_created_table_is_named_with_its_quotes() {
         assert_eq!(
@@ -354,15 +366,7 @@ mod tests {
     #[test]
     fn only_the_shared_tables_inserts_and_lock_are_recognised() {
         let mut s = Sharing::new(
-            &MysqlParams {
-                host: "127.0.0.1".into(),
-                port: 1,
-                socket: None,
-                database: "d".into(),
-                user: "u".into(),
-                password: String::new(),
-                ssl_ca: None,
-            },
+            &params(),
             Duration::from_secs(1),
             b"-- db-backup 1.0 dump\n",
         )
@@ -382,15 +386,7 @@ mod tests {
 
     #[test]
     fn a_file_someone_else_wrote_is_not_shared() {
-        let p = MysqlParams {
-            host: "h".into(),
-            port: 1,
-            socket: None,
-            database: "d".into(),
-            user: "u".into(),
-            password: String::new(),
-            ssl_ca: None,
-        };
+        let p = params();
         assert!(Sharing::new(&p, Duration::from_secs(1), b"-- MySQL dump 10.13\n").is_none());
         assert!(Sharing::new(&p, Duration::from_secs(1), b"").is_none());
     }
