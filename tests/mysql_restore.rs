@@ -1051,5 +1051,8 @@ fn rows_loaded_over_two_connections_come_back_and_a_failing_one_names_its_line(
         Duration::from_secs(600),
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("Duplicate entry"), "{err}");
+    // MariaDB inserts into an empty table in bulk (unique and foreign key checks off, as dumps
+    // load) and finds the duplicate when that statement commits: its own words differ.
+    let bulk = server.flavor == Flavor::MariaDb && err.contains("during COMMIT");
+    assert!(err.contains("Duplicate entry") || bulk, "{err}");
 }
