@@ -88,6 +88,18 @@ pub fn set_last_words(e: Option<&Error>) {
     LAST_WORDS.swap(new, Ordering::SeqCst);
 }
 
+/// Bounds every lock wait of the session: metadata locks (DROP TABLE, LOCK TABLES, any DDL
+/// behind another session's open transaction) and InnoDB row locks. Only waiting is bounded,
+/// never a statement's own work, so no long INSERT or index build is cut short.
+pub(super) fn bound_lock_waits(conn: &mut Conn, wait: Duration) -> Result<(), Fail> {
+    // Both servers take 1 s at least; --busy-timeout is at most a day, under both maxima.
+    let s = wait.as_secs().max(1);
+    conn.query_drop(format!(
+        "SET SESSION lock_wait_timeout = {s}, SESSION innodb_lock_wait_timeout = {s}"
+    ))?;
+    Ok(())
+}
+
 /// The second connection: cancels the running statement after Ctrl-C, and proves the server is
 /// still there while a statement runs.
 struct Watch<'p> {

@@ -13,7 +13,7 @@ use mysql::Conn;
 
 use super::defer::{self, Deferred};
 use super::foreign::{Checker, Scope, Server, Verdict};
-use super::guard::{self, catch_interrupts, supervised};
+use super::guard::{self, bound_lock_waits, catch_interrupts, supervised};
 use super::inventory::Inventory;
 use super::script::Statements;
 use super::share::{Sharing, Turn};
@@ -26,18 +26,6 @@ use std::sync::Arc;
 /// Lock waits while verifying: nothing else uses the scratch database, so only a global lock
 /// (FLUSH TABLES WITH READ LOCK of another backup tool) can make a statement wait.
 const VERIFY_LOCK_WAIT: Duration = Duration::from_secs(60);
-
-/// Bounds every lock wait of the session: metadata locks (DROP TABLE, LOCK TABLES, any DDL
-/// behind another session's open transaction) and InnoDB row locks. Only waiting is bounded,
-/// never a statement's own work, so no long INSERT or index build is cut short.
-fn bound_lock_waits(conn: &mut Conn, wait: Duration) -> Result<(), Fail> {
-    // Both servers take 1 s at least; --busy-timeout is at most a day, under both maxima.
-    let s = wait.as_secs().max(1);
-    conn.query_drop(format!(
-        "SET SESSION lock_wait_timeout = {s}, SESSION innodb_lock_wait_timeout = {s}"
-    ))?;
-    Ok(())
-}
 
 /// What the checker needs to read a file as the server will: its version, its other
 /// databases, the session's sql_mode at the start of a load.

@@ -184,11 +184,7 @@ impl Sharing {
     /// connection (the load then runs alone, as before).
     fn open(&self) -> Option<Helper> {
         let mut conn = connect(&self.params, None).ok()?;
-        let s = self.lock_wait.as_secs().max(1);
-        conn.query_drop(format!(
-            "SET SESSION lock_wait_timeout = {s}, SESSION innodb_lock_wait_timeout = {s}"
-        ))
-        .ok()?;
+        guard::bound_lock_waits(&mut conn, self.lock_wait).ok()?;
         guard::cancel_also(conn.connection_id());
         // One INSERT waiting while the helper runs another: memory stays two statements.
         let (jobs, rx) = mpsc::sync_channel(1);
