@@ -112,7 +112,10 @@ def reset():
 
 
 def start_replicate():
-    rep = subprocess.Popen([binary, "replicate"], cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A session of its own, as systemd and Supervisor start it (BENCH_SAME_SESSION=1: the
+    # bench's session, the app's).
+    own = os.environ.get("BENCH_SAME_SESSION", "0") != "1"
+    rep = subprocess.Popen([binary, "replicate"], cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=own)
     for line in rep.stdout:
         if "has its backup" in line or "going on with chain" in line:
             break
@@ -121,7 +124,14 @@ def start_replicate():
     return rep
 
 
-base_lat, lat, rounds_out = [], [], []
+def cpu_secs(pid):
+    """CPU time (user + system, all threads) of a running process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+base_lat, lat, rounds_out, rep_cpu = [], [], [], []
 for r in range(rounds):
     a, d = [], []
     reset()
@@ -129,7 +139,9 @@ for r in range(rounds):
     reset()
     rep = start_replicate()
     b, d = [], []
+    cpu0 = cpu_secs(rep.pid)
     writer(secs, b, d)
+    rep_cpu.append((cpu_secs(rep.pid) - cpu0) / secs)
     rep.send_signal(signal.SIGTERM)
     rep.wait(timeout=120)
     base_lat += a
@@ -187,6 +199,7 @@ print(json.dumps({
     "latency_p50_ms_with": round(pct(lat, 50) * 1000, 3),
     "latency_p99_ms_with": round(pct(lat, 99) * 1000, 3),
     "latency_p99_ratio": round(pct(lat, 99) / pct(base_lat, 99), 3),
+    "replicate_cpu_percent_of_a_core": round(100 * statistics.mean(rep_cpu), 1),
     "rpo_local_p50_s": round(pct(rl, 50), 3), "rpo_local_p99_s": round(pct(rl, 99), 3),
     "rpo_local_measured": len(rl),
     "rpo_s3_p50_s": round(pct(rr, 50), 3), "rpo_s3_p99_s": round(pct(rr, 99), 3),

@@ -392,6 +392,51 @@ fn a_second_replicate_exits_at_once() {
     rep.stop();
 }
 
+/// The nice value in /proc/PID/autogroup ("/autogroup-85 nice 0").
+fn autogroup_nice(pid: u32) -> i32 {
+    let path = format!("/proc/{pid}/autogroup");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{path}: {e}: this test needs a Linux kernel with autogroups (CONFIG_SCHED_AUTOGROUP)"
+        )
+    });
+    text.split_whitespace().last().unwrap().parse().unwrap()
+}
+
+#[test]
+fn replicate_yields_the_cpu_as_a_session_of_its_own_and_leaves_a_shared_one_alone() {
+    use std::os::unix::process::CommandExt;
+    let app = wal_app(4096, "");
+    // As systemd and Supervisor start it: a session of its own, whose nice it lowers.
+    let log = app.root.path().join("replicate-own-session.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut cmd = app.cmd(&["replicate"]);
+    cmd.stdout(out.try_clone().unwrap()).stderr(out);
+    // SAFETY: setsid is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut r = Replicate {
+        child: cmd.spawn().unwrap(),
+        log,
+    };
+    r.wait_for("going on with chain|chain [0-9a-f]+ has its backup");
+    let pid = r.child.id();
+    assert_eq!(autogroup_nice(pid), 10, "{}", r.log());
+    let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, pid) };
+    assert_eq!(nice, 10);
+    r.stop();
+    // Started from a shell (here: the test's own session), the session is left as it was.
+    let mine = autogroup_nice(std::process::id());
+    let rep = Replicate::start(&app);
+    assert_eq!(autogroup_nice(rep.child.id()), mine);
+    assert_eq!(autogroup_nice(std::process::id()), mine);
+    rep.stop();
+}
+
 #[test]
 fn the_apps_own_truncate_checkpoints_leave_no_gap() {
     let app = wal_app(4096, "");

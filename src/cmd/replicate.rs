@@ -537,6 +537,29 @@ fn yield_to_the_app() {
             libc::setpriority(libc::PRIO_PROCESS, 0, NICE);
         }
     }
+    yield_as_a_session();
+}
+
+/// With the kernel's autogroups (on by default), each session shares the CPU equally with the
+/// others, and a nice value only orders the tasks of one session. systemd and Supervisor start
+/// replicate as a session of its own: there its nice would not yield to the app at all. So when
+/// replicate leads its session, the session's own nice is lowered too (never raised). Started
+/// from a shell or Artisan, it shares their session, and touches nothing of it.
+fn yield_as_a_session() {
+    // SAFETY: plain system calls about this process.
+    let leader = unsafe { libc::getsid(0) == libc::getpid() };
+    let path = Path::new("/proc/self/autogroup");
+    let Ok(now) = std::fs::read_to_string(path) else {
+        return;
+    };
+    // "/autogroup-85 nice 0"
+    let nice = now
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse::<i32>().ok());
+    if leader && nice.is_some_and(|n| n < NICE) {
+        let _ = std::fs::write(path, NICE.to_string());
+    }
 }
 
 fn now_ms() -> i64 {

@@ -247,11 +247,93 @@ fn upload(target: &Target, dir: &Path, disk: &dyn Disk, footers: &[Footer]) -> R
         let s = target.keys.seal(&name, plain_size, sha256, plain_size)?;
         disk.put(&src, &name, &s)?
     } else {
-        let mut staged = publish::staging_file(dir)?;
-        transform::encode(&src, staged.as_file_mut(), &t)?;
+        let mut staged = Staged::new(dir, plain_size)?;
+        transform::encode(&src, staged.file_mut(), &t)?;
         let (sha256, size) = seal::hash_file(staged.path())?;
         let s = target.keys.seal(&name, size, sha256, plain_size)?;
         disk.put(staged.path(), &name, &s)?
     };
     Ok(copied.name)
+}
+
+/// Segments this small (most: a second's changes) are compressed and sealed in memory.
+const IN_MEMORY: u64 = 32 << 20;
+
+/// Where a segment's copy is made before it goes up. A file created and deleted in the
+/// changes folder each second is journal work that the app's next fsync waits for; in memory
+/// (a memfd, read back through /proc/self/fd) it is none. Larger ones, and systems without
+/// memfd or /proc, use a private file in the folder as before.
+enum Staged {
+    Memory(std::fs::File, std::path::PathBuf),
+    Disk(tempfile::NamedTempFile),
+}
+
+impl Staged {
+    fn new(dir: &Path, plain_size: u64) -> Result<Staged> {
+        if plain_size <= IN_MEMORY {
+            if let Some((file, path)) = memory_file() {
+                return Ok(Staged::Memory(file, path));
+            }
+        }
+        Ok(Staged::Disk(publish::staging_file(dir)?))
+    }
+
+    fn file_mut(&mut self) -> &mut std::fs::File {
+        match self {
+            Staged::Memory(file, _) => file,
+            Staged::Disk(t) => t.as_file_mut(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Staged::Memory(_, path) => path,
+            Staged::Disk(t) => t.path(),
+        }
+    }
+}
+
+/// An anonymous file in memory, and a path that opens it again (for the hash and the upload,
+/// which read paths). Freed when the file is dropped.
+fn memory_file() -> Option<(std::fs::File, std::path::PathBuf)> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: a plain system call with a NUL-terminated name; the fd it returns is owned below.
+    let fd = unsafe { libc::memfd_create(c"db-backup-segment".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is a new descriptor that nothing else owns.
+    let file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    path.exists().then_some((file, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek, Write};
+
+    #[test]
+    fn a_segment_staged_in_memory_reads_back_through_its_path_and_is_not_in_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut staged = Staged::new(dir.path(), 1000).unwrap();
+        assert!(
+            matches!(staged, Staged::Memory(..)),
+            "memfd and /proc are there"
+        );
+        staged.file_mut().write_all(b"segment bytes").unwrap();
+        let mut back = String::new();
+        std::fs::File::open(staged.path())
+            .unwrap()
+            .read_to_string(&mut back)
+            .unwrap();
+        assert_eq!(back, "segment bytes");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // Past the bound, a private file in the folder, as before.
+        let mut big = Staged::new(dir.path(), IN_MEMORY + 1).unwrap();
+        assert!(matches!(big, Staged::Disk(..)));
+        big.file_mut().write_all(b"x").unwrap();
+        big.file_mut().rewind().unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }
