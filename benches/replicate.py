@@ -112,8 +112,8 @@ def reset():
 
 
 def start_replicate():
-    # A session of its own, as systemd and Supervisor start it (BENCH_SAME_SESSION=1: the
-    # bench's session, the app's).
+    # A session of its own, as systemd starts it (BENCH_SAME_SESSION=1: the bench's session,
+    # the writer's).
     own = os.environ.get("BENCH_SAME_SESSION", "0") != "1"
     rep = subprocess.Popen([binary, "replicate"], cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=own)
     for line in rep.stdout:

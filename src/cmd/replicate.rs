@@ -541,10 +541,11 @@ fn yield_to_the_app() {
 }
 
 /// With the kernel's autogroups (on by default), each session shares the CPU equally with the
-/// others, and a nice value only orders the tasks of one session. systemd and Supervisor start
-/// replicate as a session of its own: there its nice would not yield to the app at all. So when
-/// replicate leads its session, the session's own nice is lowered too (never raised). Started
-/// from a shell or Artisan, it shares their session, and touches nothing of it.
+/// others, and a nice value only orders the tasks of one session. systemd starts replicate as a
+/// session of its own: there its nice would not yield to the app at all. So when replicate
+/// leads its session, the session's own nice is lowered too (never raised). Started from a
+/// shell, Artisan or Supervisor, it shares their session (Supervisor's holds its other
+/// programs, the queue workers), and touches nothing of it.
 fn yield_as_a_session() {
     // SAFETY: plain system calls about this process.
     let leader = unsafe { libc::getsid(0) == libc::getpid() };
