@@ -419,7 +419,7 @@ fn replicate_yields_the_cpu_as_a_session_of_its_own_and_leaves_a_shared_one_alon
             Ok(())
         });
     }
-    let mut r = Replicate {
+    let r = Replicate {
         child: cmd.spawn().unwrap(),
         log,
     };
