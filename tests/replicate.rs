@@ -407,7 +407,7 @@ fn autogroup_nice(pid: u32) -> i32 {
 fn replicate_yields_the_cpu_as_a_session_of_its_own_and_leaves_a_shared_one_alone() {
     use std::os::unix::process::CommandExt;
     let app = wal_app(4096, "");
-    // As systemd and Supervisor start it: a session of its own, whose nice it lowers.
+    // As systemd starts it: a session of its own, whose nice it lowers.
     let log = app.root.path().join("replicate-own-session.log");
     let out = std::fs::File::create(&log).unwrap();
     let mut cmd = app.cmd(&["replicate"]);
