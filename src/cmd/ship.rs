@@ -297,11 +297,17 @@ impl Staged {
 /// which read paths). Freed when the file is dropped.
 fn memory_file() -> Option<(std::fs::File, std::path::PathBuf)> {
     use std::os::fd::{AsRawFd, FromRawFd};
+    // Through syscall(), not glibc's memfd_create: the release binaries link against glibc
+    // 2.17, which predates that wrapper. A kernel without it (before 3.17) says ENOSYS.
     // SAFETY: a plain system call with a NUL-terminated name; the fd it returns is owned below.
-    let fd = unsafe { libc::memfd_create(c"db-backup-segment".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_memfd_create,
+            c"db-backup-segment".as_ptr(),
+            libc::MFD_CLOEXEC,
+        )
+    };
+    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
     // SAFETY: fd is a new descriptor that nothing else owns.
     let file = unsafe { std::fs::File::from_raw_fd(fd) };
     let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
