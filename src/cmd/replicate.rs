@@ -548,17 +548,15 @@ fn yield_to_the_app() {
 /// programs, the queue workers), and touches nothing of it.
 fn yield_as_a_session() {
     // SAFETY: plain system calls about this process.
-    let leader = unsafe { libc::getsid(0) == libc::getpid() };
-    let path = Path::new("/proc/self/autogroup");
-    let Ok(now) = std::fs::read_to_string(path) else {
+    if unsafe { libc::getsid(0) != libc::getpid() } {
         return;
-    };
-    // "/autogroup-85 nice 0"
-    let nice = now
-        .split_whitespace()
-        .last()
-        .and_then(|n| n.parse::<i32>().ok());
-    if leader && nice.is_some_and(|n| n < NICE) {
+    }
+    let path = Path::new("/proc/self/autogroup");
+    // "/autogroup-85 nice 0"; missing without autogroups, and then there is nothing to do.
+    let nice = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|now| now.split_whitespace().last()?.parse::<i32>().ok());
+    if nice.is_some_and(|n| n < NICE) {
         let _ = std::fs::write(path, NICE.to_string());
     }
 }

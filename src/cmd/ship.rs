@@ -7,7 +7,8 @@
 //! the pieces are deleted.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -260,11 +261,11 @@ fn upload(target: &Target, dir: &Path, disk: &dyn Disk, footers: &[Footer]) -> R
 const IN_MEMORY: u64 = 32 << 20;
 
 /// Where a segment's copy is made before it goes up. A file created and deleted in the
-/// changes folder each second is journal work that the app's next fsync waits for; in memory
+/// changes folder each second is filesystem journal work beside the app's fsyncs; in memory
 /// (a memfd, read back through /proc/self/fd) it is none. Larger ones, and systems without
 /// memfd or /proc, use a private file in the folder as before.
 enum Staged {
-    Memory(std::fs::File, std::path::PathBuf),
+    Memory(File, PathBuf),
     Disk(tempfile::NamedTempFile),
 }
 
@@ -278,7 +279,7 @@ impl Staged {
         Ok(Staged::Disk(publish::staging_file(dir)?))
     }
 
-    fn file_mut(&mut self) -> &mut std::fs::File {
+    fn file_mut(&mut self) -> &mut File {
         match self {
             Staged::Memory(file, _) => file,
             Staged::Disk(t) => t.as_file_mut(),
@@ -295,7 +296,7 @@ impl Staged {
 
 /// An anonymous file in memory, and a path that opens it again (for the hash and the upload,
 /// which read paths). Freed when the file is dropped.
-fn memory_file() -> Option<(std::fs::File, std::path::PathBuf)> {
+fn memory_file() -> Option<(File, PathBuf)> {
     use std::os::fd::{AsRawFd, FromRawFd};
     // Through syscall(), not glibc's memfd_create: the release binaries link against glibc
     // 2.17, which predates that wrapper. A kernel without it (before 3.17) says ENOSYS.
@@ -309,8 +310,8 @@ fn memory_file() -> Option<(std::fs::File, std::path::PathBuf)> {
     };
     let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
     // SAFETY: fd is a new descriptor that nothing else owns.
-    let file = unsafe { std::fs::File::from_raw_fd(fd) };
-    let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    let file = unsafe { File::from_raw_fd(fd) };
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
     path.exists().then_some((file, path))
 }
 
@@ -329,7 +330,7 @@ mod tests {
         );
         staged.file_mut().write_all(b"segment bytes").unwrap();
         let mut back = String::new();
-        std::fs::File::open(staged.path())
+        File::open(staged.path())
             .unwrap()
             .read_to_string(&mut back)
             .unwrap();
