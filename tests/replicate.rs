@@ -392,15 +392,17 @@ fn a_second_replicate_exits_at_once() {
     rep.stop();
 }
 
-/// The nice value in /proc/PID/autogroup ("/autogroup-85 nice 0").
-fn autogroup_nice(pid: u32) -> i32 {
+/// The nice value in /proc/PID/autogroup ("/autogroup-85 nice 0"), or None where the process
+/// has no autogroup: the file is missing on a kernel without them, and empty where the kernel
+/// keeps the session in none of its own (a CI machine did). Its own nice rules then.
+fn autogroup_nice(pid: u32) -> Option<i32> {
     let path = format!("/proc/{pid}/autogroup");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{path}: {e}: this test needs a Linux kernel with autogroups (CONFIG_SCHED_AUTOGROUP)"
-        )
-    });
-    text.split_whitespace().last().unwrap().parse().unwrap()
+    let text = std::fs::read_to_string(&path).ok()?;
+    let nice = text.split_whitespace().last()?;
+    Some(
+        nice.parse()
+            .unwrap_or_else(|e| panic!("{path}: {text:?}: {e}")),
+    )
 }
 
 #[test]
@@ -425,9 +427,21 @@ fn replicate_yields_the_cpu_as_a_session_of_its_own_and_leaves_a_shared_one_alon
     };
     r.wait_for("going on with chain|chain [0-9a-f]+ has its backup");
     let pid = r.child.id();
-    assert_eq!(autogroup_nice(pid), 10, "{}", r.log());
+    // Its own nice rules everywhere; its session's only where the kernel groups by session.
     let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, pid) };
     assert_eq!(nice, 10);
+    let grouped = autogroup_nice(pid);
+    if grouped.is_none() {
+        eprintln!(
+            "note: this machine gives replicate's session no autogroup: only replicate's own \
+             nice was checked"
+        );
+    }
+    assert!(
+        matches!(grouped, None | Some(10)),
+        "{grouped:?}: {}",
+        r.log()
+    );
     r.stop();
     // Started from a shell (here: the test's own session), the session is left as it was.
     let mine = autogroup_nice(std::process::id());

@@ -552,7 +552,8 @@ fn yield_as_a_session() {
         return;
     }
     let path = Path::new("/proc/self/autogroup");
-    // "/autogroup-85 nice 0"; missing without autogroups, and then there is nothing to do.
+    // "/autogroup-85 nice 0"; missing without autogroups, and empty where the kernel keeps the
+    // session in no autogroup of its own (seen on a CI machine). Then there is nothing to do.
     let nice = std::fs::read_to_string(path)
         .ok()
         .and_then(|now| now.split_whitespace().last()?.parse::<i32>().ok());
