@@ -509,9 +509,11 @@ fn wal_stays_bounded(autocheckpoint: Option<u32>) {
         "segments were published while the app was idle"
     );
     let log = rep.stop();
+    eprintln!("the -wal file reached {max} bytes");
     assert!(log.contains("the -wal was restarted"), "{log}");
-    // The limit, plus what a second of this writer adds before the next sync.
-    assert!(max < 3 << 20, "the -wal reached {max} bytes");
+    // The limit is checked at every look (here 420 KB were seen): the limit, plus a second of
+    // this writer should a window miss (the app holding its lock 100 ms).
+    assert!(max < 2 << 20, "the -wal reached {max} bytes");
     let t1 = commits.last().unwrap().done;
     assert_exact(&app, &commits, (commits[0].began + t1) / 2.0);
     assert_eq!(rows_at(&app, &rfc3339(t1 + 1.0)), rows(&app.db_path()));

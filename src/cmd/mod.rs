@@ -183,9 +183,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     .duration("sync_interval")?
                     .and_then(|d| d.to_std().ok())
                     .unwrap_or(Duration::from_secs(1)),
-                // About SQLite's own autocheckpoint (1000 pages of 4 KiB): past it, every commit of the
-                // app tries a checkpoint, which costs each one ~0.2 ms while our read holds it.
-                wal_limit: s.size("wal_limit")?.unwrap_or(4 << 20),
+                wal_limit: s.size("wal_limit")?,
                 busy_timeout: Duration::from_secs(busy_timeout),
                 stop_after: stop_after.map(Duration::from_secs),
             };

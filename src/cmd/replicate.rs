@@ -37,8 +37,9 @@ const LEVELS: [i64; 3] = [30_000, 300_000, 3_600_000];
 pub struct Options {
     /// How often what was seen is published (and copied to the disks).
     pub sync: Duration,
-    /// -wal size past which we restart it ourselves.
-    pub wal_limit: u64,
+    /// -wal in use (bytes) past which we restart it ourselves; None: three quarters of
+    /// SQLite's autocheckpoint, for the database's page size.
+    pub wal_limit: Option<u64>,
     pub busy_timeout: Duration,
     /// Stop after this long (tests and benchmarks); None: until a signal.
     pub stop_after: Option<Duration>,
@@ -128,6 +129,7 @@ fn follow(
     let mut last_sync = Instant::now();
     let mut last_tidy = Instant::now();
     let mut restart_after = Instant::now();
+    let mut restarts = 0;
     let mut last_status = Instant::now();
     loop {
         let stopping = crate::engine::mysql::guard::interrupted()
@@ -135,29 +137,38 @@ fn follow(
         // Whatever was committed before this look, the look reads.
         let look_ms = now_ms();
         let sync = stopping || last_sync.elapsed() >= opts.sync;
-        let seen = if sync {
+        if sync {
             last_sync = Instant::now();
-            let seen = session.follower.rotate(&mut session.writer)?;
-            let seen = if matches!(seen, Seen::Commits(_))
-                && session.follower.wal_len() > opts.wal_limit
-                && Instant::now() >= restart_after
-            {
-                let (more, restarted) = session.follower.restart_wal(&mut session.writer)?;
-                if restarted {
-                    report::event("the -wal was restarted (it had passed DB_BACKUP_WAL_LIMIT)");
-                } else {
-                    // The app was writing, or its readers held the -wal: again in a moment.
-                    restart_after = Instant::now() + Duration::from_secs(1);
-                }
-                more
-            } else {
-                seen
-            };
-            session.ship(&dir, &target.keys, published)?;
-            seen
+        }
+        // Checked at every look, not every sync: a second of a busy app's commits is more than
+        // the bound, and past SQLite's autocheckpoint each of them pays for a futile checkpoint.
+        let restart = session.follower.wal_past_limit()
+            && !session.follower.restart_armed()
+            && Instant::now() >= restart_after;
+        // Turning to the other connection moves our read mark to the end: the window's first
+        // checkpoint, with no lock, then copies all but what comes meanwhile.
+        let seen = if sync || restart {
+            session.follower.rotate(&mut session.writer)?
         } else {
             session.follower.poll(&mut session.writer)?
         };
+        let seen = if restart && matches!(seen, Seen::Commits(_)) {
+            let (more, armed) = session.follower.restart_wal(&mut session.writer)?;
+            if !armed {
+                // The app was writing, or its readers held the -wal: again in a moment.
+                restart_after = Instant::now() + Duration::from_secs(1);
+            }
+            more
+        } else {
+            seen
+        };
+        if session.follower.restarts() > restarts {
+            restarts = session.follower.restarts();
+            report::event("the -wal was restarted");
+        }
+        if sync {
+            session.ship(&dir, &target.keys, published)?;
+        }
         if let Seen::Broken(why) = seen {
             report::event(&format!(
                 "the chain broke ({why}): starting a new one from a new backup"
@@ -169,6 +180,7 @@ fn follow(
             };
             drop(session);
             session = Session::start(target, db, &dir, opts, published, Some(follows))?;
+            restarts = 0;
             watched_ms = now_ms();
             continue;
         }

@@ -22,18 +22,16 @@
 //! without bound under a steady writer. Past a size bound we open a short window ourselves: a
 //! PASSIVE checkpoint first (no lock: it copies what we have read), then we take the write lock
 //! (waiting at most 100 ms, else we try again later), read what is left, checkpoint the rest,
-//! begin a read at mark 0 and commit a transaction that rewrites `user_version` with its own
-//! value. That commit restarts the -wal. We never run a RESTART or TRUNCATE checkpoint, which
-//! would wait for the app's readers while blocking its writers.
+//! begin a read at mark 0 and let go. The app's next commit restarts the -wal, as it does after
+//! its own checkpoints without us. We never run a RESTART or TRUNCATE checkpoint, which would
+//! wait for the app's readers while blocking its writers, and never commit anything.
+//!
+//! The bound is below SQLite's autocheckpoint (1000 frames by default): past it each commit of
+//! the app runs a checkpoint, which our held read makes futile, but not free.
 //!
 //! Between windows the app's own autocheckpoint copies frames up to our read mark, inside its
 //! own commits, as it does without us; a checkpoint of ours then would write the database file
 //! and fsync it while the app commits, and its commits would wait behind that disk work.
-//!
-//! After a restart the -wal file keeps its size ([`KEPT_WAL`] times the bound at most): the
-//! app's next commits then overwrite it in place, as they do without us. Cut back to nothing,
-//! every commit would grow the file again, and the fsync of a growing file is a journal commit
-//! of the filesystem (measured: the app's median commit 0.27 → 0.40 ms).
 
 mod delta;
 pub mod pitr;
@@ -53,8 +51,15 @@ use crate::error::{Error, Result};
 use segment::{Mark, Writer};
 use state::State;
 
-/// The -wal file is cut back to at most this many times the restart bound when it restarts.
-pub const KEPT_WAL: u64 = 4;
+/// The restart bound when none is set, in frames: three quarters of SQLite's own
+/// autocheckpoint (1000 frames). Past 1000 frames every commit of the app runs a checkpoint,
+/// which our held read makes futile but not free; restarting before, the app never gets there.
+const DEFAULT_LIMIT_FRAMES: u64 = 750;
+
+/// The default restart bound in bytes of -wal for a page size: the header and 750 frames.
+pub fn default_wal_limit(page_size: u32) -> u64 {
+    32 + DEFAULT_LIMIT_FRAMES * (u64::from(page_size) + 24)
+}
 
 /// Now, in Unix milliseconds rounded up: what is seen is dated at or after the moment it was
 /// seen, never before. Rounded down, a transaction committed and read within the same
@@ -75,8 +80,8 @@ pub enum Seen {
 
 /// The live database, followed.
 pub struct Follower {
-    /// Two connections taking turns at holding a read transaction; they never write, except
-    /// the `user_version` rewrite of a restart window.
+    /// Two connections taking turns at holding a read transaction; they never write (a
+    /// restart window takes the write lock, and commits nothing).
     conns: [Connection; 2],
     held: usize,
     /// Our descriptor of the database file, closed after the connections (see `Source`).
@@ -84,6 +89,12 @@ pub struct Follower {
     db: PathBuf,
     wal_path: PathBuf,
     inode: u64,
+    /// The -wal in use past which a restart window is opened, in bytes.
+    wal_limit: u64,
+    /// Where we had read to when the last restart window armed a restart.
+    armed: Option<([u8; 8], u64)>,
+    /// Restarts of the -wal seen.
+    restarts: u64,
     pos: Option<Position>,
     state: State,
     busy: Duration,
@@ -104,7 +115,7 @@ impl Follower {
     pub fn open(
         db: &Path,
         busy: Duration,
-        wal_limit: u64,
+        wal_limit: Option<u64>,
         resume: Option<&segment::Footer>,
     ) -> Result<(Follower, bool)> {
         let file = File::open(db).map_err(|e| match e.kind() {
@@ -116,16 +127,16 @@ impl Follower {
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let c = Connection::open_with_flags(db, flags).map_err(|e| source_error(db, e, 0))?;
             c.busy_timeout(busy).map_err(|e| source_error(db, e, 0))?;
-            // Our one commit (a restart window) must not checkpoint on its own; the restart
-            // it makes keeps the file's blocks for the app to overwrite (module comment).
-            let kept = wal_limit.saturating_mul(KEPT_WAL).min(i64::MAX as u64);
-            c.execute_batch(&format!(
-                "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={kept};"
-            ))
-            .map_err(|e| source_error(db, e, 0))?;
+            // Checkpoints are ours to choose, never SQLite's on our connections.
+            c.execute_batch("PRAGMA wal_autocheckpoint=0")
+                .map_err(|e| source_error(db, e, 0))?;
             Ok(c)
         };
         let conns = [open()?, open()?];
+        let page_size: u32 = conns[0]
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| source_error(db, e, busy.as_secs()))?;
+        let wal_limit = wal_limit.unwrap_or_else(|| default_wal_limit(page_size));
         let mode: String = conns[0]
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .map_err(|e| source_error(db, e, busy.as_secs()))?;
@@ -141,6 +152,9 @@ impl Follower {
             db: db.to_path_buf(),
             wal_path: PathBuf::from(wal_path),
             inode,
+            wal_limit,
+            armed: None,
+            restarts: 0,
             pos: None,
             state: State::empty(512),
             busy,
@@ -358,6 +372,11 @@ impl Follower {
         self.pos.as_ref().map_or(0, |p| p.offset)
     }
 
+    /// Whether the -wal in use has passed the bound: time for a restart window.
+    pub fn wal_past_limit(&self) -> bool {
+        self.wal_len() > self.wal_limit
+    }
+
     /// Reads what was committed since the last look into `out`. Each transaction is stamped
     /// with the time after it was found in the -wal: never before it was committed.
     pub fn poll(&mut self, out: &mut Writer) -> Result<Seen> {
@@ -378,6 +397,7 @@ impl Follower {
             None => Position::start(header.clone()),
             Some(p) if p.header.salts() == header.salts() => p,
             Some(p) if header.salt1() == p.header.salt1().wrapping_add(1) => {
+                self.restarts += 1;
                 Position::start(header.clone())
             }
             Some(p) => {
@@ -448,16 +468,20 @@ impl Follower {
             .map_err(|e| self.sqlite(e))
     }
 
-    /// The restart window (see the module's comment): true when the -wal was restarted.
+    /// The restart window (see the module's comment): true when it is armed, the -wal wholly
+    /// in the database file and our read at mark 0, so that the app's next commit restarts it.
     ///
     /// 0. A PASSIVE checkpoint of what we have read, holding no lock.
     /// 1. Take the write lock: nothing more can be committed; read what is left.
     /// 2. End our read and checkpoint everything: the -wal is then wholly in the database file.
     /// 3. Hold a read at mark 0 (nothing can be checkpointed past what we read), let go of the
-    ///    write lock.
-    /// 4. Take the write lock again; if nothing was committed in between, its own read is at
-    ///    mark 0 too, and rewriting `user_version` with its value restarts the -wal (SQLite
-    ///    restarts it only for a writer reading at mark 0). Else, another time.
+    ///    write lock. The app's next writer reads at mark 0 too, and SQLite restarts the -wal
+    ///    for a writer reading at mark 0, before its first frame.
+    ///
+    /// The write lock is held once, for the tail and one fsync of the database file: an app
+    /// commit that meets it sleeps in SQLite's busy handler (1 ms, then 2, then 5…), so each
+    /// hold is a slow commit of the app. A commit of our own to restart at once would be a
+    /// second hold, with an fsync of the -wal in it.
     pub fn restart_wal(&mut self, out: &mut Writer) -> Result<(Seen, bool)> {
         let free = 1 - self.held;
         let held = self.held;
@@ -475,48 +499,29 @@ impl Follower {
             }
         };
         self.end(held);
-        let wal_end = self.pos.clone();
         let done = self.checkpoint(held);
         let began = self.begin(held);
         let _ = self.conns[free].execute_batch("ROLLBACK");
         began?;
         let whole = matches!(done, Ok((log, copied)) if log == copied && log > 0);
-        let mut restarted = false;
-        if whole && self.try_write_lock(free)? && !self.grew_since(&wal_end)? {
-            let before = self.open_wal()?.map(|(_, h)| h.salts());
-            let rewrite = self.conns[free]
-                .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-                .and_then(|v| {
-                    self.conns[free].execute_batch(&format!("PRAGMA user_version = {v}; COMMIT;"))
-                });
-            if rewrite.is_err() {
-                let _ = self.conns[free].execute_batch("ROLLBACK");
-            }
-            let after = self.open_wal()?.map(|(_, h)| h.salts());
-            restarted = rewrite.is_ok() && after.is_some() && after != before;
-        }
-        let after = self.poll(out)?;
-        let seen = match (seen, after) {
-            (Seen::Commits(a), Seen::Commits(b)) => Seen::Commits(a + b),
-            (_, broken) => broken,
-        };
-        Ok((seen, restarted))
+        self.armed = whole.then(|| self.at()).flatten();
+        Ok((seen, whole))
     }
 
-    /// Whether anything was committed to the -wal since `pos`: then a writer's read would not be
-    /// at mark 0, and rewriting `user_version` would only add a transaction.
-    fn grew_since(&self, pos: &Option<Position>) -> Result<bool> {
-        let Some(pos) = pos else { return Ok(true) };
-        let Some((wal, header)) = self.open_wal()? else {
-            return Ok(true);
-        };
-        if header.salts() != pos.header.salts() {
-            return Ok(true);
-        }
-        let mut probe = pos.clone();
-        let txns =
-            wal::follow(&wal, &mut probe).map_err(Error::io("cannot read", &self.wal_path))?;
-        Ok(!txns.is_empty())
+    /// Where we have read to: the -wal's generation and the offset in it.
+    fn at(&self) -> Option<([u8; 8], u64)> {
+        self.pos.as_ref().map(|p| (p.header.salts(), p.offset))
+    }
+
+    /// Whether the last window armed a restart and nothing was committed since: the app's next
+    /// commit will restart the -wal, and another window would do nothing more.
+    pub fn restart_armed(&self) -> bool {
+        self.armed.is_some() && self.armed == self.at()
+    }
+
+    /// How many times the -wal was seen restarted since we opened it.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
     }
 
     /// BEGIN IMMEDIATE on connection `i`, waiting 100 ms at most for the app's writer.
