@@ -26,8 +26,9 @@
 //! its own checkpoints without us. We never run a RESTART or TRUNCATE checkpoint, which would
 //! wait for the app's readers while blocking its writers, and never commit anything.
 //!
-//! The bound is below SQLite's autocheckpoint (1000 frames by default): past it each commit of
-//! the app runs a checkpoint, which our held read makes futile, but not free.
+//! Past SQLite's autocheckpoint (1000 frames by default) each commit of the app runs a
+//! checkpoint, which copies up to our read mark and no further: the default bound is 4000
+//! frames (see [`DEFAULT_LIMIT_FRAMES`]).
 //!
 //! Between windows the app's own autocheckpoint copies frames up to our read mark, inside its
 //! own commits, as it does without us; a checkpoint of ours then would write the database file
@@ -51,12 +52,16 @@ use crate::error::{Error, Result};
 use segment::{Mark, Writer};
 use state::State;
 
-/// The restart bound when none is set, in frames: three quarters of SQLite's own
-/// autocheckpoint (1000 frames). Past 1000 frames every commit of the app runs a checkpoint,
-/// which our held read makes futile but not free; restarting before, the app never gets there.
-const DEFAULT_LIMIT_FRAMES: u64 = 750;
+/// The restart bound when none is set, in frames: four times SQLite's own autocheckpoint.
+/// Each window costs the app a slow commit or two (its commit that meets our hold of the
+/// write lock sleeps in SQLite's busy handler; those during our checkpoint's fsync wait for
+/// the disk). At 750 frames (under the autocheckpoint) a 500 tx/s writer met 1.7 windows a
+/// second and its p99 went from 0.37 to 0.58–0.91 ms; past 1000 frames each of its commits
+/// runs a checkpoint up to our read mark, which costs it little (median +0.05 ms) and copies
+/// at each sync what the window would have. 4000 frames: a window every 2.4 s at that rate.
+const DEFAULT_LIMIT_FRAMES: u64 = 4000;
 
-/// The default restart bound in bytes of -wal for a page size: the header and 750 frames.
+/// The default restart bound in bytes of -wal for a page size: the header and 4000 frames.
 pub fn default_wal_limit(page_size: u32) -> u64 {
     32 + DEFAULT_LIMIT_FRAMES * (u64::from(page_size) + 24)
 }
