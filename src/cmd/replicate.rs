@@ -37,8 +37,8 @@ const LEVELS: [i64; 3] = [30_000, 300_000, 3_600_000];
 pub struct Options {
     /// How often what was seen is published (and copied to the disks).
     pub sync: Duration,
-    /// -wal in use (bytes) past which we restart it ourselves; None: three quarters of
-    /// SQLite's autocheckpoint, for the database's page size.
+    /// -wal in use (bytes) past which we restart it ourselves; None: 4000 frames of the
+    /// database's page size (`default_wal_limit`).
     pub wal_limit: Option<u64>,
     pub busy_timeout: Duration,
     /// Stop after this long (tests and benchmarks); None: until a signal.
@@ -140,8 +140,8 @@ fn follow(
         if sync {
             last_sync = Instant::now();
         }
-        // Checked at every look, not every sync: a second of a busy app's commits is more than
-        // the bound, and past SQLite's autocheckpoint each of them pays for a futile checkpoint.
+        // Checked at every look, not every sync: the window opens once the bound is passed, not
+        // up to a second of a busy app's commits later.
         let restart = session.follower.wal_past_limit()
             && !session.follower.restart_armed()
             && Instant::now() >= restart_after;

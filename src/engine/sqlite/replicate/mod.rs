@@ -57,12 +57,12 @@ use state::State;
 /// write lock sleeps in SQLite's busy handler; those during our checkpoint's fsync wait for
 /// the disk). At 750 frames (under the autocheckpoint) a 500 tx/s writer met 1.7 windows a
 /// second and its p99 went from 0.37 to 0.58–0.91 ms; past 1000 frames each of its commits
-/// runs a checkpoint up to our read mark, which costs it little (median +0.05 ms) and copies
+/// runs a checkpoint up to our read mark, which costs it little (median +0.06–0.09 ms) and copies
 /// at each sync what the window would have. 4000 frames: a window every 2.4 s at that rate.
 const DEFAULT_LIMIT_FRAMES: u64 = 4000;
 
 /// The default restart bound in bytes of -wal for a page size: the header and 4000 frames.
-pub fn default_wal_limit(page_size: u32) -> u64 {
+fn default_wal_limit(page_size: u32) -> u64 {
     32 + DEFAULT_LIMIT_FRAMES * (u64::from(page_size) + 24)
 }
 
