@@ -129,7 +129,6 @@ fn follow(
     let mut last_sync = Instant::now();
     let mut last_tidy = Instant::now();
     let mut restart_after = Instant::now();
-    let mut restarts = 0;
     let mut last_status = Instant::now();
     loop {
         let stopping = crate::engine::mysql::guard::interrupted()
@@ -142,9 +141,7 @@ fn follow(
         }
         // Checked at every look, not every sync: the window opens once the bound is passed, not
         // up to a second of a busy app's commits later.
-        let restart = session.follower.wal_past_limit()
-            && !session.follower.restart_armed()
-            && Instant::now() >= restart_after;
+        let restart = session.follower.restart_due() && Instant::now() >= restart_after;
         // Turning to the other connection moves our read mark to the end: the window's first
         // checkpoint, with no lock, then copies all but what comes meanwhile.
         let seen = if sync || restart {
@@ -162,8 +159,7 @@ fn follow(
         } else {
             seen
         };
-        if session.follower.restarts() > restarts {
-            restarts = session.follower.restarts();
+        if session.follower.take_restarted() {
             report::event("the -wal was restarted");
         }
         if sync {
@@ -180,7 +176,6 @@ fn follow(
             };
             drop(session);
             session = Session::start(target, db, &dir, opts, published, Some(follows))?;
-            restarts = 0;
             watched_ms = now_ms();
             continue;
         }

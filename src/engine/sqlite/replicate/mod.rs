@@ -98,8 +98,8 @@ pub struct Follower {
     wal_limit: u64,
     /// Where we had read to when the last restart window armed a restart.
     armed: Option<([u8; 8], u64)>,
-    /// Restarts of the -wal seen.
-    restarts: u64,
+    /// A restart of the -wal was seen and not yet reported.
+    restarted: bool,
     pos: Option<Position>,
     state: State,
     busy: Duration,
@@ -159,7 +159,7 @@ impl Follower {
             inode,
             wal_limit,
             armed: None,
-            restarts: 0,
+            restarted: false,
             pos: None,
             state: State::empty(512),
             busy,
@@ -373,13 +373,14 @@ impl Follower {
 
     /// Bytes of the -wal in use: up to the end of the last frame read. Not the file's size,
     /// which a restart keeps (module comment).
-    pub fn wal_len(&self) -> u64 {
+    fn wal_len(&self) -> u64 {
         self.pos.as_ref().map_or(0, |p| p.offset)
     }
 
-    /// Whether the -wal in use has passed the bound: time for a restart window.
-    pub fn wal_past_limit(&self) -> bool {
-        self.wal_len() > self.wal_limit
+    /// Whether a restart window is due: the -wal in use has passed the bound, and no window
+    /// armed a restart that is still to come (nothing was committed since it).
+    pub fn restart_due(&self) -> bool {
+        self.wal_len() > self.wal_limit && !(self.armed.is_some() && self.armed == self.at())
     }
 
     /// Reads what was committed since the last look into `out`. Each transaction is stamped
@@ -402,7 +403,7 @@ impl Follower {
             None => Position::start(header.clone()),
             Some(p) if p.header.salts() == header.salts() => p,
             Some(p) if header.salt1() == p.header.salt1().wrapping_add(1) => {
-                self.restarts += 1;
+                self.restarted = true;
                 Position::start(header.clone())
             }
             Some(p) => {
@@ -518,15 +519,9 @@ impl Follower {
         self.pos.as_ref().map(|p| (p.header.salts(), p.offset))
     }
 
-    /// Whether the last window armed a restart and nothing was committed since: the app's next
-    /// commit will restart the -wal, and another window would do nothing more.
-    pub fn restart_armed(&self) -> bool {
-        self.armed.is_some() && self.armed == self.at()
-    }
-
-    /// How many times the -wal was seen restarted since we opened it.
-    pub fn restarts(&self) -> u64 {
-        self.restarts
+    /// Whether the -wal was seen restarted since the last call.
+    pub fn take_restarted(&mut self) -> bool {
+        std::mem::take(&mut self.restarted)
     }
 
     /// BEGIN IMMEDIATE on connection `i`, waiting 100 ms at most for the app's writer.
