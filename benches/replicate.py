@@ -3,8 +3,8 @@
 # the S3 requests per hour (counted by the server, Garage's own metrics), idle and under writes.
 import json, os, re, shutil, signal, sqlite3, statistics, subprocess, sys, threading, time, urllib.request
 
-app, binary, rate, secs, idle, metrics_url, bucket_env, rounds, pristine = sys.argv[1:10]
-rate, secs, idle, rounds = int(rate), float(secs), float(idle), int(rounds)
+app, binary, rate, secs, idle, metrics_url, bucket_env, rounds, pristine, warm = sys.argv[1:11]
+rate, secs, idle, rounds, warm = int(rate), float(secs), float(idle), int(rounds), float(warm)
 db = os.path.join(app, "database/database.sqlite")
 changes = os.path.join(app, "storage/app/backups/changes")
 env = dict(os.environ, **json.loads(bucket_env))
@@ -17,12 +17,14 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
 
 
-def writer(seconds, latencies, done):
-    """500 tx/s (or RATE) of the stock kind: insert a movement, update a product's stock."""
+def writer(seconds, latencies, done, warm=0.0, every=None):
+    """500 tx/s (or RATE) of the stock kind: insert a movement, update a product's stock. The
+    first `warm` seconds are written and not recorded, but in `every` (seconds into the run,
+    latency), which gets all."""
     c = sqlite3.connect(db, isolation_level=None, timeout=30)
     c.execute("PRAGMA busy_timeout=30000")
     gap, start, k = 1.0 / rate, time.time(), 0
-    while time.time() - start < seconds:
+    while time.time() - start < warm + seconds:
         k += 1
         t0 = time.time()
         c.execute("BEGIN IMMEDIATE")
@@ -30,8 +32,11 @@ def writer(seconds, latencies, done):
         c.execute("UPDATE stocks SET stock = stock + 1 WHERE product_id = ?", (k % 500 + 1,))
         c.execute("COMMIT")
         t1 = time.time()
-        latencies.append(t1 - t0)
-        done.append(t1)
+        if every is not None:
+            every.append((round(t0 - start, 4), round((t1 - t0) * 1000, 4)))
+        if t0 - start >= warm:
+            latencies.append(t1 - t0)
+            done.append(t1)
         wait = start + k * gap - time.time()
         if wait > 0:
             time.sleep(wait)
@@ -131,21 +136,24 @@ def cpu_secs(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-base_lat, lat, rounds_out, rep_cpu = [], [], [], []
+base_lat, lat, rounds_out, rep_cpu, raw = [], [], [], [], []
 for r in range(rounds):
-    a, d = [], []
+    a, da = [], []
     reset()
-    writer(secs, a, d)
+    ea, eb = [], []
+    writer(secs, a, da, warm, ea)
     reset()
     rep = start_replicate()
     b, d = [], []
     cpu0 = cpu_secs(rep.pid)
-    writer(secs, b, d)
-    rep_cpu.append((cpu_secs(rep.pid) - cpu0) / secs)
+    writer(secs, b, d, warm, eb)
+    rep_cpu.append((cpu_secs(rep.pid) - cpu0) / (warm + secs))
     rep.send_signal(signal.SIGTERM)
     rep.wait(timeout=120)
     base_lat += a
     lat += b
+    # Every commit's latency, warm-up included, by when it began in its round.
+    raw.append({"without": ea, "with": eb})
     rounds_out.append({"p99_ms_without": round(pct(a, 99) * 1000, 3), "p99_ms_with": round(pct(b, 99) * 1000, 3)})
 wal_max[0] = 0
 
@@ -189,6 +197,9 @@ def rpo(seen):
 
 
 rl, rr = rpo(local_seen), rpo(remote_seen)
+# Where in a round the slow commits are (benches/README.md).
+with open(os.path.join(os.path.dirname(app), "latencies.json"), "w") as f:
+    json.dump(raw, f)
 per_hour = lambda c, s: {k: round(v * 3600 / s) for k, v in sorted(c.items())}
 print(json.dumps({
     "rate_tx_per_s": rate,
@@ -199,6 +210,9 @@ print(json.dumps({
     "latency_p50_ms_with": round(pct(lat, 50) * 1000, 3),
     "latency_p99_ms_with": round(pct(lat, 99) * 1000, 3),
     "latency_p99_ratio": round(pct(lat, 99) / pct(base_lat, 99), 3),
+    "warm_up_s": warm,
+    "latency_p99_ratio_with_warm_up": round(
+        pct([x for r in raw for _, x in r["with"]], 99) / pct([x for r in raw for _, x in r["without"]], 99), 3),
     "replicate_cpu_percent_of_a_core": round(100 * statistics.mean(rep_cpu), 1),
     "rpo_local_p50_s": round(pct(rl, 50), 3), "rpo_local_p99_s": round(pct(rl, 99), 3),
     "rpo_local_measured": len(rl),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::cli::AppArgs;
 use crate::engine::sqlite::replicate::pitr;
 use crate::engine::sqlite::replicate::segment::{self, Follows, Footer, Writer};
-use crate::engine::sqlite::replicate::{Follower, Seen};
+use crate::engine::sqlite::replicate::{Follower, Seen, Window};
 use crate::engine::Connection;
 use crate::error::{Error, Result};
 use crate::laravel::Target;
@@ -150,9 +150,10 @@ fn follow(
             session.follower.poll(&mut session.writer)?
         };
         let seen = if restart && matches!(seen, Seen::Commits(_)) {
-            let (more, armed) = session.follower.restart_wal(&mut session.writer)?;
-            if !armed {
-                // The app was writing, or its readers held the -wal: again in a moment.
+            let (more, window) = session.follower.restart_wal(&mut session.writer)?;
+            if window == Window::Missed {
+                // The app was writing, or its readers held the -wal: again in a moment (each
+                // try that takes the lock may cost the app a slow commit).
                 restart_after = Instant::now() + Duration::from_secs(1);
             }
             more

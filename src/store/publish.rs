@@ -195,7 +195,7 @@ impl std::io::Write for Writeback<'_> {
 
 /// Starts sending the dirty pages of `len` bytes of `file` from `from` (0: to its end) to the
 /// disk, without waiting for them.
-pub fn start_writeback(file: &File, from: u64, len: u64) {
+fn start_writeback(file: &File, from: u64, len: u64) {
     use std::os::fd::AsRawFd;
     // SAFETY: a plain system call on a descriptor we hold. Its failure (a filesystem without
     // it) costs only the head start, so it is ignored.

@@ -20,9 +20,10 @@
 //!
 //! Holding a read mark keeps the app's checkpoints from restarting the -wal, which would grow
 //! without bound under a steady writer. Past a size bound we open a short window ourselves: a
-//! PASSIVE checkpoint first (no lock: it copies what we have read), then we take the write lock
-//! (waiting at most 100 ms, else we try again later), read what is left, checkpoint the rest,
-//! begin a read at mark 0 and let go. The app's next commit restarts the -wal, as it does after
+//! PASSIVE checkpoint first (no lock: it copies what we have read; if the app's own checkpoint
+//! is running, we try again at the next look, before holding anything), then we take the write
+//! lock (waiting at most 100 ms, else we try again later), read what is left, checkpoint the
+//! rest, begin a read at mark 0 and let go. The app's next commit restarts the -wal, as it does after
 //! its own checkpoints without us. We never run a RESTART or TRUNCATE checkpoint, which would
 //! wait for the app's readers while blocking its writers, and never commit anything.
 //!
@@ -72,6 +73,18 @@ fn default_wal_limit(page_size: u32) -> u64 {
 pub fn seen_ms() -> i64 {
     let us = chrono::Utc::now().timestamp_micros();
     us.div_euclid(1000) + i64::from(us.rem_euclid(1000) != 0)
+}
+
+/// How a restart window went.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Window {
+    /// The app's next commit restarts the -wal.
+    Armed,
+    /// The app was checkpointing: nothing was held, try again at the next look.
+    Busy,
+    /// The app's writers or readers kept it from arming (they were held, or could not be):
+    /// try again in a while.
+    Missed,
 }
 
 /// What a look at the -wal found.
@@ -448,9 +461,6 @@ impl Follower {
             out.end(self.state.value())?;
             n += 1;
         }
-        if n > 0 {
-            out.start_writeback();
-        }
         Ok(Seen::Commits(n))
     }
 
@@ -465,19 +475,26 @@ impl Follower {
         seen
     }
 
-    /// (frames in the -wal, frames checkpointed) after a PASSIVE checkpoint on connection `i`.
-    fn checkpoint(&self, i: usize) -> Result<(i64, i64)> {
+    /// A PASSIVE checkpoint on connection `i`: None when another connection was checkpointing
+    /// (SQLite then says `busy` and copies nothing; a PASSIVE checkpoint never waits for it),
+    /// else (frames in the -wal, frames checkpointed).
+    fn checkpoint(&self, i: usize) -> Result<Option<(i64, i64)>> {
         self.conns[i]
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                let busy = r.get::<_, i64>(0)? != 0;
+                let (log, copied) = (r.get::<_, i64>(1)?, r.get::<_, i64>(2)?);
+                Ok((!busy && log >= 0).then_some((log, copied)))
             })
             .map_err(|e| self.sqlite(e))
     }
 
-    /// The restart window (see the module's comment): true when it is armed, the -wal wholly
-    /// in the database file and our read at mark 0, so that the app's next commit restarts it.
+    /// The restart window (see the module's comment): whether it armed a restart, that is left
+    /// the -wal wholly in the database file and our read at mark 0, so that the app's next
+    /// commit restarts it.
     ///
-    /// 0. A PASSIVE checkpoint of what we have read, holding no lock.
+    /// 0. A PASSIVE checkpoint of what we have read, holding no lock. If the app's own
+    ///    checkpoint is running, it copies the same frames: we try again at the next look,
+    ///    without taking the lock.
     /// 1. Take the write lock: nothing more can be committed; read what is left.
     /// 2. End our read and checkpoint everything: the -wal is then wholly in the database file.
     /// 3. Hold a read at mark 0 (nothing can be checkpointed past what we read), let go of the
@@ -488,30 +505,47 @@ impl Follower {
     /// commit that meets it sleeps in SQLite's busy handler (1 ms, then 2, then 5…), so each
     /// hold is a slow commit of the app. A commit of our own to restart at once would be a
     /// second hold, with an fsync of the -wal in it.
-    pub fn restart_wal(&mut self, out: &mut Writer) -> Result<(Seen, bool)> {
+    pub fn restart_wal(&mut self, out: &mut Writer) -> Result<(Seen, Window)> {
         let free = 1 - self.held;
         let held = self.held;
         // What we have read is copied without holding the app's writers: under the lock
-        // there is then only what came since (PASSIVE: never waits; an error is the app busy).
-        let _ = self.checkpoint(free);
+        // there is then only what came since. An error is left to the checkpoint under the
+        // lock to meet again, and to count as a missed window.
+        if let Ok(None) = self.checkpoint(free) {
+            return Ok((Seen::Commits(0), Window::Busy));
+        }
         if !self.try_write_lock(free)? {
-            return Ok((Seen::Commits(0), false));
+            return Ok((Seen::Commits(0), Window::Missed));
         }
         let seen = match self.poll(out) {
             Ok(s @ Seen::Commits(_)) => s,
             other => {
                 let _ = self.conns[free].execute_batch("ROLLBACK");
-                return other.map(|s| (s, false));
+                return other.map(|s| (s, Window::Missed));
             }
         };
         self.end(held);
-        let done = self.checkpoint(held);
+        let done = self.checkpoint_under_lock(held);
         let began = self.begin(held);
         let _ = self.conns[free].execute_batch("ROLLBACK");
         began?;
-        let whole = matches!(done, Ok((log, copied)) if log == copied && log > 0);
+        let whole = matches!(done, Ok(Some((log, copied))) if log == copied && log > 0);
         self.armed = whole.then(|| self.at()).flatten();
-        Ok((seen, whole))
+        Ok((seen, if whole { Window::Armed } else { Window::Missed }))
+    }
+
+    /// The window's checkpoint, while we hold the app's writers. The app's own checkpoint,
+    /// run after the commit just before our lock, may still hold the checkpointer's lock: it
+    /// has little to copy (step 0 copied it), so a few tries 200 µs apart; a window that
+    /// gives up costs another hold of the app's writers later, and the -wal grows meanwhile.
+    fn checkpoint_under_lock(&self, i: usize) -> Result<Option<(i64, i64)>> {
+        for _ in 0..4 {
+            if let Some(done) = self.checkpoint(i)? {
+                return Ok(Some(done));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        self.checkpoint(i)
     }
 
     /// Where we have read to: the -wal's generation and the offset in it.

@@ -171,7 +171,10 @@ fn unhex8(text: &str) -> [u8; 8] {
 /// A segment being written: into a private temporary file, or into the spool.
 pub struct Writer {
     /// Written through the file itself: NamedTempFile's own writes wrap errors with the path
-    /// and lose the OS code that tells a full disk.
+    /// and lose the OS code that tells a full disk. Its pages go to the disk at the fsync that
+    /// publishes it, once a sync: sent on their way at every look (20 a second, to spread that
+    /// fsync), they met more of the app's own fsyncs (by hand, 9 alternating rounds of 30 s at
+    /// 500 tx/s, pooled: the app's p99 1.21x without replicate's, 1.13x since).
     out: BufWriter<File>,
     staged: NamedTempFile,
     footer: Footer,
@@ -180,8 +183,6 @@ pub struct Writer {
     record: XxHash3_64,
     /// The database file's inode, for the marks read back.
     inode: u64,
-    /// Bytes already sent on their way to the disk (`start_writeback`).
-    sent: u64,
     /// SHA-256 of every byte written, for the seal: hashed as it goes rather than read back
     /// (a compaction would otherwise read its whole output once more).
     digest: ring::digest::Context,
@@ -253,7 +254,6 @@ impl Writer {
             open: 0,
             record: XxHash3_64::with_seed(0),
             inode: 0,
-            sent: 0,
             digest: ring::digest::Context::new(&ring::digest::SHA256),
             written: 0,
             records_from: 0,
@@ -365,17 +365,6 @@ impl Writer {
 
     pub fn footer(&self) -> &Footer {
         &self.footer
-    }
-
-    /// Starts writing what was added since the last call to the disk: the fsync that
-    /// publishes the segment then finds little left, instead of a second's worth of pages at
-    /// once, which the app's own commits (each an fsync) would queue behind.
-    pub fn start_writeback(&mut self) {
-        let len = self.out.get_ref().metadata().map_or(0, |m| m.len());
-        if len > self.sent {
-            publish::start_writeback(self.out.get_ref(), self.sent, len - self.sent);
-            self.sent = len;
-        }
     }
 
     /// Where the -wal reader stands before the first transaction (kept by an empty segment).
