@@ -151,11 +151,16 @@ fn follow(
         };
         let seen = if restart && matches!(seen, Seen::Commits(_)) {
             let (more, window) = session.follower.restart_wal(&mut session.writer)?;
-            if window == Window::Missed {
-                // The app was writing, or its readers held the -wal: again in a moment (each
-                // try that takes the lock may cost the app a slow commit).
-                restart_after = Instant::now() + Duration::from_secs(1);
-            }
+            restart_after = Instant::now()
+                + match window {
+                    Window::Armed => Duration::ZERO,
+                    // The app kept checkpointing: soon, but not at every look (each try turns
+                    // our read mark, which gives the app's next commit a checkpoint to run).
+                    Window::Busy => Duration::from_millis(200),
+                    // The app was writing, or its readers held the -wal: again in a moment
+                    // (each try that takes the lock may cost the app a slow commit).
+                    Window::Missed => Duration::from_secs(1),
+                };
             more
         } else {
             seen

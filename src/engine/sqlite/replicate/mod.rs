@@ -21,10 +21,10 @@
 //! Holding a read mark keeps the app's checkpoints from restarting the -wal, which would grow
 //! without bound under a steady writer. Past a size bound we open a short window ourselves: a
 //! PASSIVE checkpoint first (no lock: it copies what we have read; if the app's own checkpoint
-//! is running, we try again at the next look, before holding anything), then we take the write
-//! lock (waiting at most 100 ms, else we try again later), read what is left, checkpoint the
-//! rest, begin a read at mark 0 and let go. The app's next commit restarts the -wal, as it does after
-//! its own checkpoints without us. We never run a RESTART or TRUNCATE checkpoint, which would
+//! is running, we wait for it, holding nothing), then we take the write lock (waiting at most
+//! 100 ms, else we try again later), read what is left, checkpoint the rest, begin a read at
+//! mark 0 and let go. The app's next commit restarts the -wal, as it does after its own
+//! checkpoints without us. We never run a RESTART or TRUNCATE checkpoint, which would
 //! wait for the app's readers while blocking its writers, and never commit anything.
 //!
 //! Past SQLite's autocheckpoint (1000 frames by default) each commit of the app runs a
@@ -80,7 +80,7 @@ pub fn seen_ms() -> i64 {
 pub enum Window {
     /// The app's next commit restarts the -wal.
     Armed,
-    /// The app was checkpointing: nothing was held, try again at the next look.
+    /// The app kept checkpointing: nothing was held, try again shortly.
     Busy,
     /// The app's writers or readers kept it from arming (they were held, or could not be):
     /// try again in a while.
@@ -493,8 +493,8 @@ impl Follower {
     /// commit restarts it.
     ///
     /// 0. A PASSIVE checkpoint of what we have read, holding no lock. If the app's own
-    ///    checkpoint is running, it copies the same frames: we try again at the next look,
-    ///    without taking the lock.
+    ///    checkpoint is running, it copies the same frames: we wait for it (a few ms), or try
+    ///    again shortly, without taking the lock.
     /// 1. Take the write lock: nothing more can be committed; read what is left.
     /// 2. End our read and checkpoint everything: the -wal is then wholly in the database file.
     /// 3. Hold a read at mark 0 (nothing can be checkpointed past what we read), let go of the
@@ -511,7 +511,7 @@ impl Follower {
         // What we have read is copied without holding the app's writers: under the lock
         // there is then only what came since. An error is left to the checkpoint under the
         // lock to meet again, and to count as a missed window.
-        if let Ok(None) = self.checkpoint(free) {
+        if let Ok(None) = self.checkpoint_when_free(free) {
             return Ok((Seen::Commits(0), Window::Busy));
         }
         if !self.try_write_lock(free)? {
@@ -532,6 +532,21 @@ impl Follower {
         let whole = matches!(done, Ok(Some((log, copied))) if log == copied && log > 0);
         self.armed = whole.then(|| self.at()).flatten();
         Ok((seen, if whole { Window::Armed } else { Window::Missed }))
+    }
+
+    /// The window's first checkpoint, holding nothing: our turn to the other connection just
+    /// before it let the app's next commit checkpoint up to our new mark, so the app's own
+    /// checkpoint is often running then (a PASSIVE one does not wait for it). It copies for a
+    /// few milliseconds at most, at this point: we wait for it, up to 20 ms, rather than take
+    /// the lock and meet it there (a missed window, and the -wal grows meanwhile).
+    fn checkpoint_when_free(&self, i: usize) -> Result<Option<(i64, i64)>> {
+        for _ in 0..20 {
+            if let Some(done) = self.checkpoint(i)? {
+                return Ok(Some(done));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.checkpoint(i)
     }
 
     /// The window's checkpoint, while we hold the app's writers. The app's own checkpoint,
