@@ -174,7 +174,7 @@ pub struct Writer {
     /// and lose the OS code that tells a full disk. Its pages go to the disk at the fsync that
     /// publishes it, once a sync: sent on their way at every look (20 a second, to spread that
     /// fsync), they met more of the app's own fsyncs (by hand, 9 alternating rounds of 30 s at
-    /// 500 tx/s, pooled: the app's p99 1.21x without replicate's, 1.13x since).
+    /// 500 tx/s, pooled: the app's p99 was 1.21x what it is without replicate, 1.13x since).
     out: BufWriter<File>,
     staged: NamedTempFile,
     footer: Footer,
