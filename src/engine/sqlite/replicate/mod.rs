@@ -509,9 +509,13 @@ impl Follower {
         let free = 1 - self.held;
         let held = self.held;
         // What we have read is copied without holding the app's writers: under the lock
-        // there is then only what came since. An error is left to the checkpoint under the
-        // lock to meet again, and to count as a missed window.
-        if let Ok(None) = self.checkpoint_when_free(free) {
+        // there is then only what came since. Our turn to the other connection just before
+        // the window let the app's next commit checkpoint up to our new mark, so the app's own
+        // checkpoint is often running now (a PASSIVE one does not wait for it). It copies for
+        // a few milliseconds at most: we wait for it, up to 20 ms, rather than take the lock
+        // and meet it there (a missed window, and the -wal grows meanwhile). An error is left
+        // to the checkpoint under the lock to meet again, and to count as a missed window.
+        if let Ok(None) = self.checkpoint_retrying(free, 20, Duration::from_millis(1)) {
             return Ok((Seen::Commits(0), Window::Busy));
         }
         if !self.try_write_lock(free)? {
@@ -525,7 +529,10 @@ impl Follower {
             }
         };
         self.end(held);
-        let done = self.checkpoint_under_lock(held);
+        // The app's own checkpoint, run after its commit just before our lock, may still be
+        // running: it has little to copy (step 0 copied it), so a few tries 200 µs apart; a
+        // window that gives up costs another hold of the app's writers later.
+        let done = self.checkpoint_retrying(held, 4, Duration::from_micros(200));
         let began = self.begin(held);
         let _ = self.conns[free].execute_batch("ROLLBACK");
         began?;
@@ -534,31 +541,19 @@ impl Follower {
         Ok((seen, if whole { Window::Armed } else { Window::Missed }))
     }
 
-    /// The window's first checkpoint, holding nothing: our turn to the other connection just
-    /// before it let the app's next commit checkpoint up to our new mark, so the app's own
-    /// checkpoint is often running then (a PASSIVE one does not wait for it). It copies for a
-    /// few milliseconds at most, at this point: we wait for it, up to 20 ms, rather than take
-    /// the lock and meet it there (a missed window, and the -wal grows meanwhile).
-    fn checkpoint_when_free(&self, i: usize) -> Result<Option<(i64, i64)>> {
-        for _ in 0..20 {
+    /// A PASSIVE checkpoint on connection `i`, tried again `tries` times `gap` apart while
+    /// another connection is checkpointing (the app's own, in a restart window).
+    fn checkpoint_retrying(
+        &self,
+        i: usize,
+        tries: u32,
+        gap: Duration,
+    ) -> Result<Option<(i64, i64)>> {
+        for _ in 0..tries {
             if let Some(done) = self.checkpoint(i)? {
                 return Ok(Some(done));
             }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        self.checkpoint(i)
-    }
-
-    /// The window's checkpoint, while we hold the app's writers. The app's own checkpoint,
-    /// run after the commit just before our lock, may still hold the checkpointer's lock: it
-    /// has little to copy (step 0 copied it), so a few tries 200 µs apart; a window that
-    /// gives up costs another hold of the app's writers later, and the -wal grows meanwhile.
-    fn checkpoint_under_lock(&self, i: usize) -> Result<Option<(i64, i64)>> {
-        for _ in 0..4 {
-            if let Some(done) = self.checkpoint(i)? {
-                return Ok(Some(done));
-            }
-            std::thread::sleep(Duration::from_micros(200));
+            std::thread::sleep(gap);
         }
         self.checkpoint(i)
     }
