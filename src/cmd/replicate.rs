@@ -30,7 +30,7 @@ const STATUS_EVERY: Duration = Duration::from_secs(5);
 /// percent of a core, which it still gets.
 const NICE: libc::c_int = 10;
 /// Segments are merged into one per window of each of these lengths, once it is over.
-const LEVELS: [i64; 3] = [30_000, 300_000, 3_600_000];
+pub(super) const LEVELS: [i64; 3] = [30_000, 300_000, 3_600_000];
 
 /// How replicate runs.
 #[derive(Debug, Clone)]

@@ -180,14 +180,16 @@ fn round(
                 s.waiting_since_ms = Some(s.waiting_since_ms.map_or(oldest, |w| w.min(oldest)))
             });
         }
-        let name = upload(target, dir, disk, &footers)?;
-        count(&|s| {
-            s.puts += 1;
-            s.last_upload_ms = Some(chrono::Utc::now().timestamp_millis());
-        });
-        let first = &footers[0];
-        let last = footers.last().expect("a run is never empty");
-        held.push((first.chain.clone(), first.first, last.last, name));
+        for part in by_window(footers) {
+            let name = upload(target, dir, disk, &part)?;
+            count(&|s| {
+                s.puts += 1;
+                s.last_upload_ms = Some(chrono::Utc::now().timestamp_millis());
+            });
+            let first = &part[0];
+            let last = part.last().expect("a part is never empty");
+            held.push((first.chain.clone(), first.first, last.last, name));
+        }
     }
     // Pieces a merged local segment replaces: the merged one goes up (above, as what the disk
     // lacks, or here), then the pieces go.
@@ -221,6 +223,27 @@ fn round(
         }
     }
     Ok(())
+}
+
+/// `run` (consecutive segments) cut where local compaction's shortest window ends: an object
+/// that spanned two windows would lie across both merged segments that later replace its
+/// pieces, and those pieces could not be deleted from the disk until the next level's merge
+/// (up to 5 minutes of stale objects; a test caught it on a loaded machine). A segment that
+/// itself spans two windows goes alone, as compaction leaves it alone.
+fn by_window(run: Vec<Footer>) -> Vec<Vec<Footer>> {
+    let window = super::replicate::LEVELS[0];
+    let slot = |f: &Footer| {
+        let slot = f.start_ms.div_euclid(window);
+        (slot == f.end_ms.div_euclid(window)).then_some(slot)
+    };
+    let mut parts: Vec<Vec<Footer>> = Vec::new();
+    for f in run {
+        match parts.last_mut() {
+            Some(part) if slot(&f).is_some() && slot(&part[0]) == slot(&f) => part.push(f),
+            _ => parts.push(vec![f]),
+        }
+    }
+    parts
 }
 
 /// Uploads the segments `footers` (consecutive, of one chain) as one object, through the
@@ -342,5 +365,40 @@ mod tests {
         big.file_mut().write_all(b"x").unwrap();
         big.file_mut().rewind().unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_run_waiting_for_a_disk_goes_up_in_pieces_that_never_cross_a_compaction_window() {
+        let seg = |first: u64, start_ms: i64, end_ms: i64| Footer {
+            chain: "c".into(),
+            first,
+            last: first,
+            page_size: 4096,
+            base_state: 0,
+            end_state: 0,
+            opened_ms: start_ms,
+            start_ms,
+            end_ms,
+            db_pages: 1,
+            pages: 1,
+            records: None,
+            mark: None,
+            follows: None,
+        };
+        let w = super::super::replicate::LEVELS[0];
+        let run = vec![
+            seg(1, 1000, 2000),
+            seg(2, 2000, 3000),
+            // Across the window's end: alone, as compaction leaves it.
+            seg(3, w - 500, w + 500),
+            seg(4, w + 500, w + 1500),
+            seg(5, w + 1500, w + 2500),
+            seg(6, 2 * w, 2 * w + 10),
+        ];
+        let firsts: Vec<Vec<u64>> = by_window(run)
+            .iter()
+            .map(|p| p.iter().map(|f| f.first).collect())
+            .collect();
+        assert_eq!(firsts, [vec![1, 2], vec![3], vec![4, 5], vec![6]]);
     }
 }
