@@ -1,7 +1,7 @@
 # Driver of benches/replicate.sh (a benchmark, not a test): the app's commit latency with and
 # without `db-backup replicate`, the RPO to the backups folder and to S3, the -wal's bound, and
 # the S3 requests per hour (counted by the server, Garage's own metrics), idle and under writes.
-import json, os, re, shutil, signal, sqlite3, statistics, subprocess, sys, threading, time, urllib.request
+import json, os, random, re, shutil, signal, sqlite3, statistics, subprocess, sys, threading, time, urllib.request
 
 app, binary, rate, secs, idle, metrics_url, bucket_env, rounds, pristine, warm = sys.argv[1:11]
 rate, secs, idle, rounds, warm = int(rate), float(secs), float(idle), int(rounds), float(warm)
@@ -136,7 +136,7 @@ def cpu_secs(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-base_lat, lat, rounds_out, rep_cpu, raw = [], [], [], [], []
+base_lat, lat, rounds_out, rep_cpu, raw, paired = [], [], [], [], [], []
 for r in range(rounds):
     a, da = [], []
     reset()
@@ -152,6 +152,7 @@ for r in range(rounds):
     rep.wait(timeout=120)
     base_lat += a
     lat += b
+    paired.append((a, b))
     # Every commit's latency, warm-up included, by when it began in its round.
     raw.append({"without": ea, "with": eb})
     rounds_out.append({"p99_ms_without": round(pct(a, 99) * 1000, 3), "p99_ms_with": round(pct(b, 99) * 1000, 3)})
@@ -197,6 +198,22 @@ def rpo(seen):
 
 
 rl, rr = rpo(local_seen), rpo(remote_seen)
+
+
+def ratio_interval(pairs, draws=300, seed=1):
+    """How sure the p99 ratio is: a bootstrap over rounds (a round's two sides drawn together,
+    since they ran minutes apart on the same machine), 5th and 95th percentile of the ratio.
+    Rounds here differ by up to 2x in p99 on the same side (the virtual disk), so one number
+    alone says little."""
+    if len(pairs) < 2:
+        return None
+    rng, ratios = random.Random(seed), []
+    for _ in range(draws):
+        pick = [pairs[rng.randrange(len(pairs))] for _ in pairs]
+        ratios.append(pct([x for _, b in pick for x in b], 99) / pct([x for a, _ in pick for x in a], 99))
+    return [round(pct(ratios, 5), 3), round(pct(ratios, 95), 3)]
+
+
 # Where in a round the slow commits are (benches/README.md).
 with open(os.path.join(os.path.dirname(app), "latencies.json"), "w") as f:
     json.dump(raw, f)
@@ -210,6 +227,7 @@ print(json.dumps({
     "latency_p50_ms_with": round(pct(lat, 50) * 1000, 3),
     "latency_p99_ms_with": round(pct(lat, 99) * 1000, 3),
     "latency_p99_ratio": round(pct(lat, 99) / pct(base_lat, 99), 3),
+    "latency_p99_ratio_90pct_interval": ratio_interval(paired),
     "warm_up_s": warm,
     "latency_p99_ratio_with_warm_up": round(
         pct([x for r in raw for _, x in r["with"]], 99) / pct([x for r in raw for _, x in r["without"]], 99), 3),

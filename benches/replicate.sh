@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark (not a test) of continuous backup, `db-backup replicate`: with a writer of
-# BENCH_RATE transactions per second (500) for BENCH_SECS seconds (60), in the same run:
+# BENCH_RATE transactions per second (500) for BENCH_SECS seconds (30), in the same run:
 # the writer's p99 commit latency without and with replicate (target: at most 1.1×), pooled
-# over BENCH_ROUNDS (3) alternating rounds of BENCH_SECS each way, each round's first
+# over BENCH_ROUNDS (8) alternating rounds of BENCH_SECS each way, with a bootstrap interval
+# over the rounds, each round's first
 # BENCH_WARM seconds (5) written but not counted, on both sides (the ratio with them counted is
 # printed too, and every commit is kept in latencies.json beside result.json); the RPO to
 # the backups folder (target p99 ≤ 2 s) and to S3 (a Garage of its own; target p99 ≤ 5 s), the
@@ -19,9 +20,9 @@ source "$HERE/common.sh"
 
 BENCH_DIR=${BENCH_DIR:-/tmp/db-backup-bench-replicate}
 BENCH_RATE=${BENCH_RATE:-500}
-BENCH_SECS=${BENCH_SECS:-60}
+BENCH_SECS=${BENCH_SECS:-30}
 BENCH_IDLE=${BENCH_IDLE:-60}
-BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_ROUNDS=${BENCH_ROUNDS:-8}
 BENCH_WARM=${BENCH_WARM:-5}
 BENCH_SIZE_MB=${BENCH_SIZE_MB:-256}
 BENCH_BIN=${BENCH_BIN:-}
