@@ -1,8 +1,9 @@
 //! Continuous backup's copies: the segments published in the changes folder, shipped to each
 //! disk of DB_BACKUP_DISKS by a thread of their own, so that a slow or absent disk never holds
 //! up the local chain. One listing per disk when it starts (and after a failure), then none:
-//! what was uploaded is remembered. Everything waiting for a disk goes up as one object (one
-//! PUT per sync at most), through the copies' transforms (zstd, age) and sealed as copies are.
+//! what was uploaded is remembered. Everything waiting for a disk goes up as one object per
+//! 30 s compaction window (one PUT per sync at most while it keeps up), through the copies'
+//! transforms (zstd, age) and sealed as copies are.
 //! Where local compaction merged segments a disk holds in pieces, the merged one goes up and
 //! the pieces are deleted.
 
